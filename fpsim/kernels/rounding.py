@@ -1,0 +1,276 @@
+"""Rounding a float64 into any FloatFormat, encoding and decoding codes, and the counter-based RNG.
+
+Exactness: every input (float16/float32 are widened to float64 exactly) is split into an integer
+significand ``sig`` (53 bits, leading bit set) and an exponent ``E`` with ``x = sig * 2**(E-52)``.
+Rounding happens on those integers; the result ``kept * 2**qe`` is assembled by one float64 multiply
+that is exact because every value of the format is a float64 (the format limits guarantee it).
+
+Rounding-mode codes (``MODE``) and specials codes (``fpsim.formats.SPECIALS_CODE``) are the ints
+passed from ops.py.  Stochastic modes take a 64-bit random word ``u`` per element:
+``sr`` (exact): with ``rem`` the ``shift`` discarded bits, round away from zero iff
+``(u >> (64-shift)) + rem >= 2**shift`` (probability exactly ``rem / 2**shift``);
+``sr`` with ``r`` bits: ``f`` = the ``r`` bits just below the kept LSB (truncated), ``R = u >> (64-r)``,
+round away iff ``R + f >= 2**r`` (probability ``f / 2**r``), the add-then-truncate of hardware.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .bits import bits_f64, f64_bits
+
+MODE = {"rne": 0, "rna": 1, "rtz": 2, "rup": 3, "rdn": 4, "rto": 5, "sr": 6, "sr_bits": 7}
+RNE, RNA, RTZ, RUP, RDN, RTO, SR, SRB = range(8)
+IEEE, FN, FNUZ, NONE = range(4)
+
+ABS = np.int64(0x7FFFFFFFFFFFFFFF)
+EXP_MASK = np.int64(0x7FF0000000000000)
+MANT = np.int64(0x000FFFFFFFFFFFFF)
+IMPL = np.int64(1 << 52)
+TWO64 = float(2.0 ** 64)
+CHUNK = 16384  # elements per parallel task; the RNG is keyed by the global index, not the task
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+GOLDEN2 = np.uint64(0xD1B54A32D192ED03)
+
+
+# --- counter-based RNG (SplitMix64 finaliser over seed and element index) -----------------------
+@njit(cache=True, inline="always")
+def mix64(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def seed_key(seed):
+    """The 64-bit stream key of a seed."""
+    return mix64(np.uint64(seed) ^ np.uint64(0x5851F42D4C957F2D))
+
+
+@njit(cache=True, inline="always")
+def random_word(key, idx):
+    """The 64-bit random word of element ``idx`` of stream ``key``; depends on nothing else."""
+    return mix64(key + (np.uint64(idx) + np.uint64(1)) * GOLDEN)
+
+
+@njit(cache=True, parallel=True)
+def random_words(key, start, out):
+    """Fill ``out`` with the random words of elements ``start .. start+len(out)-1``."""
+    for i in prange(out.size):
+        out[i] = random_word(key, start + i)
+
+
+# --- small exact helpers ------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def pow2(e):
+    """2.0**e for -1074 <= e <= 1023, exactly (subnormal powers included)."""
+    if e >= -1022:
+        return bits_f64(np.int64(e + 1023) << np.int64(52))
+    return bits_f64(np.int64(1) << np.int64(e + 1074))
+
+
+@njit(cache=True, inline="always")
+def split(a):
+    """``a`` = bits of a finite nonzero |x|; returns (E, sig) with |x| = sig * 2**(E-52), sig >= 2**52."""
+    e11 = a >> np.int64(52)
+    if e11 == 0:  # float64 subnormal: scale by 2**64 (exact) to normalise
+        a = f64_bits(bits_f64(a) * TWO64)
+        e = (a >> np.int64(52)) - np.int64(1023 + 64)
+    else:
+        e = e11 - np.int64(1023)
+    return e, (a & MANT) | IMPL
+
+
+@njit(cache=True)
+def _sr_up_wide(sig, shift, u):
+    """Exact stochastic decision for shift >= 53: True with probability sig / 2**shift (sig < 2**53).
+
+    R uniform on [0, 2**shift) is below sig iff its top shift-53 bits are zero and its low 53 bits
+    are below sig; the top bits are drawn 64 at a time from words derived from ``u``.
+    """
+    t = shift - 53
+    w = u
+    k = np.uint64(1)
+    while t > 0:
+        take = min(t, 64)
+        if (w >> np.uint64(64 - take)) != np.uint64(0):
+            return False
+        t -= take
+        w = mix64(u + k * GOLDEN2)
+        k += np.uint64(1)
+    return np.int64(w >> np.uint64(11)) < sig
+
+
+@njit(cache=True, inline="always")
+def signed_nan(neg):
+    """A quiet NaN with the given sign bit (ml_dtypes keeps the sign where the format can)."""
+    return bits_f64(np.int64(-0x8000000000000) if neg else np.int64(0x7FF8000000000000))
+
+
+# --- the rounding core --------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def round_f64(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits):
+    """Round float64 ``x`` once into the format; returns the result as a float64."""
+    b = f64_bits(x)
+    neg = b < 0
+    a = b & ABS
+    if a >= EXP_MASK:
+        if a > EXP_MASK:  # NaN
+            if spec == NONE:
+                return 0.0 if neg else -0.0
+            return x
+        if saturate or spec == NONE:  # +-Inf
+            return -maxv if neg else maxv
+        if spec == IEEE:
+            return x
+        return signed_nan(neg)
+    if a == 0:
+        return 0.0 if spec == FNUZ else x
+
+    e, sig = split(a)
+    qe = max(e, emin) - man_bits            # exponent of the result's quantum
+    shift = qe - e + 52                     # bits of sig below that quantum (>= 0)
+    sh = min(shift, 62)                     # 62: keeps half = 2**(sh-1) positive; sig < 2**53
+    kept = sig >> sh
+    rem = sig & ((np.int64(1) << sh) - 1)
+    half = (np.int64(1) << sh) >> 1
+    inexact = rem != 0
+    up = False
+    if mode == RNE:
+        up = inexact and (rem > half or (rem == half and (kept & 1) == 1))
+    elif mode == RNA:
+        up = inexact and rem >= half
+    elif mode == RUP:
+        up = inexact and not neg
+    elif mode == RDN:
+        up = inexact and neg
+    elif mode == RTO:
+        if inexact:
+            kept |= 1
+    elif mode == SR:
+        if shift <= 62:
+            r = np.int64(u >> np.uint64(64 - max(sh, 1)))
+            up = ((r + rem) >> sh) != 0 and inexact
+        else:
+            up = _sr_up_wide(sig, shift, u)
+    elif mode == SRB:
+        d = shift - r_bits
+        if d >= 63:
+            f = np.int64(0)
+        elif d >= 0:
+            f = rem >> d
+        else:
+            f = rem << (-d)
+        r = np.int64(u >> np.uint64(64 - r_bits))
+        up = ((r + f) >> r_bits) != 0
+    if up:
+        kept += 1
+    mag = np.float64(kept) * pow2(qe)       # exact: a value of the format (or > max: overflow)
+    if mag > maxv:
+        to_max = (saturate or spec == NONE or mode == RTZ or mode == RTO
+                  or (mode == RUP and neg) or (mode == RDN and not neg))
+        if to_max:
+            mag = maxv
+        elif spec == IEEE:
+            mag = np.inf
+        else:
+            return signed_nan(neg)
+    if not subnormals and mag < min_normal:
+        mag = 0.0
+    if neg and not (spec == FNUZ and mag == 0.0):
+        return -mag
+    return mag
+
+
+@njit(cache=True, inline="always")
+def encode_f64(v, man_bits, exp_bits, emin, spec):
+    """Code of a float64 ``v`` that is already a value of the format (or NaN/Inf it can hold)."""
+    signbit = np.int64(1) << np.int64(exp_bits + man_bits)
+    b = f64_bits(v)
+    s = signbit if b < 0 else np.int64(0)
+    a = b & ABS
+    expones = (np.int64(1) << exp_bits) - 1
+    if a > EXP_MASK:  # NaN: the canonical quiet NaN of the policy (ml_dtypes' choice)
+        if spec == IEEE:
+            return s | (expones << man_bits) | (np.int64(1) << np.int64(man_bits - 1))
+        if spec == FN:
+            return s | (signbit - 1)
+        return signbit
+    if a == EXP_MASK:
+        return s | (expones << man_bits)
+    if a == 0:
+        return np.int64(0) if spec == FNUZ else s
+    e, sig = split(a)
+    if e >= emin:
+        frac = (sig >> np.int64(52 - man_bits)) & ((np.int64(1) << man_bits) - 1)
+        return s | ((e - emin + 1) << man_bits) | frac
+    return s | (sig >> (emin - man_bits - e + 52))
+
+
+@njit(cache=True, inline="always")
+def decode_code(c, man_bits, exp_bits, bias, spec, subnormals):
+    """Value (float64) of code ``c`` (int64 holding the code's bits)."""
+    nb = np.int64(exp_bits + man_bits)
+    neg = ((c >> nb) & 1) == 1
+    mag = c & ((np.int64(1) << nb) - 1)
+    ef = mag >> man_bits
+    mf = mag & ((np.int64(1) << man_bits) - 1)
+    expones = (np.int64(1) << exp_bits) - 1
+    if spec == IEEE and ef == expones:
+        v = np.inf if mf == 0 else np.nan
+    elif spec == FN and mag == (np.int64(1) << nb) - 1:
+        v = np.nan
+    elif spec == FNUZ and neg and mag == 0:
+        return np.nan
+    elif ef == 0:
+        v = np.float64(mf) * pow2(1 - bias - man_bits) if subnormals else 0.0
+    else:
+        v = np.float64((np.int64(1) << man_bits) | mf) * pow2(ef - bias - man_bits)
+    return -v if neg else v
+
+
+# --- array kernels (1-D contiguous; ops.py flattens and restores the shape) ---------------------
+@njit(cache=True, parallel=True)
+def quantize_array(x, out, rand, man_bits, emin, maxv, min_normal, spec, saturate, subnormals,
+                   mode, r_bits, key):
+    """out[i] = round(x[i]); stochastic words from ``rand`` if non-empty, else from (key, i)."""
+    n = x.size
+    given = rand.size > 0
+    stochastic = mode >= SR
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            u = np.uint64(0)
+            if given:
+                u = rand[i]
+            elif stochastic:
+                u = random_word(key, i)
+            out[i] = round_f64(np.float64(x[i]), u, man_bits, emin, maxv, min_normal, spec,
+                               saturate, subnormals, mode, r_bits)
+
+
+@njit(cache=True, parallel=True)
+def encode_array(x, out, rand, man_bits, exp_bits, emin, maxv, min_normal, spec, saturate,
+                 subnormals, mode, r_bits, key):
+    """out[i] = code(round(x[i])), same rounding as :func:`quantize_array`."""
+    n = x.size
+    given = rand.size > 0
+    stochastic = mode >= SR
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            u = np.uint64(0)
+            if given:
+                u = rand[i]
+            elif stochastic:
+                u = random_word(key, i)
+            v = round_f64(np.float64(x[i]), u, man_bits, emin, maxv, min_normal, spec,
+                          saturate, subnormals, mode, r_bits)
+            out[i] = encode_f64(v, man_bits, exp_bits, emin, spec)
+
+
+@njit(cache=True, parallel=True)
+def decode_array(codes, out, man_bits, exp_bits, bias, spec, subnormals):
+    """out[i] = value of codes[i]."""
+    n = codes.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            out[i] = decode_code(np.int64(codes[i]), man_bits, exp_bits, bias, spec, subnormals)
