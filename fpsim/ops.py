@@ -49,7 +49,7 @@ def _check_rounding(rounding, sr_bits):
 def _check_seed(seed) -> np.uint64:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
         raise ValueError(f"seed must be an int in 0..2**64-1, got {seed!r}")
-    return _k.seed_key(np.uint64(seed))
+    return np.uint64(_k.seed_key(np.uint64(seed)))  # numba hands uint64 back as a Python int
 
 
 def _values_array(x):

@@ -50,7 +50,7 @@ def seed_key(seed):
 @njit(cache=True, inline="always")
 def random_word(key, idx):
     """The 64-bit random word of element ``idx`` of stream ``key``; depends on nothing else."""
-    return mix64(key + (np.uint64(idx) + np.uint64(1)) * GOLDEN)
+    return mix64(np.uint64(key) + (np.uint64(idx) + np.uint64(1)) * GOLDEN)
 
 
 @njit(cache=True, parallel=True)
@@ -82,12 +82,20 @@ def split(a):
 
 
 @njit(cache=True)
-def _sr_up_wide(sig, shift, u):
-    """Exact stochastic decision for shift >= 53: True with probability sig / 2**shift (sig < 2**53).
+def _sr_up_small(sig, shift, u):
+    """Exact stochastic decision when all of sig < 2**53 lies more than 62 bits below the quantum:
+    True with probability sig / 2**shift.
 
-    R uniform on [0, 2**shift) is below sig iff its top shift-53 bits are zero and its low 53 bits
-    are below sig; the top bits are drawn 64 at a time from words derived from ``u``.
+    Trailing zeros are stripped first, so whenever the reduced fraction has at most 62 bits the
+    decision is the same top-bits rule as the main path (``u / 2**64 >= 1 - fraction``).  Beyond
+    that, R uniform on [0, 2**shift) is below sig iff its top shift-53 bits are zero and its low 53
+    bits are below sig; the top bits are drawn 64 at a time from words derived from ``u``.
     """
+    while (sig & 1) == 0:
+        sig >>= 1
+        shift -= 1
+    if shift <= 62:
+        return ((np.int64(u >> np.uint64(64 - shift)) + sig) >> shift) != 0
     t = shift - 53
     w = u
     k = np.uint64(1)
@@ -152,7 +160,7 @@ def round_f64(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals
             r = np.int64(u >> np.uint64(64 - max(sh, 1)))
             up = ((r + rem) >> sh) != 0 and inexact
         else:
-            up = _sr_up_wide(sig, shift, u)
+            up = _sr_up_small(sig, shift, u)
     elif mode == SRB:
         d = shift - r_bits
         if d >= 63:
