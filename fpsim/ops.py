@@ -162,7 +162,10 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     flat = xa.reshape(-1)
     rand = _check_random(random_words, flat.size)
     out = np.empty_like(flat)
-    _k.quantize_array(flat, out, rand, *_kernel_format_args(f), mode, r_bits, key)
+    if rand.size == 0 and _k.fast_path_ok(f.man_bits, f.emin):
+        _k.quantize_fast(flat, out, *_kernel_format_args(f), mode, r_bits, key)
+    else:
+        _k.quantize_array(flat, out, rand, *_kernel_format_args(f), mode, r_bits, key)
     out = out.reshape(xa.shape)
     return out if out.dtype == out_dtype else out.astype(out_dtype)
 

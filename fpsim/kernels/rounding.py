@@ -237,6 +237,104 @@ def decode_code(c, man_bits, exp_bits, bias, spec, subnormals):
     return -v if neg else v
 
 
+# --- branch-free core for the common case ------------------------------------------------------
+# Valid when man_bits <= 51 (so kept < 2**52 converts to float64 with the 2**52 magic number) and
+# emin - man_bits >= -1022 (every quantum is a normal power of two).  All decisions are selects, so
+# LLVM vectorises the loop.  Inputs below 2**-1022 need no normalisation here: they lie far below
+# half a quantum, and only "inexact" and "below half" matter for them (capped shift keeps both).
+MAGIC = np.int64(0x4330000000000000)   # bits of 2.0**52
+TWO52 = 4503599627370496.0
+
+
+def fast_path_ok(man_bits, emin):
+    """Whether :func:`round_fast` is exact for this format (checked in Python by ops.py)."""
+    return man_bits <= 51 and emin - man_bits >= -1022
+
+
+@njit(cache=True, inline="always")
+def sel(c, a, b):
+    """``a if c else b`` without a branch (LLVM emits a select)."""
+    return a if c else b
+
+
+@njit(cache=True, inline="always")
+def round_fast(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits):
+    """Same result as :func:`round_f64` (fast-path formats), plus a flag: 1 where an exact-'sr'
+    decision needs more than 62 random bits and the caller must use :func:`round_f64`."""
+    b = f64_bits(x)
+    neg = b < 0
+    a = b & ABS
+    e = (a >> np.int64(52)) - np.int64(1023)
+    sig = (a & MANT) | IMPL
+    qe = max(e, emin) - man_bits
+    shift_full = qe - e + 52
+    shift = min(shift_full, 62)
+    kept = sig >> shift
+    rem = sig & ((np.int64(1) << shift) - 1)
+    half = (np.int64(1) << shift) >> 1
+    inexact = rem != 0
+    odd = (kept & 1) == 1
+    # exact stochastic: top `shift` bits of u plus the remainder carry into the kept LSB
+    r_sr = np.int64(u >> np.uint64(64 - max(shift, 1)))
+    up_sr = (((r_sr + rem) >> shift) != 0) & inexact
+    # r-bit stochastic: the r bits below the LSB, truncated, plus r random bits
+    d = shift_full - r_bits
+    f_r = sel(d >= 63, 0, sel(d >= 0, rem >> min(max(d, 0), 62), rem << min(max(-d, 0), 62)))
+    r_r = np.int64(u >> np.uint64(64 - r_bits if r_bits > 0 else 63))
+    up_srb = ((r_r + f_r) >> r_bits) != 0
+    up = ((mode == RNE) & inexact & ((rem > half) | ((rem == half) & odd))) \
+        | ((mode == RNA) & inexact & (rem >= half)) \
+        | ((mode == RUP) & inexact & (not neg)) | ((mode == RDN) & inexact & neg) \
+        | ((mode == SR) & up_sr) | ((mode == SRB) & up_srb)
+    kept = (kept + np.int64(up)) | np.int64((mode == RTO) & inexact)
+    mag = (bits_f64(kept | MAGIC) - TWO52) * bits_f64(np.int64(qe + 1023) << np.int64(52))
+    to_max = saturate | (spec == NONE) | (mode == RTZ) | (mode == RTO) | ((mode == RUP) & neg) \
+        | ((mode == RDN) & (not neg))
+    over = np.inf if spec == IEEE else np.nan
+    mag = sel(mag > maxv, sel(to_max, maxv, over), mag)
+    mag = sel(((not subnormals)) & (mag < min_normal), 0.0, mag)
+    mag = sel(a == 0, 0.0, mag)
+    # specials of the input
+    inf_out = sel(saturate | (spec == NONE), maxv, sel(spec == IEEE, np.inf, np.nan))
+    mag = sel(a == EXP_MASK, inf_out, mag)
+    is_nan = a > EXP_MASK
+    mag = sel(is_nan, sel(spec == NONE, 0.0, np.nan), mag)
+    # sign: NaN keeps it, 'none' turns NaN into the zero of the other sign, fnuz has no -0
+    sgn = (is_nan & (spec == NONE)) ^ neg & (not ((spec == FNUZ) & (mag == 0.0)))
+    res = bits_f64(f64_bits(mag) | (np.int64(sgn) << np.int64(63)))
+    slow = (mode == SR) & (shift_full > 62) & inexact & (a < EXP_MASK)
+    return res, slow
+
+
+@njit(cache=True, parallel=True)
+def quantize_fast(x, out, man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode,
+                  r_bits, key):
+    """out[i] = round(x[i]) through :func:`round_fast`; seeded random words for the 'sr' modes."""
+    n = x.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        nslow = 0
+        if mode >= SR:
+            for i in range(lo, hi):
+                r, s = round_fast(np.float64(x[i]), random_word(key, i), man_bits, emin, maxv,
+                                  min_normal, spec, saturate, subnormals, mode, r_bits)
+                out[i] = r
+                nslow += s
+        else:
+            for i in range(lo, hi):
+                r, s = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin, maxv,
+                                  min_normal, spec, saturate, subnormals, mode, r_bits)
+                out[i] = r
+        if nslow > 0:
+            for i in range(lo, hi):
+                r, s = round_fast(np.float64(x[i]), random_word(key, i), man_bits, emin, maxv,
+                                  min_normal, spec, saturate, subnormals, mode, r_bits)
+                if s:
+                    out[i] = round_f64(np.float64(x[i]), random_word(key, i), man_bits, emin,
+                                       maxv, min_normal, spec, saturate, subnormals, mode, r_bits)
+
+
 # --- array kernels (1-D contiguous; ops.py flattens and restores the shape) ---------------------
 @njit(cache=True, parallel=True)
 def quantize_array(x, out, rand, man_bits, emin, maxv, min_normal, spec, saturate, subnormals,
