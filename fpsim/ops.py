@@ -55,6 +55,11 @@ def _check_seed(seed) -> np.uint64:
 def _values_array(x):
     """x as a native-endian C-contiguous float32/float64 array, plus its natural output dtype."""
     x = np.asarray(x)
+    xa, natural = _widened(x)
+    return xa.reshape(x.shape), natural  # ascontiguousarray makes 0-d arrays 1-d
+
+
+def _widened(x):
     dt = x.dtype
     if dt in _ML_FORMATS:
         return np.ascontiguousarray(x, dtype=np.float32), dt  # widening is exact
