@@ -1,0 +1,97 @@
+"""The ``fpsim`` command: formats, table, validate, vectors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import validate as _v
+from .formats import describe, format as _format, registered_formats
+from .ops import ROUNDINGS
+
+
+def _g(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def formats_table() -> str:
+    """Markdown table of every named format."""
+    rows = ["| name | spec | bits | bias | max | min normal | min subnormal | specials | source |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for name, f in registered_formats().items():
+        special = f.specials + ("" if f.subnormals else ", ftz") + (", sat" if f.saturate else "")
+        src = describe(name).split(";")[0].split(":")[0]
+        rows.append(f"| {name} | {f.spec} | {f.bits} | {f.bias} | {_g(f.max)} | "
+                    f"{_g(f.min_normal)} | {_g(f.min_subnormal)} | {special} | {src} |")
+    return "\n".join(rows)
+
+
+def _cmd_formats(args):
+    print(formats_table())
+    return 0
+
+
+def _cmd_table(args):
+    _v.write_table(args.format, args.output or sys.stdout)
+    return 0
+
+
+def _cmd_vectors(args):
+    _v.write_vectors(args.format, args.output or sys.stdout, rounding=args.rounding,
+                     input_type=args.input, sr_bits=args.sr_bits, seed=args.seed,
+                     random_count=args.random)
+    return 0
+
+
+def _cmd_validate(args):
+    from tqdm import tqdm
+    files = (_v.shipped_files() if not args.no_shipped else []) + list(args.files)
+    bar = tqdm(total=len(files), desc="validate", unit="file", leave=False, file=sys.stderr,
+               disable=not sys.stderr.isatty())
+    reports = _v.validate(args.files, shipped=not args.no_shipped, progress=lambda r: bar.update())
+    bar.close()
+    print(_v.reports_text(reports), end="")
+    return 1 if any(r.failed for r in reports) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fpsim", description="Bit-exact low-precision arithmetic.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("formats", help="table of every named format")
+    s.set_defaults(func=_cmd_formats)
+
+    s = sub.add_parser("table", help="CSV of every code of a format (<= 16 bits) and its value")
+    s.add_argument("format", help="name or spec string, e.g. float8_e4m3fn, e5m2, 1-6-9")
+    s.add_argument("-o", "--output", help="file to write (default: standard output)")
+    s.set_defaults(func=_cmd_table)
+
+    s = sub.add_parser("validate", help="check the kernels against the shipped golden tables "
+                                        "and vectors, and against the given files")
+    s.add_argument("files", nargs="*", help="table (.csv) or test-vector files")
+    s.add_argument("--no-shipped", action="store_true", help="check only the given files")
+    s.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser("vectors", help="write quantize test vectors for an RTL testbench")
+    s.add_argument("format")
+    s.add_argument("--rounding", default="rne", choices=ROUNDINGS)
+    s.add_argument("--sr-bits", type=int, default=None, help="random bits (needed with --rounding sr)")
+    s.add_argument("--input", default="binary32", choices=tuple(_v.INPUT_TYPES))
+    s.add_argument("--random", type=int, default=1000, help="random input bit patterns to add")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--output", help="file to write (default: standard output)")
+    s.set_defaults(func=_cmd_vectors)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as e:
+        print(f"fpsim {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
