@@ -242,11 +242,11 @@ _register("float8_e4m3b11fnuz", dict(exp_bits=4, man_bits=3, bias=11, specials="
 _register("float8_e3m4", dict(exp_bits=3, man_bits=4), "IEEE-style E3M4; " + _ML)
 _register("float8_e4m3", dict(exp_bits=4, man_bits=3), "IEEE-style E4M3 (with Inf); " + _ML)
 _register("float6_e2m3fn", dict(exp_bits=2, man_bits=3, specials="none"),
-          "OCP MX FP6 E2M3 (MX spec v1.0 sec. 5.3.2); " + _ML)
+          "OCP MX FP6 E2M3 (OCP MX spec v1.0); " + _ML)
 _register("float6_e3m2fn", dict(exp_bits=3, man_bits=2, specials="none"),
-          "OCP MX FP6 E3M2 (MX spec v1.0 sec. 5.3.2); " + _ML)
+          "OCP MX FP6 E3M2 (OCP MX spec v1.0); " + _ML)
 _register("float4_e2m1fn", dict(exp_bits=2, man_bits=1, specials="none"),
-          "OCP MX FP4 E2M1 (MX spec v1.0 sec. 5.3.3); " + _ML)
+          "OCP MX FP4 E2M1 (OCP MX spec v1.0); " + _ML)
 _register("bfloat16", dict(exp_bits=8, man_bits=7), "bfloat16; " + _ML)
 _register("float16", dict(exp_bits=5, man_bits=10), "IEEE 754 binary16 (numpy float16)")
 _register("float32", dict(exp_bits=8, man_bits=23), "IEEE 754 binary32")

@@ -207,7 +207,7 @@ def decode(codes, fmt, dtype=None):
 
     >>> import numpy as np, fpsim
     >>> fpsim.decode(np.array([0x38, 0x7f, 0x01], np.uint8), "float8_e4m3fn")
-    array([1.       ,       nan, 0.0019531], dtype=float32)
+    array([1.        ,        nan, 0.00195312], dtype=float32)
     """
     f = _check_format(fmt)
     c = np.asarray(codes)

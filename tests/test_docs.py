@@ -1,0 +1,28 @@
+"""The README's Python tour runs, and every docstring example prints what it says."""
+
+import doctest
+import os
+import re
+
+import pytest
+
+import fpsim
+import fpsim.formats
+import fpsim.ops
+import fpsim.validate
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+
+
+def test_readme_tour_runs():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
+@pytest.mark.parametrize("module", [fpsim.formats, fpsim.ops, fpsim.validate])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
