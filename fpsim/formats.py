@@ -16,6 +16,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 SPECIALS = ("ieee", "fn", "fnuz", "none")
 
 # Codes the kernels use for the specials policies (kept in one place).
@@ -170,7 +172,6 @@ class FloatFormat:
     @property
     def code_dtype(self):
         """Smallest unsigned numpy integer type that holds a code."""
-        import numpy as np
         for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
             if self.bits <= 8 * np.dtype(dt).itemsize:
                 return np.dtype(dt)
@@ -208,8 +209,7 @@ class FloatFormat:
 
     def values(self):
         """All distinct finite values, ascending, as float64 (formats of at most 16 bits)."""
-        import numpy as np
-        from . import ops
+        from . import ops  # ops imports this module
         if self.bits > 16:
             raise ValueError(f"values() lists formats of at most 16 bits; {self} has {self.bits}")
         v = ops.decode(np.arange(self.n_codes, dtype=self.code_dtype), self, dtype=np.float64)

@@ -151,3 +151,15 @@ def test_format_facts_equal_enumerated_values(spec):
         assert np.all(np.diff(vals) > 0)
     else:
         assert f.max == float(np.finfo(np.float32 if f.bits == 32 else np.float64).max)
+
+
+@pytest.mark.parametrize("man_bits", [49, 50, 51, 52])
+def test_carry_into_the_next_binade_at_every_width(man_bits):
+    """Rounding up the largest significand carries into the exponent (caught once by hypothesis:
+    a fast-path conversion lost the carry at man_bits=51)."""
+    f = fpsim.FloatFormat(2 if man_bits < 52 else 11, man_bits, subnormals=False)
+    x = np.array([2 - 2.0**-52, 1.5 - 2.0**-52, 1 - 2.0**-53, -(2 - 2.0**-52)])
+    for mode in DETERMINISTIC:
+        got = fpsim.quantize(x, f, rounding=mode)
+        for xi, g in zip(x, got):
+            assert same(float(g), round_ref(float(xi), f, mode)), (man_bits, mode, xi)

@@ -238,7 +238,8 @@ def decode_code(c, man_bits, exp_bits, bias, spec, subnormals):
 
 
 # --- branch-free core for the common case ------------------------------------------------------
-# Valid when man_bits <= 51 (so kept < 2**52 converts to float64 with the 2**52 magic number) and
+# Valid when man_bits <= 50 (kept <= 2**(man_bits+1) after a carry, and the 2**52 magic-number
+# conversion needs kept < 2**52) and
 # emin - man_bits >= -1022 (every quantum is a normal power of two).  All decisions are selects, so
 # LLVM vectorises the loop.  Inputs below 2**-1022 need no normalisation here: they lie far below
 # half a quantum, and only "inexact" and "below half" matter for them (capped shift keeps both).
@@ -248,7 +249,7 @@ TWO52 = 4503599627370496.0
 
 def fast_path_ok(man_bits, emin):
     """Whether :func:`round_fast` is exact for this format (checked in Python by ops.py)."""
-    return man_bits <= 51 and emin - man_bits >= -1022
+    return man_bits <= 50 and emin - man_bits >= -1022
 
 
 @njit(cache=True, inline="always")
@@ -336,20 +337,24 @@ def quantize_fast(x, out, man_bits, emin, maxv, min_normal, spec, saturate, subn
 
 
 # --- array kernels (1-D contiguous; ops.py flattens and restores the shape) ---------------------
+@njit(cache=True, inline="always")
+def element_word(rand, key, i, stochastic):
+    """Random word of element i: the given word if ``rand`` is non-empty, else the seeded one."""
+    if rand.size > 0:
+        return rand[i]
+    if stochastic:
+        return random_word(key, i)
+    return np.uint64(0)
+
+
 @njit(cache=True, parallel=True)
 def quantize_array(x, out, rand, man_bits, emin, maxv, min_normal, spec, saturate, subnormals,
                    mode, r_bits, key):
     """out[i] = round(x[i]); stochastic words from ``rand`` if non-empty, else from (key, i)."""
     n = x.size
-    given = rand.size > 0
-    stochastic = mode >= SR
     for c in prange((n + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            u = np.uint64(0)
-            if given:
-                u = rand[i]
-            elif stochastic:
-                u = random_word(key, i)
+            u = element_word(rand, key, i, mode >= SR)
             out[i] = round_f64(np.float64(x[i]), u, man_bits, emin, maxv, min_normal, spec,
                                saturate, subnormals, mode, r_bits)
 
@@ -359,15 +364,9 @@ def encode_array(x, out, rand, man_bits, exp_bits, emin, maxv, min_normal, spec,
                  subnormals, mode, r_bits, key):
     """out[i] = code(round(x[i])), same rounding as :func:`quantize_array`."""
     n = x.size
-    given = rand.size > 0
-    stochastic = mode >= SR
     for c in prange((n + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            u = np.uint64(0)
-            if given:
-                u = rand[i]
-            elif stochastic:
-                u = random_word(key, i)
+            u = element_word(rand, key, i, mode >= SR)
             v = round_f64(np.float64(x[i]), u, man_bits, emin, maxv, min_normal, spec,
                           saturate, subnormals, mode, r_bits)
             out[i] = encode_f64(v, man_bits, exp_bits, emin, spec)
