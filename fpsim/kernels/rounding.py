@@ -8,7 +8,8 @@ that is exact because every value of the format is a float64 (the format limits 
 Rounding-mode codes (``MODE``) and specials codes (``fpsim.formats.SPECIALS_CODE``) are the ints
 passed from ops.py.  Stochastic modes take a 64-bit random word ``u`` per element:
 ``sr`` (exact): with ``rem`` the ``shift`` discarded bits, round away from zero iff
-``(u >> (64-shift)) + rem >= 2**shift`` (probability exactly ``rem / 2**shift``);
+``(u >> (64-shift)) + rem >= 2**shift`` (probability exactly ``rem / 2**shift``) whenever the
+reduced fraction fits 62 bits, and by further words derived from ``u`` beyond (``_sr_up_small``);
 ``sr`` with ``r`` bits: ``f`` = the ``r`` bits just below the kept LSB (truncated), ``R = u >> (64-r)``,
 round away iff ``R + f >= 2**r`` (probability ``f / 2**r``), the add-then-truncate of hardware.
 """
