@@ -1,9 +1,11 @@
 """fpsim: bit-exact simulation of low-precision deep-learning arithmetic."""
 
+from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .formats import FloatFormat, describe, format, registered_formats
-from .ops import ROUNDINGS, decode, encode, quantize
+from .ops import ROUNDINGS, add, decode, div, encode, fma, gemm, mul, quantize, sqrt, sub
 
 __version__ = "0.1.0"
 
 __all__ = ["FloatFormat", "format", "registered_formats", "describe", "quantize", "encode", "decode",
-           "ROUNDINGS", "__version__"]
+           "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator", "KulischAccumulator",
+           "AccumulatorOverflow", "gemm", "ROUNDINGS", "__version__"]

@@ -6,11 +6,15 @@ Nothing below this module checks arguments; nothing above the kernels loops over
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import ml_dtypes
 import numpy as np
 
+from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .formats import SPECIALS_CODE, FloatFormat, format as _format, registered_formats
+from .kernels import arith as _arith
+from .kernels import gemm as _gemm
 from .kernels import rounding as _k
 
 ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
@@ -228,3 +232,367 @@ def decode(codes, fmt, dtype=None):
                     f.subnormals)
     out = out.reshape(c.shape)
     return out if out.dtype == out_dtype else out.astype(out_dtype)
+
+
+# --- elementwise arithmetic units ---------------------------------------------------------------
+EXACT_RANGE = 2.0 ** 480   # float64 operands beyond 2**+-480 would break TwoProduct's exactness
+
+
+def _check_arith_format(fmt) -> FloatFormat:
+    f = _check_format(fmt)
+    if not _k.fast_path_ok(f.man_bits, f.emin):
+        raise ValueError(f"arithmetic in format {f} is not supported: it needs man_bits <= 50 and "
+                         f"emin - man_bits >= -1022 (float32, bfloat16, every 8- to 16-bit "
+                         f"format qualify; for float64 arithmetic use numpy)")
+    return f
+
+
+def _check_arith_rounding(rounding, sr_bits, f: FloatFormat):
+    mode, r_bits = _check_rounding(rounding, sr_bits)
+    if sr_bits is not None and r_bits > 52 - f.man_bits:
+        raise ValueError(f"sr_bits must be at most 52 - man_bits = {52 - f.man_bits} for "
+                         f"arithmetic in {f}, got {sr_bits}")
+    return mode, r_bits
+
+
+def _check_exact_range(name, v):
+    """float64 operands must stay where the error-free transformations are exact."""
+    a = np.abs(v[np.isfinite(v)])
+    if a.size and (a.max() > EXACT_RANGE or np.any((a > 0) & (a < 1 / EXACT_RANGE))):
+        raise ValueError(f"{name} has values beyond 2**480 or nonzero values below 2**-480 in "
+                         "magnitude; arithmetic units take operands inside that range")
+
+
+def _operands(names, arrays, f: FloatFormat, dtype):
+    """Widen, broadcast and check the operands; returns flat float64 arrays, shape, out dtype."""
+    widened, small = [], True
+    for name, x in zip(names, arrays):
+        xa, natural = _values_array(x)
+        small &= natural.itemsize <= 4 or natural in _ML_FORMATS
+        if xa.dtype == np.float64:
+            _check_exact_range(name, xa)
+        widened.append(xa)
+    try:
+        shaped = np.broadcast_arrays(*widened)
+    except ValueError:
+        shapes = ", ".join(f"{n}{w.shape}" for n, w in zip(names, widened))
+        raise ValueError(f"operands do not broadcast together: {shapes}") from None
+    shape = shaped[0].shape
+    flat = [np.ascontiguousarray(s, dtype=np.float64).reshape(-1) for s in shaped]
+    f32 = np.dtype(np.float32)
+    natural = f32 if small and _NUMPY_FORMATS[f32].contains(f) else np.dtype(np.float64)
+    out_dtype = _check_out_dtype(dtype, natural, f, explicit=dtype is not None)
+    return flat, shape, out_dtype
+
+
+def _elementwise(op, names, arrays, fmt, rounding, seed, sr_bits, dtype):
+    f = _check_arith_format(fmt)
+    mode, r_bits = _check_arith_rounding(rounding, sr_bits, f)
+    key = _check_seed(seed)
+    flat, shape, out_dtype = _operands(names, arrays, f, dtype)
+    while len(flat) < 3:
+        flat.append(flat[0])
+    if op == _arith.OP_FMA and _arith.inexact_products(flat[0], flat[1]):
+        raise ValueError("fma needs a*b exact in float64; a and b have products that are not "
+                         "(use float32 or narrower operands)")
+    out = np.empty(flat[0].size, dtype=np.float64)
+    _arith.elementwise(op, flat[0], flat[1], flat[2], out, *_kernel_format_args(f), mode, r_bits,
+                       key)
+    out = out.reshape(shape)
+    return out if out.dtype == out_dtype else out.astype(out_dtype)
+
+
+_ARITH_DOC = """{summary}
+
+    Operands are any float arrays (float16/32/64, ml_dtypes types; integers read as float64),
+    broadcast like numpy, and used exactly as given - quantize them first to model a unit whose
+    inputs are in ``fmt``.  The result is the exact {what} rounded once into ``fmt`` with the
+    rules of :func:`quantize` (overflow, NaN, signed zero, FTZ); IEEE 754 special cases and the
+    sign of exact zeros (+0, or -0 in "rdn") hold.  ``rounding``, ``seed`` and ``sr_bits`` as in
+    :func:`quantize` (element i of the broadcast result uses the random word of ``(seed, i)``;
+    ``sr_bits`` at most ``52 - fmt.man_bits``).  Output dtype: float32 when every operand is a
+    32-bit-or-narrower float and float32 holds ``fmt``, else float64; ``dtype`` overrides.
+
+    {example}
+    """
+
+
+def add(a, b, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+    return _elementwise(_arith.OP_ADD, ("a", "b"), (a, b), fmt, rounding, seed, sr_bits, dtype)
+
+
+def sub(a, b, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+    return _elementwise(_arith.OP_SUB, ("a", "b"), (a, b), fmt, rounding, seed, sr_bits, dtype)
+
+
+def mul(a, b, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+    return _elementwise(_arith.OP_MUL, ("a", "b"), (a, b), fmt, rounding, seed, sr_bits, dtype)
+
+
+def div(a, b, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+    return _elementwise(_arith.OP_DIV, ("a", "b"), (a, b), fmt, rounding, seed, sr_bits, dtype)
+
+
+def fma(a, b, c, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+    return _elementwise(_arith.OP_FMA, ("a", "b", "c"), (a, b, c), fmt, rounding, seed, sr_bits,
+                        dtype)
+
+
+def sqrt(a, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+    return _elementwise(_arith.OP_SQRT, ("a",), (a,), fmt, rounding, seed, sr_bits, dtype)
+
+
+add.__doc__ = _ARITH_DOC.format(
+    summary="a + b rounded once into ``fmt``.", what="sum",
+    example=""">>> import numpy as np, fpsim
+    >>> fpsim.add(np.float32(1.0), np.float32(2.0**-11), "float16")         # a tie: to even
+    array(1., dtype=float32)
+    >>> fpsim.add(np.float32(1.0), np.float32(2.0**-11 + 2.0**-30), "float16")  # just above it
+    array(1.0009766, dtype=float32)""")
+sub.__doc__ = _ARITH_DOC.format(
+    summary="a - b rounded once into ``fmt``.", what="difference",
+    example=""">>> import fpsim
+    >>> fpsim.sub(1.0, 1.0, "e5m2", rounding="rdn")   # exact zero in rdn is -0
+    array(-0.)""")
+mul.__doc__ = _ARITH_DOC.format(
+    summary="a * b rounded once into ``fmt``.", what="product",
+    example=""">>> import fpsim
+    >>> fpsim.mul(3.0, 11.0, "e4m3fn"), fpsim.mul(3.0, 11.0, "e4m3fn", rounding="rup")
+    (array(32.), array(36.))""")
+div.__doc__ = _ARITH_DOC.format(
+    summary="a / b rounded once into ``fmt``.", what="quotient",
+    example=""">>> import fpsim
+    >>> fpsim.div(1.0, 3.0, "bfloat16"), fpsim.div(1.0, 0.0, "e4m3fn")
+    (array(0.33398438), array(nan))""")
+fma.__doc__ = _ARITH_DOC.format(
+    summary="a * b + c with one rounding into ``fmt`` (a*b must be exact in float64).",
+    what="value of a*b + c",
+    example=""">>> import fpsim
+    >>> fpsim.fma(1.0 + 2.0**-10, 1.0 - 2.0**-10, -1.0, "float16")   # -2**-20, exactly
+    array(-9.53674316e-07)""")
+sqrt.__doc__ = _ARITH_DOC.format(
+    summary="sqrt(a) rounded once into ``fmt``.", what="square root",
+    example=""">>> import fpsim
+    >>> fpsim.sqrt([2.0, -1.0, -0.0], "e5m2")
+    array([ 1.5,  nan, -0. ])""")
+
+
+# --- GEMM ---------------------------------------------------------------------------------------
+def _check_acc(acc):
+    if acc is None:
+        return Accumulator(_format("float32"))
+    if isinstance(acc, (Accumulator, KulischAccumulator)):
+        return acc
+    raise ValueError(f"acc must be an fpsim.Accumulator or fpsim.KulischAccumulator, got {acc!r}")
+
+
+def _dtype_format(name, x, declared):
+    """The operand format of array x: the declared one, else the one its dtype names."""
+    if declared is not None:
+        return _check_format(declared)
+    dt = np.asarray(x).dtype
+    if dt in _ML_FORMATS:
+        return _ML_FORMATS[dt]
+    if dt in (np.float16, np.float32):
+        return _NUMPY_FORMATS[np.dtype(dt)]
+    raise ValueError(f"{name} has dtype {dt}; declare its format with {name.lower()}_format= "
+                     "(e.g. 'e5m2'), or pass float16/float32/ml_dtypes arrays")
+
+
+def _operand(name, x, f: FloatFormat, quantize_operands: bool):
+    """x as float64 values of format f: rejected or rounded (rne) when it holds other values."""
+    xa, _ = _values_array(x)
+    xa = xa.astype(np.float64, copy=False)
+    q = quantize(xa, f)
+    same = (q == xa) | (np.isnan(q) & np.isnan(xa))
+    if not same.all():
+        if not quantize_operands:
+            bad = np.flatnonzero(~same.reshape(-1))
+            raise ValueError(f"{name} has {bad.size} values that are not in its format {f} "
+                             f"(first: {xa.reshape(-1)[bad[0]]!r} at flat index {bad[0]}); "
+                             "pass quantize_operands=True to round them to nearest-even")
+        xa = q
+    return xa
+
+
+def _gemm_shapes(A, B):
+    if A.ndim not in (2, 3) or B.ndim not in (2, 3):
+        raise ValueError(f"A and B must be 2-D (M,K),(K,N) or batched 3-D, got shapes "
+                         f"{A.shape} and {B.shape}")
+    if A.shape[-1] != B.shape[-2]:
+        raise ValueError(f"inner dimensions differ: A is {A.shape}, B is {B.shape} "
+                         f"(A's last axis must equal B's second-to-last)")
+    if A.ndim == 3 and B.ndim == 3 and A.shape[0] != B.shape[0]:
+        raise ValueError(f"batch sizes differ: A is {A.shape}, B is {B.shape}")
+    batch = max(A.shape[0] if A.ndim == 3 else 1, B.shape[0] if B.ndim == 3 else 1)
+    out_shape = (A.shape[-2], B.shape[-1])
+    if A.ndim == 3 or B.ndim == 3:
+        out_shape = (batch,) + out_shape
+    return batch, out_shape
+
+
+def _fmt_tuple(f: FloatFormat):
+    return (int(f.man_bits), int(f.emin), float(f.max), float(f.min_normal),
+            int(SPECIALS_CODE[f.specials]), bool(f.saturate), bool(f.subnormals))
+
+
+def _lean_constants(acc_fmt: FloatFormat, wide: bool):
+    """Constants of kernels.gemm.lean_round for float32 (wide False) or float64 lanes."""
+    ity, fty, frac = (np.int64, np.float64, 52) if wide else (np.int32, np.float32, 23)
+    s = frac - acc_fmt.man_bits
+    over = acc_fmt.max if acc_fmt.saturate else (np.inf if acc_fmt.specials == "ieee" else np.nan)
+    return (ity(1 << s), ity((1 << (s - 1)) - 1), ity(~((1 << s) - 1)), ity(np.iinfo(ity).min),
+            fty(acc_fmt.min_normal), fty(2.0 ** (acc_fmt.emin - acc_fmt.man_bits + frac)),
+            fty(acc_fmt.max), fty(over))
+
+
+def _lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
+    """Which lanes (32 or 64 bits) make the round-to-nearest-even accumulation exact, or None.
+
+    See kernels/gemm.py: the sum of the register and a product in P-bit lanes, rounded to the
+    accumulator, equals the exact sum rounded once when P >= p + q + 2 (2p + 2 when register values
+    are added to each other: chunks, trees) and every product is a value of the accumulator grid."""
+    f = acc.fmt
+    if acc.rounding != "rne" or product is not None or not f.subnormals \
+            or f.specials not in ("ieee", "fn") or f.man_bits < 1:
+        return None
+    p, q = f.man_bits + 1, fa_.man_bits + fb_.man_bits + 2
+    lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+    if q > p or lsb < f.emin - f.man_bits:
+        return None
+    need = 2 * p + 2 if (acc.chunk is not None or acc.order == "pairwise") else p + q + 2
+    f32 = _NUMPY_FORMATS[np.dtype(np.float32)]
+    if need <= 24 and f32.contains(fa_) and f32.contains(fb_) and lsb >= -126 \
+            and f.emin - f.man_bits >= -126 and f.emax + 2 <= 127 \
+            and fa_.emax + fb_.emax + 2 <= 127:
+        return 32
+    if need <= 53:
+        return 64
+    return None
+
+
+def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format=None,
+         quantize_operands=False):
+    """Matrix product with the multiply-accumulate datapath modelled bit-exactly.
+
+    ``C[i,j]``: for k = 0..K-1 in order, the product ``A[i,k]*B[k,j]`` (exact, or rounded to
+    nearest-even into ``product``) is added to the accumulator register, which rounds into its
+    format after every addition (:class:`Accumulator`: ``chunk`` and ``order`` as documented
+    there); or all products are summed exactly and rounded once (:class:`KulischAccumulator`).
+    Registers start at +0.
+
+    Parameters
+    ----------
+    A, B : array_like
+        (M, K) and (K, N), or batched (Bt, M, K) / (Bt, K, N); a 2-D operand is shared by every
+        batch.  float16/float32/ml_dtypes arrays are read in their own format; float64 (and
+        integer) arrays need ``a_format``/``b_format``.
+    acc : Accumulator or KulischAccumulator, default ``Accumulator("float32")``.
+    product : FloatFormat or str, optional
+        Round each product into this format first (a narrow product register); None: exact.
+    out : FloatFormat or str, optional
+        Round the result once more (nearest-even) into this format, as when the register is
+        written to memory; None returns the register values.
+    seed : int
+        Stochastic accumulators: the random word of output element e and step t is the word
+        ``e*(K*K + 2K) + t`` of ``seed``'s stream (kernels/gemm.py lists the steps).
+    a_format, b_format : FloatFormat or str, optional
+        The operand formats; values outside them raise ValueError unless ``quantize_operands``.
+
+    Returns
+    -------
+    ndarray (M, N) or (Bt, M, N): float32 when float32 holds every value of the result's format,
+    else float64.
+
+    Examples
+    --------
+    >>> import numpy as np, fpsim
+    >>> A = np.full((1, 4096), 2.0**-8, dtype=np.float32); B = np.ones((4096, 1), np.float32)
+    >>> fpsim.gemm(A, B, acc=fpsim.Accumulator("fp16_169"))            # swamping: stuck at 4
+    array([[4.]], dtype=float32)
+    >>> fpsim.gemm(A, B, acc=fpsim.Accumulator("fp16_169", chunk=64))  # chunks recover 16
+    array([[16.]], dtype=float32)
+    """
+    acc = _check_acc(acc)
+    key = _check_seed(seed)
+    A_arr, B_arr = np.asarray(A), np.asarray(B)
+    batch, out_shape = _gemm_shapes(A_arr, B_arr)
+    fa_ = _dtype_format("A", A_arr, a_format)
+    fb_ = _dtype_format("B", B_arr, b_format)
+    fp_ = None if product is None else _check_arith_format(product)
+    fo_ = None if out is None else _check_format(out)
+    _check_products(fa_, fb_)
+    a64 = _operand("A", A_arr, fa_, quantize_operands)
+    b64 = _operand("B", B_arr, fb_, quantize_operands)
+    a3 = a64.reshape((-1,) + A_arr.shape[-2:])
+    b3 = b64.reshape((-1,) + B_arr.shape[-2:])
+    c = _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key)
+    final = acc.out_format if fo_ is None else fo_
+    if fo_ is not None:
+        c = quantize(c, fo_)
+    natural = np.dtype(np.float32) if _NUMPY_FORMATS[np.dtype(np.float32)].contains(final) \
+        else np.dtype(np.float64)
+    return c.reshape(out_shape).astype(natural, copy=False)
+
+
+def _check_products(fa_: FloatFormat, fb_: FloatFormat):
+    if fa_.man_bits + fb_.man_bits + 2 > 53 or fa_.emax + fb_.emax + 2 > 971 \
+            or (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits) < -1074:
+        raise ValueError(f"products of {fa_} and {fb_} are not exact in float64; the operand "
+                         "formats need at most 53 significant bits together (float32 x float32 "
+                         "and every narrower pair qualify)")
+
+
+def _product_args(fp_):
+    if fp_ is None:
+        return (False, 0, 0, 0.0, 0.0, 0, False, False)
+    return (True,) + _fmt_tuple(fp_)
+
+
+def _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key):
+    m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
+    fp = _product_args(fp_)
+    if isinstance(acc, KulischAccumulator):
+        return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp)
+    mode, r_bits = _check_rounding(acc.rounding, acc.sr_bits)
+    fa = _fmt_tuple(acc.fmt) + (mode, r_bits)
+    lanes = _lean_lanes(acc, fa_, fb_, fp_)
+    if lanes is not None:
+        kind = _gemm.LEAN
+    else:
+        kind = _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
+    wide = lanes != 32
+    dt = np.float64 if wide else np.float32
+    lc = _lean_constants(acc.fmt if acc.fmt.man_bits >= 1 else _format("e5m2"), wide)
+    c = np.empty((batch, m, n), dtype=dt)
+    _gemm.gemm_float(np.ascontiguousarray(a3, dtype=dt), np.ascontiguousarray(b3, dtype=dt), c,
+                     kind, acc.chunk or 0, acc.order == "pairwise", fa, fp, lc, key)
+    return c
+
+
+def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
+    m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
+    if fp_ is None:
+        lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+        emax = fa_.emax + fb_.emax + 2          # every |product| < 2**emax
+    else:
+        lsb = fp_.emin - fp_.man_bits
+        emax = fp_.emax + 1
+    dbits = min(51, 52 - int(np.ceil(np.log2(kk + 1))))
+    ndigits = max(1, -(-(emax - lsb + 1) // dbits))
+    mode, r_bits = _check_rounding(acc.rounding, None)
+    fa = _fmt_tuple(acc.fmt) + (mode, r_bits)
+    c = np.empty((batch, m, n))
+    flags = np.zeros((batch, m, n), dtype=np.bool_)
+    _gemm.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp, lsb,
+                       dbits, ndigits, acc.width or 0, fa)
+    if flags.any():
+        count = int(flags.sum())
+        msg = (f"{count} output(s) overflow a {acc.width}-bit Kulisch accumulator (LSB 2**{lsb}); "
+               f"a width of {emax - lsb + 1 + int(np.ceil(np.log2(kk + 1)))} bits holds any sum "
+               f"of {kk} products")
+        if acc.overflow == "raise":
+            raise AccumulatorOverflow(msg)
+        warnings.warn(msg + "; those outputs are NaN", RuntimeWarning, stacklevel=3)
+        c[flags] = np.nan
+    return c

@@ -24,3 +24,27 @@ def bits_f64(typingctx, b):
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(types.float64))
     return types.float64(b), codegen
+
+
+@intrinsic
+def float_bits(typingctx, x):
+    """The IEEE bit pattern of a float32/float64 as an int32/int64."""
+    if not isinstance(x, types.Float):
+        return None
+    ity = types.int32 if x.bitwidth == 32 else types.int64
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(ity))
+    return ity(x), codegen
+
+
+@intrinsic
+def bits_float(typingctx, b):
+    """The float32/float64 whose IEEE bit pattern is the int32/int64 ``b``."""
+    if not isinstance(b, types.Integer) or b.bitwidth not in (32, 64):
+        return None
+    fty = types.float32 if b.bitwidth == 32 else types.float64
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(fty))
+    return fty(b), codegen

@@ -174,6 +174,13 @@ def round_f64(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals
         up = ((r + f) >> r_bits) != 0
     if up:
         kept += 1
+    return finish(kept, qe, neg, maxv, min_normal, spec, saturate, subnormals, mode)
+
+
+@njit(cache=True, inline="always")
+def finish(kept, qe, neg, maxv, min_normal, spec, saturate, subnormals, mode):
+    """The signed value ``kept * 2**qe`` after rounding, with the format's overflow, FTZ and
+    signed-zero rules (``mode`` decides whether overflow goes to the largest finite value)."""
     mag = np.float64(kept) * pow2(qe)       # exact: a value of the format (or > max: overflow)
     if mag > maxv:
         to_max = (saturate or spec == NONE or mode == RTZ or mode == RTO

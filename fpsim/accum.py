@@ -1,0 +1,129 @@
+"""Accumulator specs: what the adder of a multiply-accumulate datapath does with the products.
+
+A spec is a frozen dataclass of facts, checked when it is made; :func:`fpsim.gemm` and the
+convolutions take one as ``acc=``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+from .formats import FloatFormat, format as _format
+
+ORDERS = ("sequential", "pairwise")
+ACC_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
+KULISCH_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto")
+OVERFLOW_POLICIES = ("raise", "flag")
+
+
+class AccumulatorOverflow(ArithmeticError):
+    """A Kulisch accumulator of the given width could not hold an exact sum."""
+
+
+def _as_format(fmt, what) -> FloatFormat:
+    if isinstance(fmt, FloatFormat):
+        return fmt
+    if isinstance(fmt, str):
+        return _format(fmt)
+    raise ValueError(f"{what} must be a FloatFormat or a format name, got {fmt!r}")
+
+
+def _arith_ok(f: FloatFormat) -> bool:
+    return f.man_bits <= 50 and f.emin - f.man_bits >= -1022
+
+
+@dataclass(frozen=True)
+class Accumulator:
+    """A floating-point accumulator register, rounded into ``fmt`` after every addition.
+
+    ``chunk=n`` sums each run of n products from zero in a chunk register and adds each chunk sum,
+    in order, into a second register of the same format (chunk-based accumulation, Wang et al.
+    2018, "Training deep neural networks with 8-bit floating point numbers", section 3).
+    ``order="pairwise"`` reduces the products of a run (all K of them without ``chunk``) with an
+    adder tree: level by level, pairs (2t, 2t+1) summed and rounded, an odd last element passed up.
+    ``rounding`` is any mode of :func:`fpsim.quantize`; ``sr_bits`` as there (at most
+    ``52 - fmt.man_bits``).
+
+    >>> import fpsim
+    >>> fpsim.Accumulator("fp16_169", chunk=64)
+    Accumulator(fmt=FloatFormat('fp16_169'), chunk=64, rounding='rne', order='sequential', sr_bits=None)
+    """
+
+    fmt: FloatFormat
+    chunk: int | None = None
+    rounding: str = "rne"
+    order: str = "sequential"
+    sr_bits: int | None = None
+
+    def __post_init__(self):
+        f = _as_format(self.fmt, "fmt")
+        object.__setattr__(self, "fmt", f)
+        if not _arith_ok(f):
+            raise ValueError(f"accumulator format {f} is not supported: it needs man_bits <= 50 "
+                             "and emin - man_bits >= -1022 (float32 and narrower qualify)")
+        if self.chunk is not None and (isinstance(self.chunk, bool)
+                                       or not isinstance(self.chunk, numbers.Integral)
+                                       or self.chunk < 1):
+            raise ValueError(f"chunk must be None or an int >= 1, got {self.chunk!r}")
+        if self.chunk is not None:
+            object.__setattr__(self, "chunk", int(self.chunk))
+        if self.rounding not in ACC_ROUNDINGS:
+            raise ValueError(f"rounding must be one of {ACC_ROUNDINGS}, got {self.rounding!r}")
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.sr_bits is not None:
+            if self.rounding != "sr":
+                raise ValueError("sr_bits is only meaningful with rounding='sr', "
+                                 f"got rounding={self.rounding!r}")
+            if isinstance(self.sr_bits, bool) or not isinstance(self.sr_bits, numbers.Integral) \
+                    or not 1 <= self.sr_bits <= 52 - f.man_bits:
+                raise ValueError(f"sr_bits must be an int in 1..{52 - f.man_bits} for {f}, "
+                                 f"got {self.sr_bits!r}")
+
+    @property
+    def out_format(self) -> FloatFormat:
+        return self.fmt
+
+
+@dataclass(frozen=True)
+class KulischAccumulator:
+    """An exact fixed-point accumulator with one rounding at the end into ``fmt`` (Kulisch).
+
+    The LSB is the smallest quantum a product can have (from the operand or ``product`` formats).
+    ``width=None`` sizes the register so that no sum overflows; ``width=W`` models a W-bit two's
+    complement register: it adds modulo 2**W, so its result is wrong exactly when the final exact
+    sum lies outside [-2**(W-1), 2**(W-1) - 1] LSBs, and that is what is checked.  ``overflow``:
+    "raise" raises :class:`AccumulatorOverflow`; "flag" returns NaN in those outputs and warns.
+    ``rounding``: the final rounding, a deterministic mode.
+
+    >>> import fpsim
+    >>> fpsim.KulischAccumulator("float32", width=80).width
+    80
+    """
+
+    fmt: FloatFormat
+    width: int | None = None
+    rounding: str = "rne"
+    overflow: str = "raise"
+
+    def __post_init__(self):
+        f = _as_format(self.fmt, "fmt")
+        object.__setattr__(self, "fmt", f)
+        if not _arith_ok(f):
+            raise ValueError(f"output format {f} is not supported: it needs man_bits <= 50 "
+                             "and emin - man_bits >= -1022 (float32 and narrower qualify)")
+        if self.width is not None and (isinstance(self.width, bool)
+                                       or not isinstance(self.width, numbers.Integral)
+                                       or not 2 <= self.width <= 4096):
+            raise ValueError(f"width must be None or an int in 2..4096, got {self.width!r}")
+        if self.rounding not in KULISCH_ROUNDINGS:
+            raise ValueError(f"rounding must be one of {KULISCH_ROUNDINGS}, "
+                             f"got {self.rounding!r}")
+        if self.overflow not in OVERFLOW_POLICIES:
+            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, "
+                             f"got {self.overflow!r}")
+
+    @property
+    def out_format(self) -> FloatFormat:
+        return self.fmt

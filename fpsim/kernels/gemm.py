@@ -1,0 +1,336 @@
+"""GEMM with accumulator models: C[b,i,j] = sum_k A[b,i,k] * B[b,k,j] as the datapath adds it.
+
+Products are exact in the array dtype (ops.py checks the operand formats) or rounded into a
+product format.  Work is split into tasks of (batch, row, column tile); inside a task the
+accumulator registers of a column tile are a vector, and every step updates the whole vector, so
+LLVM vectorises over the contiguous column index.  Three ways to do one accumulator addition
+``reg = round(reg + p)``, picked once per call by ops.py:
+
+* ``LEAN`` (round-to-nearest-even only): ``s = reg + p`` in the array dtype (float32 or float64,
+  P fraction bits), then ``s`` rounded to the accumulator's fraction bits with integer ops.  The
+  double rounding is harmless - exact - when P >= (bits of reg) + (bits of p) + 2 and every product
+  lies on the accumulator's grid: an inexact ``s`` then lies far from every midpoint of the
+  accumulator grid (ops.py checks the conditions; tests compare with the exact path on every
+  accumulator value and product of the benchmark configuration).
+* ``EXACT`` (deterministic modes and ``sr`` with r bits): TwoSum gives the exact sum as a pair,
+  its round-to-odd (or truncated) 53-bit value is rounded branch-free (``round_fast``); exact for
+  accumulator formats of at most 50 fraction bits (see arith.py).
+* ``SCALAR`` (exact ``sr``): :func:`fpsim.kernels.arith.round_sum` per element.
+
+Random words (stochastic accumulators): output element ``e`` (linear over batch, row, column) and
+step ``t`` use word ``e * (K*K + 2*K) + t``: t = k for adding product k, K + c for folding chunk c
+into the total, 2K + lo*K + hi for the adder-tree node over products lo..hi, k for rounding a lone
+product.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .arith import round_sum, two_sum, zero_sum_sign
+from .bits import bits_f64, bits_float, f64_bits, float_bits
+from .rounding import RDN, SRB, pow2, random_word, round_fast
+
+LEAN, EXACT, SCALAR = range(3)
+TILE = 256        # columns per task: the registers of a tile stay in L1
+
+
+# --- one rounding of a register value ------------------------------------------------------------
+@njit(cache=True, inline="always")
+def lean_round(x, lc):
+    """Round-to-nearest-even of float32/float64 ``x`` to the accumulator's fraction bits.
+
+    Normal range: add half an ulp minus one plus the kept LSB to the bit pattern and clear the
+    dropped bits (a carry into the exponent is the correct result).  Below ``min_normal``: the
+    fixed-quantum grid, by adding and subtracting ``magic`` (2**(emin - man_bits + P)).  Above
+    ``maxv``: ``over`` (Inf, NaN or max) with x's sign.  ``lc``: the constants, from ops.py."""
+    lsb, half_m1, mask, signmask, min_normal, magic, maxv, over = lc
+    ity = type(lsb)
+    b = float_bits(x)
+    sgn = ity(b & signmask)
+    y = bits_float(ity(ity(ity(b + half_m1) + ity(ity(b & lsb) != ity(0))) & mask))
+    ax = bits_float(ity(b ^ sgn))
+    ys = bits_float(ity(float_bits((ax + magic) - magic) | sgn))
+    y = ys if ax < min_normal else y
+    return bits_float(ity(float_bits(over) | sgn)) if abs(y) > maxv else y
+
+
+@njit(cache=True, inline="always")
+def exact_add(r, p, u, fa):
+    """round(r + p) exactly, branch-free: TwoSum, then round-to-odd (truncation for sr with r
+    bits) at 53 bits, then the branch-free rounding core.  fa: format and rounding."""
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fa
+    s, e = two_sum(r, p)
+    same = (s > 0.0) == (e > 0.0)
+    tb = f64_bits(s) - np.int64(0 if same else 1)
+    tb = tb | np.int64(mode != SRB)
+    t = s if (e == 0.0) | (not (abs(s) < np.inf)) else bits_f64(tb)
+    t = -0.0 if (s == 0.0) & (mode == RDN) & ((f64_bits(r) | f64_bits(p)) != 0) else t
+    res, _ = round_fast(t, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals,
+                        mode, r_bits)
+    return res
+
+
+@njit(cache=True, inline="always")
+def scalar_add(r, p, u, fa):
+    """round(r + p) exactly, any mode (exact 'sr' included)."""
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fa
+    s, e = two_sum(r, p)
+    if not (abs(s) < np.inf):
+        s, e = r + p, 0.0
+    return round_sum(zero_sum_sign(s, r, p, mode), e, u, man_bits, emin, maxv, min_normal, spec,
+                     saturate, subnormals, mode, r_bits)
+
+
+@njit(cache=True, inline="always")
+def word(key, base, t, stochastic):
+    return random_word(key, base + np.uint64(t)) if stochastic else np.uint64(0)
+
+
+# --- row operations: regs[j] = round(regs[j] + vals[j]) over a tile --------------------------------
+@njit(cache=True)
+def add_rows(kind, regs, vals, w, ebase, stride, t, key, fa, lc):
+    """regs[:w] = round(regs[:w] + vals[:w]); ``ebase + j*stride + t`` numbers the random word of
+    column j; fa: accumulator format and rounding; lc: LEAN constants."""
+    mode = fa[7]
+    if kind == LEAN:
+        for j in range(w):
+            regs[j] = lean_round(regs[j] + vals[j], lc)
+    elif kind == EXACT:
+        stochastic = mode == SRB
+        for j in range(w):
+            u = word(key, ebase + np.uint64(j) * stride, t, stochastic)
+            regs[j] = exact_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
+    else:
+        for j in range(w):
+            u = random_word(key, ebase + np.uint64(j) * stride + np.uint64(t))
+            regs[j] = scalar_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
+
+
+@njit(cache=True)
+def mac_row_lean(regs, a, brow, w, lc):
+    """regs[:w] = round(regs[:w] + a * brow[:w]), LEAN kind with exact products."""
+    for j in range(w):
+        regs[j] = lean_round(regs[j] + a * brow[j], lc)
+
+
+@njit(cache=True)
+def round_row(kind, vals, w, ebase, stride, t, key, fa, lc):
+    """vals[:w] = round(vals[:w]) (a lone product)."""
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fa
+    stochastic = mode >= 6
+    for j in range(w):
+        if kind == LEAN:
+            vals[j] = lean_round(vals[j], lc)
+        else:
+            u = word(key, ebase + np.uint64(j) * stride, t, stochastic)
+            vals[j] = round_sum(np.float64(vals[j]), 0.0, u, man_bits, emin, maxv, min_normal, spec,
+                                    saturate, subnormals, mode, r_bits)
+
+
+@njit(cache=True)
+def product_row(a, brow, pbuf, w, fp):
+    """pbuf[:w] = a * brow[:w], rounded (nearest-even) into the product format if fp says so."""
+    has_product, pman, pemin, pmax, pminn, pspec, psat, psub = fp
+    if has_product:
+        for j in range(w):
+            r, _ = round_fast(np.float64(a * brow[j]), np.uint64(0), pman, pemin, pmax, pminn,
+                              pspec, psat, psub, 0, 0)
+            pbuf[j] = r
+    else:
+        for j in range(w):
+            pbuf[j] = a * brow[j]
+
+
+# --- the driver ---------------------------------------------------------------------------------
+@njit(cache=True, parallel=True)
+def gemm_float(A, B, C, kind, chunk, pairwise, fa, fp, lc, key):
+    """C[b] = A[b] @ B[b] with a float accumulator (A: (BA, M, K), B: (BB, K, N), BA/BB 1 or Bt)."""
+    nb, m, n = C.shape
+    tiles = (n + TILE - 1) // TILE
+    for task in prange(nb * m * tiles):
+        gemm_float_task(A, B, C, task, kind, chunk, pairwise, fa, fp, lc, key)
+
+
+@njit(cache=True)
+def gemm_float_task(A, B, C, task, kind, chunk, pairwise, fa, fp, lc, key):
+    """One (batch, row, column tile) of :func:`gemm_float`."""
+    nb, m, n = C.shape
+    kk = A.shape[2]
+    step = np.uint64(kk * kk + 2 * kk)
+    tiles = (n + TILE - 1) // TILE
+    run = chunk if chunk > 0 else max(kk, 1)
+    levels = 1
+    while (1 << (levels - 1)) < run:
+        levels += 1
+    bi = task // (m * tiles)
+    i = (task // tiles) % m
+    j0 = (task % tiles) * TILE
+    w = min(n, j0 + TILE) - j0
+    a_mat = A[bi if A.shape[0] > 1 else 0]
+    b_mat = B[bi if B.shape[0] > 1 else 0]
+    ebase = np.uint64((bi * m + i) * n + j0) * step
+    total = np.zeros(w, C.dtype)
+    regs = np.zeros(w, C.dtype)
+    pbuf = np.empty(w, C.dtype)
+    lev = np.empty((levels, w), C.dtype)
+    for k0 in range(0, kk, run):
+        k1 = min(kk, k0 + run)
+        if not pairwise:
+            regs[:] = 0.0
+            for k in range(k0, k1):
+                if kind == LEAN and not fp[0]:
+                    mac_row_lean(regs, a_mat[i, k], b_mat[k, j0:j0 + w], w, lc)
+                else:
+                    product_row(a_mat[i, k], b_mat[k, j0:j0 + w], pbuf, w, fp)
+                    add_rows(kind, regs, pbuf, w, ebase, step, k, key, fa, lc)
+        else:
+            count = 0
+            for k in range(k0, k1):
+                product_row(a_mat[i, k], b_mat[k, j0:j0 + w], pbuf, w, fp)
+                level = 0
+                while (count >> level) & 1:            # carry: merge equal-sized blocks
+                    lo = k - (2 << level) + 1
+                    add_rows(kind, pbuf, lev[level], w, ebase, step, 2 * kk + lo * kk + k,
+                             key, fa, lc)
+                    level += 1
+                lev[level, :] = pbuf
+                count += 1
+            first = True
+            for level in range(levels):                 # the leftover blocks, smallest first
+                if (count >> level) & 1:
+                    if first:
+                        regs[:] = lev[level]
+                        first = False
+                    else:
+                        lo = k0 + ((count >> (level + 1)) << (level + 1))
+                        add_rows(kind, regs, lev[level], w, ebase, step,
+                                 2 * kk + lo * kk + (k1 - 1), key, fa, lc)
+            if count == 1:
+                round_row(kind, regs, w, ebase, step, k0, key, fa, lc)
+        if chunk > 0:
+            add_rows(kind, total, regs, w, ebase, step, kk + k0 // run, key, fa, lc)
+        else:
+            total[:] = regs
+    C[bi, i, j0:j0 + w] = total
+
+
+# --- Kulisch (exact fixed-point) accumulation ------------------------------------------------------
+# The fixed-point register is held as D float64 "digits": digit d sums the parts of the products
+# that are multiples of S_d = 2**(lsb + d*dbits) and below S_{d+1}/2 in magnitude.  Each product is
+# split from the top digit down with the add-and-subtract-a-magic-number rounding (exact while
+# |r| < 2**51 * S_d), so every part and every digit sum is an integer multiple of S_d below 2**53 of
+# them: all additions are exact, and they vectorise.  At the end the digits become int64s, carries
+# are propagated in base 2**dbits, and the value is rounded once.
+
+@njit(cache=True, inline="always")
+def bit_length(x):
+    n = 0
+    while (x >> n) != 0:
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def kulisch_finish(digits, dbits, lsb, width, fa):
+    """Round the exact sum held in ``digits`` (float64 multiples of their scales) once; returns
+    (value, overflowed)."""
+    nd = digits.size
+    n = np.empty(nd, np.int64)
+    for d in range(nd):
+        n[d] = np.int64(digits[d] / pow2(lsb + d * dbits))   # exact: an integer below 2**53
+    for d in range(nd - 1):                       # carries: digits below the top in [0, 2**dbits)
+        c = n[d] >> dbits
+        n[d] -= c << dbits
+        n[d + 1] += c
+    neg = n[nd - 1] < 0
+    if neg:
+        for d in range(nd):
+            n[d] = -n[d]
+        for d in range(nd - 1):
+            c = n[d] >> dbits
+            n[d] -= c << dbits
+            n[d + 1] += c
+    top = -1
+    for d in range(nd):
+        if n[d] != 0:
+            top = d
+    if top < 0:
+        return 0.0, False                           # an exact zero: the register has no -0
+    pos_top = top * dbits + bit_length(n[top]) - 1  # leading bit, counted from the LSB
+    pos0 = max(pos_top - 52, 0)
+    window = np.int64(0)
+    sticky = False
+    for d in range(nd):
+        base = d * dbits
+        if base + dbits <= pos0:
+            sticky |= n[d] != 0
+            continue
+        if base < pos0:
+            sticky |= (n[d] & ((np.int64(1) << (pos0 - base)) - 1)) != 0
+            window |= n[d] >> (pos0 - base)
+        elif base <= pos_top:
+            window |= n[d] << (base - pos0)
+    over = False
+    if width > 0 and pos_top + 1 > width - 1:
+        power_of_two = window == (np.int64(1) << (pos_top - pos0)) and not sticky
+        over = not (neg and pos_top + 1 == width and power_of_two)
+    t = np.float64(window) * pow2(lsb + pos0)
+    lo = pow2(max(lsb + pos0 - 2, -1074)) if sticky else 0.0
+    if neg:
+        t, lo = -t, -lo
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fa
+    return round_sum(t, lo, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
+                     subnormals, mode, r_bits), over
+
+
+@njit(cache=True, parallel=True)
+def gemm_kulisch(A, B, C, flags, fp, lsb, dbits, ndigits, width, fa):
+    """C[b] = A[b] @ B[b] summed exactly, rounded once; flags[b,i,j] = 1 where a ``width``-bit
+    register overflows (width 0: unbounded)."""
+    nb, m, n = C.shape
+    tiles = (n + TILE - 1) // TILE
+    magic = np.empty(ndigits)
+    for d in range(ndigits):
+        magic[d] = 1.5 * pow2(52 + lsb + d * dbits)
+    for task in prange(nb * m * tiles):
+        kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, magic)
+
+
+@njit(cache=True)
+def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, magic):
+    """One (batch, row, column tile) of :func:`gemm_kulisch`."""
+    nb, m, n = C.shape
+    kk = A.shape[2]
+    tiles = (n + TILE - 1) // TILE
+    bi = task // (m * tiles)
+    i = (task // tiles) % m
+    j0 = (task % tiles) * TILE
+    w = min(n, j0 + TILE) - j0
+    a_mat = A[bi if A.shape[0] > 1 else 0]
+    b_mat = B[bi if B.shape[0] > 1 else 0]
+    dig = np.zeros((ndigits, w))
+    special = np.zeros(w)
+    pbuf = np.empty(w)
+    for k in range(kk):
+        product_row(a_mat[i, k], b_mat[k, j0:j0 + w], pbuf, w, fp)
+        for j in range(w):
+            p = pbuf[j]
+            finite = abs(p) < np.inf
+            special[j] += 0.0 if finite else p
+            pbuf[j] = p if finite else 0.0
+        for d in range(ndigits - 1, 0, -1):
+            mg = magic[d]
+            for j in range(w):
+                h = (pbuf[j] + mg) - mg
+                dig[d, j] += h
+                pbuf[j] -= h
+        for j in range(w):
+            dig[0, j] += pbuf[j]
+    for j in range(w):
+        if special[j] != 0.0 or special[j] != special[j]:
+            C[bi, i, j0 + j] = round_sum(special[j], 0.0, np.uint64(0), fa[0], fa[1], fa[2],
+                                         fa[3], fa[4], fa[5], fa[6], fa[7], fa[8])
+        else:
+            v, over = kulisch_finish(dig[:, j].copy(), dbits, lsb, width, fa)
+            C[bi, i, j0 + j] = v
+            flags[bi, i, j0 + j] = over
