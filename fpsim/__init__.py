@@ -2,10 +2,12 @@
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .formats import FloatFormat, describe, format, registered_formats
-from .ops import ROUNDINGS, add, decode, div, encode, fma, gemm, mul, quantize, sqrt, sub
+from .ops import (ROUNDINGS, add, conv2d, conv2d_backward_data, conv2d_backward_weight, decode,
+                  div, encode, fma, gemm, mul, quantize, sqrt, sub)
 
 __version__ = "0.1.0"
 
 __all__ = ["FloatFormat", "format", "registered_formats", "describe", "quantize", "encode", "decode",
            "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator", "KulischAccumulator",
-           "AccumulatorOverflow", "gemm", "ROUNDINGS", "__version__"]
+           "AccumulatorOverflow", "gemm", "conv2d", "conv2d_backward_data",
+           "conv2d_backward_weight", "ROUNDINGS", "__version__"]

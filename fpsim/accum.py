@@ -46,8 +46,9 @@ class Accumulator:
     ``52 - fmt.man_bits``).
 
     >>> import fpsim
-    >>> fpsim.Accumulator("fp16_169", chunk=64)
-    Accumulator(fmt=FloatFormat('fp16_169'), chunk=64, rounding='rne', order='sequential', sr_bits=None)
+    >>> acc = fpsim.Accumulator("fp16_169", chunk=64)
+    >>> acc.fmt.spec, acc.chunk, acc.rounding, acc.order
+    ('e6m9', 64, 'rne', 'sequential')
     """
 
     fmt: FloatFormat

@@ -8,6 +8,7 @@ import pytest
 
 import fpsim
 import fpsim.formats
+import fpsim.accum
 import fpsim.ops
 import fpsim.validate
 
@@ -22,7 +23,7 @@ def test_readme_tour_runs():
         exec(compile(block, "README.md", "exec"), {})
 
 
-@pytest.mark.parametrize("module", [fpsim.formats, fpsim.ops, fpsim.validate])
+@pytest.mark.parametrize("module", [fpsim.formats, fpsim.ops, fpsim.accum, fpsim.validate])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
