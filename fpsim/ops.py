@@ -439,12 +439,12 @@ def _fmt_tuple(f: FloatFormat):
 
 def _lean_constants(acc_fmt: FloatFormat, wide: bool):
     """Constants of kernels.gemm.lean_round for float32 (wide False) or float64 lanes."""
-    ity, fty, frac = (np.int64, np.float64, 52) if wide else (np.int32, np.float32, 23)
-    s = frac - acc_fmt.man_bits
+    ity, fty, frac, bias = (np.int64, np.float64, 52, 1023) if wide else (np.int32, np.float32, 23,
+                                                                           127)
     over = acc_fmt.max if acc_fmt.saturate else (np.inf if acc_fmt.specials == "ieee" else np.nan)
-    return (ity(1 << s), ity((1 << (s - 1)) - 1), ity(~((1 << s) - 1)), ity(np.iinfo(ity).min),
-            fty(acc_fmt.min_normal), fty(2.0 ** (acc_fmt.emin - acc_fmt.man_bits + frac)),
-            fty(acc_fmt.max), fty(over))
+    expmask = ((1 << (63 - frac)) - 1) << frac if wide else 0x7F800000
+    return (ity(np.iinfo(ity).min), ity(expmask), ity((acc_fmt.emin + bias) << frac),
+            ity((frac - acc_fmt.man_bits) << frac), fty(acc_fmt.max), fty(over))
 
 
 def _lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
@@ -464,10 +464,10 @@ def _lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
     need = 2 * p + 2 if (acc.chunk is not None or acc.order == "pairwise") else p + q + 2
     f32 = _NUMPY_FORMATS[np.dtype(np.float32)]
     if need <= 24 and f32.contains(fa_) and f32.contains(fb_) and lsb >= -126 \
-            and f.emin - f.man_bits >= -126 and f.emax + 2 <= 127 \
+            and f.emin - f.man_bits >= -126 and f.emax + 1 + 23 - f.man_bits <= 127 \
             and fa_.emax + fb_.emax + 2 <= 127:
         return 32
-    if need <= 53:
+    if need <= 53 and f.emax + 1 + 52 - f.man_bits <= 1023:
         return 64
     return None
 
@@ -564,7 +564,7 @@ def _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key):
         kind = _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
     wide = lanes != 32
     dt = np.float64 if wide else np.float32
-    lc = _lean_constants(acc.fmt if acc.fmt.man_bits >= 1 else _format("e5m2"), wide)
+    lc = _lean_constants(acc.fmt, wide)
     c = np.empty((batch, m, n), dtype=dt)
     _gemm.gemm_float(np.ascontiguousarray(a3, dtype=dt), np.ascontiguousarray(b3, dtype=dt), c,
                      kind, acc.chunk or 0, acc.order == "pairwise", fa, fp, lc, key)

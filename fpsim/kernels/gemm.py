@@ -7,7 +7,7 @@ LLVM vectorises over the contiguous column index.  Three ways to do one accumula
 ``reg = round(reg + p)``, picked once per call by ops.py:
 
 * ``LEAN`` (round-to-nearest-even only): ``s = reg + p`` in the array dtype (float32 or float64,
-  P fraction bits), then ``s`` rounded to the accumulator's fraction bits with integer ops.  The
+  P fraction bits), then ``s`` rounded to the accumulator's fraction bits (``lean_round``).  The
   double rounding is harmless - exact - when P >= (bits of reg) + (bits of p) + 2 and every product
   lies on the accumulator's grid: an inexact ``s`` then lies far from every midpoint of the
   accumulator grid (ops.py checks the conditions; tests compare with the exact path on every
@@ -39,18 +39,17 @@ TILE = 256        # columns per task: the registers of a tile stay in L1
 def lean_round(x, lc):
     """Round-to-nearest-even of float32/float64 ``x`` to the accumulator's fraction bits.
 
-    Normal range: add half an ulp minus one plus the kept LSB to the bit pattern and clear the
-    dropped bits (a carry into the exponent is the correct result).  Below ``min_normal``: the
-    fixed-quantum grid, by adding and subtracting ``magic`` (2**(emin - man_bits + P)).  Above
-    ``maxv``: ``over`` (Inf, NaN or max) with x's sign.  ``lc``: the constants, from ops.py."""
-    lsb, half_m1, mask, signmask, min_normal, magic, maxv, over = lc
-    ity = type(lsb)
+    Adding and subtracting ``c = +-2**(e + P - man_bits)`` (e: x's exponent, raised to the
+    accumulator's emin so that the subnormal grid comes out too) rounds x at the accumulator's
+    quantum with the hardware's own nearest-even; x's sign bit is put back for a zero result.
+    Above ``maxv``: ``over`` (Inf, NaN or max) with x's sign.  ``lc``: constants from ops.py."""
+    signmask, expmask, emin_field, shift_field, maxv, over = lc
+    ity = type(signmask)
     b = float_bits(x)
     sgn = ity(b & signmask)
-    y = bits_float(ity(ity(ity(b + half_m1) + ity(ity(b & lsb) != ity(0))) & mask))
-    ax = bits_float(ity(b ^ sgn))
-    ys = bits_float(ity(float_bits((ax + magic) - magic) | sgn))
-    y = ys if ax < min_normal else y
+    ef = max(ity(b & expmask), emin_field)
+    c = bits_float(ity(ity(ef + shift_field) | sgn))
+    y = bits_float(ity(float_bits((x + c) - c) | sgn))
     return bits_float(ity(float_bits(over) | sgn)) if abs(y) > maxv else y
 
 
@@ -106,9 +105,10 @@ def add_rows(kind, regs, vals, w, ebase, stride, t, key, fa, lc):
             regs[j] = scalar_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def mac_row_lean(regs, a, brow, w, lc):
-    """regs[:w] = round(regs[:w] + a * brow[:w]), LEAN kind with exact products."""
+    """regs[:w] = round(regs[:w] + a * brow[:w]), LEAN kind with exact products (so contracting
+    the multiply and add into an FMA changes nothing)."""
     for j in range(w):
         regs[j] = lean_round(regs[j] + a * brow[j], lc)
 

@@ -1,0 +1,151 @@
+"""Simulated multiply-accumulates per second of fpsim.gemm and fpsim.conv2d, beside numpy float32
+matmul and the NumPy per-k loop a QPyTorch-style user writes, in one run.
+
+    python benchmarks/bench_gemm.py [--quick] [--json PATH]
+
+Configuration (Wang et al. 2018): float8_e5m2 operands, exact products, a 1-6-9 accumulator with
+chunks of 64 (rne).  The NumPy loop keeps an M x N float32 accumulator, adds the outer product of
+step k and quantizes the whole accumulator to 1-6-9 after each step (fpsim.quantize, the fastest
+quantizer there is), with the same chunking; the "same" column says whether its result equals
+fpsim's bit for bit.  Also: a Kulisch (exact) GEMM into float32, and conv2d against gemm on the
+same shapes of its lowered GEMM.  Each figure is the median over the repeats; JSON keeps min/max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import ml_dtypes
+import numba
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fpsim  # noqa: E402
+from bench_quantize import machine  # noqa: E402
+
+ACC = fpsim.Accumulator("fp16_169", chunk=64)
+KULISCH = fpsim.KulischAccumulator("float32")
+TARGET_MACS = 4e9          # issue 3: 2 threads, 1-6-9 chunk 64
+TARGET_VS_LOOP = 10.0
+TARGET_KULISCH = 2e8
+TARGET_CONV_RATIO = 1.5
+
+
+def timed(fn, repeats):
+    fn()  # warm-up (and compile)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def stats(macs, times):
+    rates = [macs / t for t in times]
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+
+
+def numpy_loop(A, B, fmt, chunk):
+    """The per-k NumPy loop: quantize the whole accumulator after each step."""
+    m, k = A.shape
+    total = np.zeros((m, B.shape[1]), np.float32)
+    for k0 in range(0, k, chunk):
+        acc = np.zeros_like(total)
+        for kk in range(k0, min(k, k0 + chunk)):
+            acc = fpsim.quantize(acc + np.outer(A[:, kk], B[kk]), fmt)
+        total = fpsim.quantize(total + acc, fmt)
+    return total
+
+
+def run(quick=False):
+    sizes = (128,) if quick else (256, 512)
+    repeats = 1 if quick else 3
+    rng = np.random.default_rng(0)
+    max_threads = min(2, numba.config.NUMBA_NUM_THREADS)
+    before = numba.get_num_threads()
+    rows = []
+    try:
+        for n in sizes:
+            A = rng.standard_normal((n, n)).astype(ml_dtypes.float8_e5m2)
+            B = rng.standard_normal((n, n)).astype(ml_dtypes.float8_e5m2)
+            A32, B32 = A.astype(np.float32), B.astype(np.float32)
+            macs = n ** 3
+            blas = stats(macs, timed(lambda: A32 @ B32, repeats))
+            loop_result = numpy_loop(A32, B32, ACC.fmt, ACC.chunk)
+            loop = stats(macs, timed(lambda: numpy_loop(A32, B32, ACC.fmt, ACC.chunk),
+                                     max(1, repeats - 2)))
+            for threads in range(1, max_threads + 1):
+                numba.set_num_threads(threads)
+                result = fpsim.gemm(A, B, acc=ACC)
+                fp = stats(macs, timed(lambda: fpsim.gemm(A, B, acc=ACC), repeats))
+                rows.append({"case": "gemm e5m2 -> 1-6-9 chunk 64", "size": n, "threads": threads,
+                             "fpsim": fp, "numpy_f32_matmul": blas, "numpy_per_k_loop": loop,
+                             "same_as_loop": bool(np.array_equal(result, loop_result)),
+                             "vs_loop": fp["median"] / loop["median"],
+                             "vs_matmul": fp["median"] / blas["median"]})
+                kul = stats(macs, timed(lambda: fpsim.gemm(A, B, acc=KULISCH), repeats))
+                rows.append({"case": "gemm e5m2 -> Kulisch -> float32", "size": n,
+                             "threads": threads, "fpsim": kul, "numpy_f32_matmul": blas,
+                             "vs_matmul": kul["median"] / blas["median"]})
+        # conv2d against the gemm of its own lowering (same MAC count, same accumulator)
+        nb, c, hw, f = (2, 16, 8, 32) if quick else (8, 64, 16, 128)
+        x = rng.standard_normal((nb, c, hw, hw)).astype(ml_dtypes.float8_e5m2)
+        w = rng.standard_normal((f, c, 3, 3)).astype(ml_dtypes.float8_e5m2)
+        macs = nb * f * hw * hw * c * 9
+        wm = w.reshape(f, -1)
+        cols = rng.standard_normal((nb, c * 9, hw * hw)).astype(ml_dtypes.float8_e5m2)
+        for threads in range(1, max_threads + 1):
+            numba.set_num_threads(threads)
+            cv = stats(macs, timed(lambda: fpsim.conv2d(x, w, padding=1, acc=ACC), repeats))
+            gm = stats(macs, timed(lambda: fpsim.gemm(wm, cols, acc=ACC), repeats))
+            rows.append({"case": "conv2d 3x3 e5m2 -> 1-6-9 chunk 64", "size": f"{nb}x{c}x{hw}x{hw}",
+                         "threads": threads, "fpsim": cv, "gemm_same_macs": gm,
+                         "conv_time_over_gemm_time": gm["median"] / cv["median"]})
+    finally:
+        numba.set_num_threads(before)
+    return {"benchmark": "gemm", "repeats": repeats, "machine": machine(), "rows": rows,
+            "targets": {"mac_per_s_2_threads": TARGET_MACS, "vs_numpy_loop": TARGET_VS_LOOP,
+                        "kulisch_mac_per_s": TARGET_KULISCH,
+                        "conv_time_over_gemm_time": TARGET_CONV_RATIO}}
+
+
+def table(result) -> str:
+    out = ["| case | size | threads | fpsim GMAC/s | numpy f32 matmul GMAC/s | NumPy per-k loop "
+           "GMAC/s | fpsim / loop | same bits as loop |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in result["rows"]:
+        if "gemm_same_macs" in r:
+            out.append(f"| {r['case']} | {r['size']} | {r['threads']} | "
+                       f"{r['fpsim']['median'] / 1e9:.2f} | gemm of the lowering: "
+                       f"{r['gemm_same_macs']['median'] / 1e9:.2f} | | conv time / gemm time "
+                       f"{r['conv_time_over_gemm_time']:.2f} | |")
+            continue
+        loop = r.get("numpy_per_k_loop")
+        out.append(f"| {r['case']} | {r['size']}^3 | {r['threads']} | "
+                   f"{r['fpsim']['median'] / 1e9:.2f} | {r['numpy_f32_matmul']['median'] / 1e9:.1f} | "
+                   + (f"{loop['median'] / 1e9:.3f} | {r['vs_loop']:.0f}x | "
+                      f"{'yes' if r['same_as_loop'] else 'NO'} |" if loop else " | | |"))
+    return "\n".join(out)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="128^3 and a small conv, 1 repeat")
+    p.add_argument("--json", default="benchmarks/results/gemm.json")
+    args = p.parse_args(argv)
+    result = run(quick=args.quick)
+    print(table(result))
+    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+    with open(args.json, "w") as fh:
+        json.dump(result, fh, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
