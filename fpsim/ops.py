@@ -5,6 +5,7 @@ Nothing below this module checks arguments; nothing above the kernels loops over
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 
@@ -402,7 +403,14 @@ def _dtype_format(name, x, declared):
 
 def _operand(name, x, f: FloatFormat, quantize_operands: bool):
     """x as float64 values of format f: rejected or rounded (rne) when it holds other values."""
-    xa, _ = _values_array(x)
+    arr = np.asarray(x)
+    own = _ML_FORMATS.get(arr.dtype) or _NUMPY_FORMATS.get(arr.dtype)
+    if own is not None and f.contains(own):      # every value of the dtype is one of f's
+        if arr.dtype in _ML_FORMATS:
+            codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}"))
+            return _decode_table(own)[codes]
+        return arr.astype(np.float64)
+    xa, _ = _values_array(arr)
     xa = xa.astype(np.float64, copy=False)
     q = quantize(xa, f)
     same = (q == xa) | (np.isnan(q) & np.isnan(xa))
@@ -414,6 +422,12 @@ def _operand(name, x, f: FloatFormat, quantize_operands: bool):
                              "pass quantize_operands=True to round them to nearest-even")
         xa = q
     return xa
+
+
+@functools.lru_cache(maxsize=32)
+def _decode_table(f: FloatFormat):
+    """float64 value of every code of a format of at most 16 bits (a lookup beats decoding)."""
+    return decode(np.arange(f.n_codes, dtype=f.code_dtype), f, dtype=np.float64)
 
 
 def _gemm_shapes(A, B):

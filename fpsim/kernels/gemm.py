@@ -1,7 +1,8 @@
 """GEMM with accumulator models: C[b,i,j] = sum_k A[b,i,k] * B[b,k,j] as the datapath adds it.
 
 Products are exact in the array dtype (ops.py checks the operand formats) or rounded into a
-product format.  Work is split into tasks of (batch, row, column tile); inside a task the
+product format (contracting a multiply and add into an FMA therefore changes nothing).  Work is
+split into tasks of (batch, block of rows, column tile); inside a task the
 accumulator registers of a column tile are a vector, and every step updates the whole vector, so
 LLVM vectorises over the contiguous column index.  Three ways to do one accumulator addition
 ``reg = round(reg + p)``, picked once per call by ops.py:
@@ -32,6 +33,7 @@ from .rounding import RDN, SRB, pow2, random_word, round_fast
 
 LEAN, EXACT, SCALAR = range(3)
 TILE = 256        # columns per task: the registers of a tile stay in L1
+ROWS = 4          # rows per task
 
 
 # --- one rounding of a register value ------------------------------------------------------------
@@ -105,14 +107,6 @@ def add_rows(kind, regs, vals, w, ebase, stride, t, key, fa, lc):
             regs[j] = scalar_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
 
 
-@njit(cache=True, fastmath={"contract"})
-def mac_row_lean(regs, a, brow, w, lc):
-    """regs[:w] = round(regs[:w] + a * brow[:w]), LEAN kind with exact products (so contracting
-    the multiply and add into an FMA changes nothing)."""
-    for j in range(w):
-        regs[j] = lean_round(regs[j] + a * brow[j], lc)
-
-
 @njit(cache=True)
 def round_row(kind, vals, w, ebase, stride, t, key, fa, lc):
     """vals[:w] = round(vals[:w]) (a lone product)."""
@@ -144,28 +138,68 @@ def product_row(a, brow, pbuf, w, fp):
 # --- the driver ---------------------------------------------------------------------------------
 @njit(cache=True, parallel=True)
 def gemm_float(A, B, C, kind, chunk, pairwise, fa, fp, lc, key):
-    """C[b] = A[b] @ B[b] with a float accumulator (A: (BA, M, K), B: (BB, K, N), BA/BB 1 or Bt)."""
+    """C[b] = A[b] @ B[b] with a float accumulator (A: (BA, M, K), B: (BB, K, N), BA/BB 1 or Bt).
+    Tasks: (batch, block of ROWS rows, column tile)."""
     nb, m, n = C.shape
     tiles = (n + TILE - 1) // TILE
-    for task in prange(nb * m * tiles):
-        gemm_float_task(A, B, C, task, kind, chunk, pairwise, fa, fp, lc, key)
+    blocks = (m + ROWS - 1) // ROWS
+    for task in prange(nb * blocks * tiles):
+        bi = task // (blocks * tiles)
+        i0 = ((task // tiles) % blocks) * ROWS
+        j0 = (task % tiles) * TILE
+        w = min(n, j0 + TILE) - j0
+        i1 = min(m, i0 + ROWS)
+        if kind == LEAN and not pairwise and not fp[0] and i1 - i0 == ROWS:
+            gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc)
+        else:
+            for i in range(i0, i1):
+                gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key)
+
+
+@njit(cache=True, fastmath={"contract"})
+def mac_rows_lean(r0, r1, r2, r3, a0, a1, a2, a3, brow, w, lc):
+    """Four register rows at once (ROWS = 4): each loaded B value serves four MACs."""
+    for j in range(w):
+        b = brow[j]
+        r0[j] = lean_round(r0[j] + a0 * b, lc)
+        r1[j] = lean_round(r1[j] + a1 * b, lc)
+        r2[j] = lean_round(r2[j] + a2 * b, lc)
+        r3[j] = lean_round(r3[j] + a3 * b, lc)
 
 
 @njit(cache=True)
-def gemm_float_task(A, B, C, task, kind, chunk, pairwise, fa, fp, lc, key):
-    """One (batch, row, column tile) of :func:`gemm_float`."""
+def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
+    """Rows i0..i0+3 of the LEAN sequential case (with or without chunks)."""
+    kk = A.shape[2]
+    a_mat = A[bi if A.shape[0] > 1 else 0]
+    b_mat = B[bi if B.shape[0] > 1 else 0]
+    run = chunk if chunk > 0 else max(kk, 1)
+    total = np.zeros((ROWS, w), C.dtype)
+    regs = np.zeros((ROWS, w), C.dtype)
+    for k0 in range(0, kk, run):
+        regs[:] = 0.0
+        for k in range(k0, min(kk, k0 + run)):
+            mac_rows_lean(regs[0], regs[1], regs[2], regs[3], a_mat[i0, k], a_mat[i0 + 1, k],
+                          a_mat[i0 + 2, k], a_mat[i0 + 3, k], b_mat[k, j0:j0 + w], w, lc)
+        for r in range(ROWS):
+            if chunk > 0:
+                for j in range(w):
+                    total[r, j] = lean_round(total[r, j] + regs[r, j], lc)
+            else:
+                total[r] = regs[r]
+    C[bi, i0:i0 + ROWS, j0:j0 + w] = total
+
+
+@njit(cache=True)
+def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
+    """Row i, columns j0..j0+w-1 of :func:`gemm_float`, any kind and order."""
     nb, m, n = C.shape
     kk = A.shape[2]
     step = np.uint64(kk * kk + 2 * kk)
-    tiles = (n + TILE - 1) // TILE
     run = chunk if chunk > 0 else max(kk, 1)
     levels = 1
     while (1 << (levels - 1)) < run:
         levels += 1
-    bi = task // (m * tiles)
-    i = (task // tiles) % m
-    j0 = (task % tiles) * TILE
-    w = min(n, j0 + TILE) - j0
     a_mat = A[bi if A.shape[0] > 1 else 0]
     b_mat = B[bi if B.shape[0] > 1 else 0]
     ebase = np.uint64((bi * m + i) * n + j0) * step
@@ -178,11 +212,8 @@ def gemm_float_task(A, B, C, task, kind, chunk, pairwise, fa, fp, lc, key):
         if not pairwise:
             regs[:] = 0.0
             for k in range(k0, k1):
-                if kind == LEAN and not fp[0]:
-                    mac_row_lean(regs, a_mat[i, k], b_mat[k, j0:j0 + w], w, lc)
-                else:
-                    product_row(a_mat[i, k], b_mat[k, j0:j0 + w], pbuf, w, fp)
-                    add_rows(kind, regs, pbuf, w, ebase, step, k, key, fa, lc)
+                product_row(a_mat[i, k], b_mat[k, j0:j0 + w], pbuf, w, fp)
+                add_rows(kind, regs, pbuf, w, ebase, step, k, key, fa, lc)
         else:
             count = 0
             for k in range(k0, k1):
