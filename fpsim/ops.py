@@ -280,7 +280,8 @@ def _operands(names, arrays, f: FloatFormat, dtype):
         shapes = ", ".join(f"{n}{w.shape}" for n, w in zip(names, widened))
         raise ValueError(f"operands do not broadcast together: {shapes}") from None
     shape = shaped[0].shape
-    flat = [np.ascontiguousarray(s, dtype=np.float64).reshape(-1) for s in shaped]
+    with np.errstate(invalid="ignore"):       # NaN payloads widen exactly; numpy still warns
+        flat = [np.ascontiguousarray(s, dtype=np.float64).reshape(-1) for s in shaped]
     f32 = np.dtype(np.float32)
     natural = f32 if small and _NUMPY_FORMATS[f32].contains(f) else np.dtype(np.float64)
     out_dtype = _check_out_dtype(dtype, natural, f, explicit=dtype is not None)
@@ -539,8 +540,8 @@ def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format
     _check_products(fa_, fb_)
     a64 = _operand("A", A_arr, fa_, quantize_operands)
     b64 = _operand("B", B_arr, fb_, quantize_operands)
-    a3 = a64.reshape((-1,) + A_arr.shape[-2:])
-    b3 = b64.reshape((-1,) + B_arr.shape[-2:])
+    a3 = a64.reshape((A_arr.shape[0] if A_arr.ndim == 3 else 1,) + A_arr.shape[-2:])
+    b3 = b64.reshape((B_arr.shape[0] if B_arr.ndim == 3 else 1,) + B_arr.shape[-2:])
     c = _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key)
     final = acc.out_format if fo_ is None else fo_
     if fo_ is not None:
@@ -551,7 +552,7 @@ def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format
 
 
 def _check_products(fa_: FloatFormat, fb_: FloatFormat):
-    if fa_.man_bits + fb_.man_bits + 2 > 53 or fa_.emax + fb_.emax + 2 > 971 \
+    if fa_.man_bits + fb_.man_bits + 2 > 53 or fa_.emax + fb_.emax + 2 > 1023 \
             or (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits) < -1074:
         raise ValueError(f"products of {fa_} and {fb_} are not exact in float64; the operand "
                          "formats need at most 53 significant bits together (float32 x float32 "

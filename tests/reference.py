@@ -85,8 +85,12 @@ def round_ref(x: float, f, mode: str, u: int = 0, sr_bits=None):
         k += (u >> (64 - sr_bits)) + f_r >= 2**sr_bits
     else:
         raise ValueError(mode)
-    result = k * Fraction(2) ** qe
+    return finish_ref(k * Fraction(2) ** qe, negative, f, mode)
 
+
+def finish_ref(result: Fraction, negative: bool, f, mode: str) -> float:
+    """The rounded magnitude ``result`` with the format's overflow, FTZ and signed-zero rules."""
+    big = fmax(f)
     if result > big:
         toward_zero = (mode in ("rtz", "rto") or (mode == "rup" and negative)
                        or (mode == "rdn" and not negative))
@@ -96,7 +100,7 @@ def round_ref(x: float, f, mode: str, u: int = 0, sr_bits=None):
             return -math.inf if negative else math.inf
         else:
             return math.nan
-    if not f.subnormals and 0 < result < Fraction(2) ** emin:
+    if not f.subnormals and 0 < result < Fraction(2) ** (1 - f.bias):
         result = Fraction(0)
     return signed(result, negative, f)
 

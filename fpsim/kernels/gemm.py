@@ -32,6 +32,7 @@ from .bits import bits_f64, bits_float, f64_bits, float_bits
 from .rounding import RDN, SRB, pow2, random_word, round_fast
 
 LEAN, EXACT, SCALAR = range(3)
+MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
 TILE = 256        # columns per task: the registers of a tile stay in L1
 ROWS = 4          # rows per task
 
@@ -246,11 +247,13 @@ def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
 
 
 # --- Kulisch (exact fixed-point) accumulation ------------------------------------------------------
-# The fixed-point register is held as D float64 "digits": digit d sums the parts of the products
-# that are multiples of S_d = 2**(lsb + d*dbits) and below S_{d+1}/2 in magnitude.  Each product is
-# split from the top digit down with the add-and-subtract-a-magic-number rounding (exact while
-# |r| < 2**51 * S_d), so every part and every digit sum is an integer multiple of S_d below 2**53 of
-# them: all additions are exact, and they vectorise.  At the end the digits become int64s, carries
+# The fixed-point register is held as D float64 "digits": digit d sums, in units of
+# S_d = 2**(lsb + d*dbits), the parts of the products at that scale.  Each product r is split from
+# the top digit down: h = round(r / S_d) by adding and subtracting 1.5 * 2**52 (exact while
+# |r / S_d| < 2**51; dividing by a power of two is exact, and a quotient that underflows is far
+# below 1/2 and rounds to 0 all the same), then r -= h * S_d (exact: the remainder is a multiple of
+# S_{d-1} below S_d / 2).  Every part is an integer below 2**(dbits-1) and every digit sum one below
+# 2**53: all additions are exact, and they vectorise.  At the end the digits become int64s, carries
 # are propagated in base 2**dbits, and the value is rounded once.
 
 @njit(cache=True, inline="always")
@@ -268,7 +271,7 @@ def kulisch_finish(digits, dbits, lsb, width, fa):
     nd = digits.size
     n = np.empty(nd, np.int64)
     for d in range(nd):
-        n[d] = np.int64(digits[d] / pow2(lsb + d * dbits))   # exact: an integer below 2**53
+        n[d] = np.int64(digits[d])                 # exact: an integer below 2**53
     for d in range(nd - 1):                       # carries: digits below the top in [0, 2**dbits)
         c = n[d] >> dbits
         n[d] -= c << dbits
@@ -320,15 +323,15 @@ def gemm_kulisch(A, B, C, flags, fp, lsb, dbits, ndigits, width, fa):
     register overflows (width 0: unbounded)."""
     nb, m, n = C.shape
     tiles = (n + TILE - 1) // TILE
-    magic = np.empty(ndigits)
+    scale = np.empty(ndigits)
     for d in range(ndigits):
-        magic[d] = 1.5 * pow2(52 + lsb + d * dbits)
+        scale[d] = pow2(lsb + d * dbits)
     for task in prange(nb * m * tiles):
-        kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, magic)
+        kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale)
 
 
 @njit(cache=True)
-def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, magic):
+def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale):
     """One (batch, row, column tile) of :func:`gemm_kulisch`."""
     nb, m, n = C.shape
     kk = A.shape[2]
@@ -349,14 +352,12 @@ def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, magic
             finite = abs(p) < np.inf
             special[j] += 0.0 if finite else p
             pbuf[j] = p if finite else 0.0
-        for d in range(ndigits - 1, 0, -1):
-            mg = magic[d]
+        for d in range(ndigits - 1, -1, -1):
+            sd = scale[d]
             for j in range(w):
-                h = (pbuf[j] + mg) - mg
+                h = (pbuf[j] / sd + MAGIC) - MAGIC      # the part of digit d, in its units
                 dig[d, j] += h
-                pbuf[j] -= h
-        for j in range(w):
-            dig[0, j] += pbuf[j]
+                pbuf[j] -= h * sd
     for j in range(w):
         if special[j] != 0.0 or special[j] != special[j]:
             C[bi, i, j0 + j] = round_sum(special[j], 0.0, np.uint64(0), fa[0], fa[1], fa[2],
