@@ -529,19 +529,26 @@ def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format
     >>> fpsim.gemm(A, B, acc=fpsim.Accumulator("fp16_169", chunk=64))  # chunks recover 16
     array([[16.]], dtype=float32)
     """
-    acc = _check_acc(acc)
-    key = _check_seed(seed)
     A_arr, B_arr = np.asarray(A), np.asarray(B)
-    batch, out_shape = _gemm_shapes(A_arr, B_arr)
+    _gemm_shapes(A_arr, B_arr)
     fa_ = _dtype_format("A", A_arr, a_format)
     fb_ = _dtype_format("B", B_arr, b_format)
-    fp_ = None if product is None else _check_arith_format(product)
-    fo_ = None if out is None else _check_format(out)
     _check_products(fa_, fb_)
     a64 = _operand("A", A_arr, fa_, quantize_operands)
     b64 = _operand("B", B_arr, fb_, quantize_operands)
-    a3 = a64.reshape((A_arr.shape[0] if A_arr.ndim == 3 else 1,) + A_arr.shape[-2:])
-    b3 = b64.reshape((B_arr.shape[0] if B_arr.ndim == 3 else 1,) + B_arr.shape[-2:])
+    return _gemm_values(a64, b64, fa_, fb_, acc, product, out, seed)
+
+
+def _gemm_values(a64, b64, fa_, fb_, acc, product, out, seed):
+    """gemm of float64 arrays already known to hold values of the formats fa_ and fb_."""
+    acc = _check_acc(acc)
+    key = _check_seed(seed)
+    batch, out_shape = _gemm_shapes(a64, b64)
+    fp_ = None if product is None else _check_arith_format(product)
+    fo_ = None if out is None else _check_format(out)
+    _check_products(fa_, fb_)
+    a3 = a64.reshape((a64.shape[0] if a64.ndim == 3 else 1,) + a64.shape[-2:])
+    b3 = b64.reshape((b64.shape[0] if b64.ndim == 3 else 1,) + b64.shape[-2:])
     c = _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key)
     final = acc.out_format if fo_ is None else fo_
     if fo_ is not None:
@@ -679,8 +686,7 @@ def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out=None, seed=0, 
     wv = _operand("w", w_arr, fw, quantize_operands)
     nf, _, kh, kw = w_arr.shape
     cols = _im2col(xv, kh, kw, stride, padding, (ho, wo))
-    y = gemm(wv.reshape(nf, -1), cols, acc=acc, product=product, out=out, seed=seed,
-             a_format=fw, b_format=fx)
+    y = _gemm_values(wv.reshape(nf, -1), cols, fw, fx, acc, product, out, seed)
     return y.reshape(x_arr.shape[0], nf, ho, wo)
 
 
@@ -717,8 +723,7 @@ def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=
     full = _pad_or_crop(rows, 3, kw - 1 - pw, x_shape[3] + kw - 1 - dil.shape[3] - (kw - 1 - pw))
     wt = np.ascontiguousarray(wv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     cols = _im2col(full, kh, kw, (1, 1), (0, 0), x_shape[2:])
-    dx = gemm(wt.reshape(wt.shape[0], -1), cols, acc=acc, product=product, out=out, seed=seed,
-              a_format=fw, b_format=fd)
+    dx = _gemm_values(wt.reshape(wt.shape[0], -1), cols, fw, fd, acc, product, out, seed)
     return dx.reshape(x_shape)
 
 
@@ -760,6 +765,5 @@ def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, acc=None, produc
     nf = w_shape[0]
     dy2 = dyv.transpose(1, 0, 2, 3).reshape(nf, -1)
     cols_t = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
-    dw = gemm(dy2, cols_t, acc=acc, product=product, out=out, seed=seed, a_format=fd,
-              b_format=fx)
+    dw = _gemm_values(dy2, np.ascontiguousarray(cols_t), fd, fx, acc, product, out, seed)
     return dw.reshape(w_shape)

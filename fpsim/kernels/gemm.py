@@ -250,7 +250,7 @@ def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
 # The fixed-point register is held as D float64 "digits": digit d sums, in units of
 # S_d = 2**(lsb + d*dbits), the parts of the products at that scale.  Each product r is split from
 # the top digit down: h = round(r / S_d) by adding and subtracting 1.5 * 2**52 (exact while
-# |r / S_d| < 2**51; dividing by a power of two is exact, and a quotient that underflows is far
+# |r / S_d| < 2**51; scaling by powers of two is exact, and a quotient that underflows is far
 # below 1/2 and rounds to 0 all the same), then r -= h * S_d (exact: the remainder is a multiple of
 # S_{d-1} below S_d / 2).  Every part is an integer below 2**(dbits-1) and every digit sum one below
 # 2**53: all additions are exact, and they vectorise.  At the end the digits become int64s, carries
@@ -323,9 +323,12 @@ def gemm_kulisch(A, B, C, flags, fp, lsb, dbits, ndigits, width, fa):
     register overflows (width 0: unbounded)."""
     nb, m, n = C.shape
     tiles = (n + TILE - 1) // TILE
-    scale = np.empty(ndigits)
+    scale = np.empty((ndigits, 3))     # S_d, and 1/S_d as two factors (2**1074 is no float64)
     for d in range(ndigits):
-        scale[d] = pow2(lsb + d * dbits)
+        e = lsb + d * dbits
+        scale[d, 0] = pow2(e)
+        scale[d, 1] = pow2(min(-e, 1000))
+        scale[d, 2] = pow2(-e - min(-e, 1000))
     for task in prange(nb * m * tiles):
         kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale)
 
@@ -353,9 +356,9 @@ def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale
             special[j] += 0.0 if finite else p
             pbuf[j] = p if finite else 0.0
         for d in range(ndigits - 1, -1, -1):
-            sd = scale[d]
+            sd, inv1, inv2 = scale[d, 0], scale[d, 1], scale[d, 2]
             for j in range(w):
-                h = (pbuf[j] / sd + MAGIC) - MAGIC      # the part of digit d, in its units
+                h = ((pbuf[j] * inv1) * inv2 + MAGIC) - MAGIC   # the part of digit d, in units
                 dig[d, j] += h
                 pbuf[j] -= h * sd
     for j in range(w):
