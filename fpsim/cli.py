@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import validate as _v
-from .formats import describe, format as _format, registered_formats
+from .formats import describe, registered_formats
 from .ops import ROUNDINGS
 
 

@@ -573,7 +573,7 @@ def _product_args(fp_):
 
 
 def _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key):
-    m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
+    m, n = a3.shape[1], b3.shape[2]
     fp = _product_args(fp_)
     if isinstance(acc, KulischAccumulator):
         return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp)

@@ -40,7 +40,7 @@ from importlib import resources
 import numpy as np
 
 from . import ops
-from .formats import FloatFormat, format as _format
+from .formats import format as _format
 
 INPUT_TYPES = {"binary16": np.float16, "binary32": np.float32, "binary64": np.float64}
 _UINT = {np.float16: np.uint16, np.float32: np.uint32, np.float64: np.uint64}

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import bits_f64, f64_bits
-from .rounding import (ABS, CHUNK, EXP_MASK, RDN, SR, SRB, _sr_up_small, finish, mix64,
+from .rounding import (ABS, CHUNK, RDN, SR, SRB, _sr_up_small, finish, mix64,
                        random_word, round_f64, split)
 
 SALT = np.uint64(0x2545F4914F6CDD1D)   # derives the tail word from an element's random word

@@ -29,7 +29,7 @@ from numba import njit, prange
 
 from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, bits_float, f64_bits, float_bits
-from .rounding import RDN, SRB, pow2, random_word, round_fast
+from .rounding import RDN, SR, SRB, pow2, random_word, round_fast
 
 LEAN, EXACT, SCALAR = range(3)
 MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
@@ -112,14 +112,14 @@ def add_rows(kind, regs, vals, w, ebase, stride, t, key, fa, lc):
 def round_row(kind, vals, w, ebase, stride, t, key, fa, lc):
     """vals[:w] = round(vals[:w]) (a lone product)."""
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fa
-    stochastic = mode >= 6
+    stochastic = mode >= SR
     for j in range(w):
         if kind == LEAN:
             vals[j] = lean_round(vals[j], lc)
         else:
             u = word(key, ebase + np.uint64(j) * stride, t, stochastic)
-            vals[j] = round_sum(np.float64(vals[j]), 0.0, u, man_bits, emin, maxv, min_normal, spec,
-                                    saturate, subnormals, mode, r_bits)
+            vals[j] = round_sum(np.float64(vals[j]), 0.0, u, man_bits, emin, maxv, min_normal,
+                                spec, saturate, subnormals, mode, r_bits)
 
 
 @njit(cache=True)
