@@ -1,7 +1,8 @@
 """Number formats as frozen facts, plus the name registry and spec strings.
 
 A :class:`FloatFormat` is a small immutable record: field widths, exponent bias and the policies for
-special values, subnormals and overflow.  Everything else (rounding, encoding, decoding) is a pure
+special values, subnormals and overflow; a :class:`FixedFormat` is the <IL, FL> of a fixed-point
+word.  Everything else (rounding, encoding, decoding) is a pure
 function over it in :mod:`fpsim.kernels.rounding`, reached through :mod:`fpsim.ops`.
 
 Limits (checked in ``__post_init__``): ``exp_bits`` 1..11, ``man_bits`` 0..52 (so ``bits`` <= 64),
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +24,14 @@ SPECIALS = ("ieee", "fn", "fnuz", "none")
 
 # Codes the kernels use for the specials policies (kept in one place).
 SPECIALS_CODE = {"ieee": 0, "fn": 1, "fnuz": 2, "none": 3}
+
+
+def code_dtype(bits: int) -> np.dtype:
+    """Smallest unsigned numpy integer type with at least ``bits`` bits (``bits <= 64``)."""
+    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if bits <= 8 * np.dtype(dt).itemsize:
+            return np.dtype(dt)
+    raise ValueError(f"codes of {bits} bits do not fit an unsigned numpy integer type")
 
 
 @dataclass(frozen=True)
@@ -172,10 +182,7 @@ class FloatFormat:
     @property
     def code_dtype(self):
         """Smallest unsigned numpy integer type that holds a code."""
-        for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
-            if self.bits <= 8 * np.dtype(dt).itemsize:
-                return np.dtype(dt)
-        raise AssertionError("bits <= 64 by construction")
+        return code_dtype(self.bits)
 
     @property
     def spec(self) -> str:
@@ -219,13 +226,140 @@ class FloatFormat:
         return self.name or self.spec
 
 
+# --- fixed point ----------------------------------------------------------------------------------
+FRAC_LIMIT = 960   # |frac_bits| bound: every value, the step and float_container stay float64
+
+
+@dataclass(frozen=True)
+class FixedFormat:
+    """A two's-complement (or unsigned) fixed-point number ``<IL, FL>``.
+
+    ``int_bits`` integer bits (the sign bit included, as in Gupta et al. 2015, "Deep Learning with
+    Limited Numerical Precision", section 3) and ``frac_bits`` fractional bits: the word has
+    ``bits = int_bits + frac_bits`` bits and the values are ``k * 2**-frac_bits`` for the integers
+    ``k`` of the word, ``-2**(bits-1) .. 2**(bits-1) - 1`` when signed, ``0 .. 2**bits - 1``
+    unsigned.  So a signed ``<4, 12>`` covers ``[-8, 8 - 2**-12]`` in steps of ``2**-12``.
+
+    Parameters
+    ----------
+    int_bits, frac_bits : int
+        Either may be negative (a grid coarser than 1, or a purely fractional word), as long as
+        ``bits`` is 2..53 (signed) or 1..53 (unsigned) and ``|frac_bits| <= 960``.
+    signed : bool
+        Two's complement (default) or unsigned.
+    saturate : bool
+        ``True``: results beyond the range clamp to the largest/smallest value.  ``False``: they
+        wrap modulo ``2**int_bits`` as a two's-complement adder does.
+
+    Rounding (any mode of :func:`fpsim.quantize`, stochastic included) picks a neighbouring grid
+    value of the exact input, then overflow is saturated or wrapped.  There is no negative zero
+    and no NaN code: NaN passes through :func:`fpsim.quantize` as NaN and is rejected by
+    :func:`fpsim.encode`; +-Inf saturate to the largest/smallest value under both policies.
+
+    >>> f = FixedFormat(4, 12)
+    >>> f.bits, f.min, f.max, f.step
+    (16, -8.0, 7.999755859375, 0.000244140625)
+    """
+
+    int_bits: int
+    frac_bits: int
+    signed: bool = True
+    saturate: bool = True
+    name: str | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        for pname in ("int_bits", "frac_bits"):
+            v = getattr(self, pname)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"{pname} must be an int, got {v!r}")
+        for pname in ("signed", "saturate"):
+            if not isinstance(getattr(self, pname), bool):
+                raise ValueError(f"{pname} must be True or False, got {getattr(self, pname)!r}")
+        lo = 2 if self.signed else 1
+        if not lo <= self.bits <= 53:
+            raise ValueError(f"int_bits + frac_bits must be in {lo}..53 for a "
+                             f"{'signed' if self.signed else 'unsigned'} format, got {self.bits}")
+        if abs(self.frac_bits) > FRAC_LIMIT:
+            raise ValueError(f"frac_bits must be in -{FRAC_LIMIT}..{FRAC_LIMIT}, "
+                             f"got {self.frac_bits}")
+
+    @property
+    def bits(self) -> int:
+        """Word width, ``int_bits + frac_bits``."""
+        return self.int_bits + self.frac_bits
+
+    @property
+    def n_codes(self) -> int:
+        return 1 << self.bits
+
+    @property
+    def step(self) -> float:
+        """Grid spacing (the value of the least significant bit), ``2**-frac_bits``."""
+        return math.ldexp(1.0, -self.frac_bits)
+
+    @property
+    def min_subnormal(self) -> float:
+        """Smallest positive value (the step), named as for float formats."""
+        return self.step
+
+    @property
+    def max(self) -> float:
+        """Largest value."""
+        top = (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+        return math.ldexp(top, -self.frac_bits)
+
+    @property
+    def min(self) -> float:
+        """Smallest (most negative) value: ``-2**(int_bits-1)`` signed, 0 unsigned."""
+        return -math.ldexp(1.0, self.int_bits - 1) if self.signed else 0.0
+
+    @property
+    def code_dtype(self):
+        """Smallest unsigned numpy integer type that holds a code."""
+        return code_dtype(self.bits)
+
+    @property
+    def float_container(self) -> FloatFormat:
+        """The narrowest :class:`FloatFormat` holding every value of this format.
+
+        Its bottom binade has the step ``2**-frac_bits`` as quantum, so the values below
+        ``2**(int_bits-1)`` (``2**int_bits`` unsigned) are on the same grid.  The GEMM kernels run
+        fixed-point operands through it; a dtype holds the format when it holds this.
+        """
+        if self.signed:   # emin = int_bits - 2, man_bits = bits - 2; -2**(int_bits-1) one binade up
+            return FloatFormat(2, self.bits - 2, bias=3 - self.int_bits, specials="none")
+        return FloatFormat(1, self.bits - 1, bias=2 - self.int_bits, specials="none")
+
+    @property
+    def spec(self) -> str:
+        """Canonical spec string; ``fpsim.format(f.spec) == f``."""
+        s = f"{'' if self.signed else 'u'}fixed<{self.int_bits},{self.frac_bits}>"
+        return s if self.saturate else s + "_wrap"
+
+    def values(self):
+        """All values, ascending, as float64 (words of at most 16 bits)."""
+        from . import ops  # ops imports this module
+        if self.bits > 16:
+            raise ValueError(f"values() lists formats of at most 16 bits; {self} has {self.bits}")
+        v = ops.decode(np.arange(self.n_codes, dtype=self.code_dtype), self, dtype=np.float64)
+        return np.sort(v)
+
+    def __str__(self):
+        return self.name or self.spec
+
+
 # --- registry ---------------------------------------------------------------------------------
 
-_REGISTRY: dict[str, tuple[FloatFormat, str]] = {}
+_REGISTRY: dict[str, tuple[object, str]] = {}
+
+
+def register(name: str, fmt, doc: str):
+    """Name a format (any format object with a ``name`` field) in the registry, with its source."""
+    _REGISTRY[name] = (dataclasses.replace(fmt, name=name), doc)
 
 
 def _register(name, fmt_kwargs, doc):
-    _REGISTRY[name] = (FloatFormat(**fmt_kwargs, name=name), doc)
+    register(name, FloatFormat(**fmt_kwargs), doc)
 
 
 # ml_dtypes float types, same semantics (fields, bias, specials and overflow behaviour).
@@ -270,8 +404,8 @@ _register("hfp8_152", dict(exp_bits=5, man_bits=2),
           "IEEE-style specials assumed.")
 
 
-def registered_formats() -> dict[str, FloatFormat]:
-    """Every named format: ``{name: FloatFormat}`` in registration order."""
+def registered_formats() -> dict:
+    """Every named format: ``{name: format}`` in registration order."""
     return {k: v[0] for k, v in _REGISTRY.items()}
 
 
@@ -285,28 +419,38 @@ def describe(name: str) -> str:
 _SPEC_RE = re.compile(
     r"^(?:e(?P<e>\d+)m(?P<m>\d+)|1-(?P<e2>\d+)-(?P<m2>\d+))"
     r"(?:b(?P<bias>-?\d+))?(?P<sp>fnuz|fn|none|ieee)?(?P<flags>(?:_(?:ftz|sat))*)$")
+_FIXED_RE = re.compile(r"^(?P<u>u?)fixed<(?P<il>-?\d+),(?P<fl>-?\d+)>(?P<wrap>_wrap)?$")
 
 
-def format(spec) -> FloatFormat:
+def format(spec):
     """Look up a format by name or parse a spec string.
 
-    Accepts a :class:`FloatFormat` (returned as is), any name of :func:`registered_formats`
-    (``"float8_e4m3fn"``, ``"fp16_169"``, ...), or a spec string: ``eXmY`` or the papers'
-    ``1-X-Y``, optionally followed by ``bN`` (bias), a specials policy ``fn``/``fnuz``/``none``
-    (default ``ieee``) and the flags ``_ftz`` (no subnormals) and ``_sat`` (saturate), e.g.
-    ``"e4m3"``, ``"e4m3b11fnuz"``, ``"1-6-9"``, ``"e2m1none_sat"``.  The ml_dtypes names without the
-    ``float8_`` prefix (``"e4m3fn"``) therefore mean the same formats.
+    Accepts a format object (returned as is), any name of :func:`registered_formats`
+    (``"float8_e4m3fn"``, ``"fp16_169"``, ``"mxfp8_e4m3"``, ...), or a spec string:
+
+    - floats: ``eXmY`` or the papers' ``1-X-Y``, optionally followed by ``bN`` (bias), a specials
+      policy ``fn``/``fnuz``/``none`` (default ``ieee``) and the flags ``_ftz`` (no subnormals) and
+      ``_sat`` (saturate), e.g. ``"e4m3"``, ``"e4m3b11fnuz"``, ``"1-6-9"``, ``"e2m1none_sat"``.  The
+      ml_dtypes names without the ``float8_`` prefix (``"e4m3fn"``) mean the same formats.
+    - fixed point: ``fixed<IL,FL>`` (signed), ``ufixed<IL,FL>``, with ``_wrap`` for wrap-around
+      overflow (default: saturate), e.g. ``"fixed<4,12>"``.
 
     >>> format("1-6-9") == format("fp16_169")
     True
+    >>> format("fixed<4,12>")
+    FixedFormat(int_bits=4, frac_bits=12, signed=True, saturate=True, name=None)
     """
-    if isinstance(spec, FloatFormat):
+    if not isinstance(spec, str) and dataclasses.is_dataclass(spec) and hasattr(spec, "name"):
         return spec
     if not isinstance(spec, str):
         raise ValueError(f"format must be a FloatFormat or a name/spec string, got {spec!r}")
     key = spec.strip()
     if key in _REGISTRY:
         return _REGISTRY[key][0]
+    m = _FIXED_RE.match(key.lower().replace(" ", ""))
+    if m is not None:
+        return FixedFormat(int(m["il"]), int(m["fl"]), signed=not m["u"],
+                           saturate=m["wrap"] is None)
     m = _SPEC_RE.match(key.lower())
     if m is None:
         raise ValueError(

@@ -13,9 +13,10 @@ import ml_dtypes
 import numpy as np
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
-from .formats import SPECIALS_CODE, FloatFormat, format as _format, registered_formats
+from .formats import SPECIALS_CODE, FixedFormat, FloatFormat, format as _format, registered_formats
 from .kernels import arith as _arith
 from .kernels import conv as _conv
+from .kernels import fixed as _kfixed
 from .kernels import gemm as _gemm
 from .kernels import rounding as _k
 
@@ -31,12 +32,21 @@ _NUMPY_FORMATS = {np.dtype(np.float16): registered_formats()["float16"],
 
 
 # --- argument checks ----------------------------------------------------------------------------
-def _check_format(fmt) -> FloatFormat:
-    if isinstance(fmt, FloatFormat):
+ELEMENT_FORMATS = (FloatFormat, FixedFormat)
+
+
+def _check_format(fmt):
+    if isinstance(fmt, ELEMENT_FORMATS):
         return fmt
     if isinstance(fmt, str):
         return _format(fmt)
-    raise ValueError(f"fmt must be a FloatFormat or a format name/spec string, got {fmt!r}")
+    raise ValueError("fmt must be a FloatFormat, a FixedFormat or a format name/spec string, "
+                     f"got {fmt!r}")
+
+
+def _holder(f) -> FloatFormat:
+    """The FloatFormat that holds every value of format f (f itself for float formats)."""
+    return f if isinstance(f, FloatFormat) else f.float_container
 
 
 def _check_rounding(rounding, sr_bits):
@@ -87,7 +97,7 @@ def _widened(x):
                      "types, integers and bool")
 
 
-def _check_out_dtype(dtype, natural, fmt: FloatFormat, explicit: bool) -> np.dtype:
+def _check_out_dtype(dtype, natural, fmt, explicit: bool) -> np.dtype:
     if dtype is None:
         out = natural
     else:
@@ -105,7 +115,7 @@ def _check_out_dtype(dtype, natural, fmt: FloatFormat, explicit: bool) -> np.dty
     else:
         raise ValueError(f"dtype must be float16, float32, float64 or an ml_dtypes float type, "
                          f"got {out}")
-    if not holder.contains(fmt):
+    if not holder.contains(_holder(fmt)):
         raise ValueError(f"dtype {out} cannot hold every value of format {fmt}; "
                          "pass dtype=np.float32 or np.float64")
     return out
@@ -118,6 +128,19 @@ def _check_random(random_words, n):
     if r.size != n:
         raise ValueError(f"random_words must have one word per element ({n}), got {r.size}")
     return r
+
+
+def _natural_dtype(f) -> np.dtype:
+    """float32 when float32 holds every value of format f, else float64."""
+    f32 = np.dtype(np.float32)
+    return f32 if _NUMPY_FORMATS[f32].contains(_holder(f)) else np.dtype(np.float64)
+
+
+def _fixed_args(f: FixedFormat):
+    """frac_bits and the integer range [k_lo, k_hi] of the word (as floats), and the policy."""
+    k_lo = -float(1 << (f.bits - 1)) if f.signed else 0.0
+    k_hi = float((1 << (f.bits - 1)) - 1) if f.signed else float((1 << f.bits) - 1)
+    return f.frac_bits, k_lo, k_hi, f.saturate
 
 
 def _kernel_format_args(f: FloatFormat):
@@ -173,7 +196,9 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     flat = xa.reshape(-1)
     rand = _check_random(random_words, flat.size)
     out = np.empty_like(flat)
-    if rand.size == 0 and _k.fast_path_ok(f.man_bits, f.emin):
+    if isinstance(f, FixedFormat):
+        _kfixed.quantize_fixed(flat, out, rand, *_fixed_args(f), mode, r_bits, key)
+    elif rand.size == 0 and _k.fast_path_ok(f.man_bits, f.emin):
         _k.quantize_fast(flat, out, *_kernel_format_args(f), mode, r_bits, key)
     else:
         _k.quantize_array(flat, out, rand, *_kernel_format_args(f), mode, r_bits, key)
@@ -200,6 +225,11 @@ def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None):
     flat = xa.reshape(-1)
     rand = _check_random(random_words, flat.size)
     out = np.empty(flat.size, dtype=f.code_dtype)
+    if isinstance(f, FixedFormat):
+        if np.isnan(flat).any():
+            raise ValueError(f"x holds NaN, which fixed-point format {f} cannot encode")
+        _kfixed.encode_fixed(flat, out, rand, *_fixed_args(f), mode, r_bits, key, f.bits)
+        return out.reshape(xa.shape)
     _k.encode_array(flat, out, rand, f.man_bits, f.exp_bits, f.emin, f.max, f.min_normal,
                     SPECIALS_CODE[f.specials], f.saturate, f.subnormals, mode, r_bits, key)
     return out.reshape(xa.shape)
@@ -224,14 +254,16 @@ def decode(codes, fmt, dtype=None):
             raise ValueError("codes must be non-negative")
         if f.bits < 64 and int(c.max()) >> f.bits:
             raise ValueError(f"codes must be below 2**{f.bits} for format {f}, got {int(c.max())}")
-    natural = np.dtype(np.float32) if _NUMPY_FORMATS[np.dtype(np.float32)].contains(f) \
-        else np.dtype(np.float64)
+    natural = _natural_dtype(f)
     out_dtype = _check_out_dtype(dtype, natural, f, explicit=dtype is not None)
     kernel_dtype = np.float32 if natural == np.float32 else np.float64
     flat = np.ascontiguousarray(c, dtype=f.code_dtype).reshape(-1)
     out = np.empty(flat.size, dtype=kernel_dtype)
-    _k.decode_array(flat, out, f.man_bits, f.exp_bits, f.bias, SPECIALS_CODE[f.specials],
-                    f.subnormals)
+    if isinstance(f, FixedFormat):
+        _kfixed.decode_fixed(flat, out, f.frac_bits, f.bits, f.signed)
+    else:
+        _k.decode_array(flat, out, f.man_bits, f.exp_bits, f.bias, SPECIALS_CODE[f.specials],
+                        f.subnormals)
     out = out.reshape(c.shape)
     return out if out.dtype == out_dtype else out.astype(out_dtype)
 
@@ -402,11 +434,11 @@ def _dtype_format(name, x, declared):
                      "(e.g. 'e5m2'), or pass float16/float32/ml_dtypes arrays")
 
 
-def _operand(name, x, f: FloatFormat, quantize_operands: bool):
+def _operand(name, x, f, quantize_operands: bool):
     """x as float64 values of format f: rejected or rounded (rne) when it holds other values."""
     arr = np.asarray(x)
     own = _ML_FORMATS.get(arr.dtype) or _NUMPY_FORMATS.get(arr.dtype)
-    if own is not None and f.contains(own):      # every value of the dtype is one of f's
+    if own is not None and isinstance(f, FloatFormat) and f.contains(own):      # every value of the dtype is one of f's
         if arr.dtype in _ML_FORMATS:
             codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}"))
             return _decode_table(own)[codes]
@@ -533,7 +565,7 @@ def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format
     _gemm_shapes(A_arr, B_arr)
     fa_ = _dtype_format("A", A_arr, a_format)
     fb_ = _dtype_format("B", B_arr, b_format)
-    _check_products(fa_, fb_)
+    _check_products(_holder(fa_), _holder(fb_))
     a64 = _operand("A", A_arr, fa_, quantize_operands)
     b64 = _operand("B", B_arr, fb_, quantize_operands)
     return _gemm_values(a64, b64, fa_, fb_, acc, product, out, seed)
@@ -541,6 +573,7 @@ def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format
 
 def _gemm_values(a64, b64, fa_, fb_, acc, product, out, seed):
     """gemm of float64 arrays already known to hold values of the formats fa_ and fb_."""
+    fa_, fb_ = _holder(fa_), _holder(fb_)   # the kernels see fixed-point operands as floats
     acc = _check_acc(acc)
     key = _check_seed(seed)
     batch, out_shape = _gemm_shapes(a64, b64)
@@ -553,9 +586,7 @@ def _gemm_values(a64, b64, fa_, fb_, acc, product, out, seed):
     final = acc.out_format if fo_ is None else fo_
     if fo_ is not None:
         c = quantize(c, fo_)
-    natural = np.dtype(np.float32) if _NUMPY_FORMATS[np.dtype(np.float32)].contains(final) \
-        else np.dtype(np.float64)
-    return c.reshape(out_shape).astype(natural, copy=False)
+    return c.reshape(out_shape).astype(_natural_dtype(final), copy=False)
 
 
 def _check_products(fa_: FloatFormat, fb_: FloatFormat):

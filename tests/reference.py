@@ -38,6 +38,38 @@ def signed(value: Fraction, negative: bool, f) -> float:
     return -v if negative else v
 
 
+def round_integer(t: Fraction, mode: str, u: int = 0, sr_bits=None) -> int | None:
+    """t rounded to an integer; the magnitude is rounded and the sign put back, so "rup"/"rdn"
+    point at +-inf and the stochastic modes round the magnitude away from zero (u: 64-bit word;
+    None where exact "sr" would need more than 62 bits of the fraction)."""
+    negative = t < 0
+    a = -t if negative else t
+    k = math.floor(a)
+    frac = a - k
+    if mode == "rne":
+        k += frac > Fraction(1, 2) or (frac == Fraction(1, 2) and k % 2 == 1)
+    elif mode == "rna":
+        k += frac >= Fraction(1, 2)
+    elif mode == "rtz":
+        pass
+    elif mode == "rup":
+        k += frac > 0 and not negative
+    elif mode == "rdn":
+        k += frac > 0 and negative
+    elif mode == "rto":
+        if frac > 0:
+            k |= 1
+    elif mode == "sr" and sr_bits is None:
+        if frac.denominator > 2 ** 62:
+            return None
+        k += frac > 0 and Fraction(u, 2 ** 64) >= 1 - frac
+    elif mode == "sr":
+        k += (u >> (64 - sr_bits)) + math.floor(frac * 2 ** sr_bits) >= 2 ** sr_bits
+    else:
+        raise ValueError(mode)
+    return -k if negative else k
+
+
 def round_ref(x: float, f, mode: str, u: int = 0, sr_bits=None):
     """Round the float ``x`` into format ``f``.  ``u`` is the 64-bit random word of the element
     (stochastic modes): exact 'sr' rounds away from zero iff u / 2**64 >= 1 - fraction; with
@@ -61,30 +93,10 @@ def round_ref(x: float, f, mode: str, u: int = 0, sr_bits=None):
 
     qe = max(floor_log2(a), emin) - f.man_bits     # quantum of the binade (subnormal grid below)
     scaled = a / Fraction(2) ** qe
-    k = math.floor(scaled)
-    frac = scaled - k
-    if mode == "rne":
-        k += frac > Fraction(1, 2) or (frac == Fraction(1, 2) and k % 2 == 1)
-    elif mode == "rna":
-        k += frac >= Fraction(1, 2)
-    elif mode == "rtz":
-        pass
-    elif mode == "rup":
-        k += frac > 0 and not negative
-    elif mode == "rdn":
-        k += frac > 0 and negative
-    elif mode == "rto":
-        if frac > 0:
-            k |= 1
-    elif mode == "sr" and sr_bits is None:
-        if frac.denominator > 2**62:
-            return None
-        k += Fraction(u, 2**64) >= 1 - frac and frac > 0
-    elif mode == "sr":
-        f_r = math.floor(frac * 2**sr_bits)
-        k += (u >> (64 - sr_bits)) + f_r >= 2**sr_bits
-    else:
-        raise ValueError(mode)
+    k = round_integer(-scaled if negative else scaled, mode, u, sr_bits)
+    if k is None:
+        return None
+    k = abs(k)
     return finish_ref(k * Fraction(2) ** qe, negative, f, mode)
 
 

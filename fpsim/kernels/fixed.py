@@ -1,0 +1,77 @@
+"""Fixed-point rounding, encoding and decoding (formats of :class:`fpsim.fixed.FixedFormat`).
+
+A value goes onto the grid ``k * 2**-frac_bits`` through :func:`rounding.round_f64` with
+``man_bits = 52`` and ``emin = 52 - frac_bits``: every float64 below ``2**emin`` then has the grid
+step as its quantum (any mode, stochastic included, with the same random-word rules as float
+formats), and every float64 above it is already a multiple of the step, so rounding is exact.
+Overflow is then saturated or wrapped on the integer ``k``, which is exact in float64
+(``fmod`` is exact and ``|k| < 2**53`` after it).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .rounding import CHUNK, IEEE, SR, element_word, pow2, round_f64
+
+
+@njit(cache=True, inline="always")
+def round_fixed(x, u, frac_bits, k_lo, k_hi, saturate, mode, r_bits):
+    """``x`` rounded onto the grid of step ``2**-frac_bits``, then saturated to the integer range
+    ``[k_lo, k_hi]`` (times the step) or wrapped modulo ``k_hi - k_lo + 1``; NaN stays NaN."""
+    if x != x:
+        return x
+    step = pow2(-frac_bits)
+    if x == np.inf:
+        return k_hi * step
+    if x == -np.inf:
+        return k_lo * step
+    v = round_f64(x, u, 52, 52 - frac_bits, np.inf, 0.0, IEEE, False, True, mode, r_bits)
+    k = v * pow2(frac_bits)          # exact: an integer-valued float64
+    if saturate:
+        k = min(max(k, k_lo), k_hi)
+    elif k < k_lo or k > k_hi:
+        span = k_hi - k_lo + 1.0      # 2**bits, a power of two: fmod below is exact
+        k = np.fmod(k, span)
+        if k < k_lo:
+            k += span
+        elif k > k_hi:
+            k -= span
+    return (k + 0.0) * step           # + 0.0: fixed point has no negative zero
+
+
+@njit(cache=True, parallel=True)
+def quantize_fixed(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, key):
+    """out[i] = round_fixed(x[i]); stochastic words from ``rand`` if non-empty, else (key, i)."""
+    n = x.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            u = element_word(rand, key, i, mode >= SR)
+            out[i] = round_fixed(np.float64(x[i]), u, frac_bits, k_lo, k_hi, saturate, mode,
+                                 r_bits)
+
+
+@njit(cache=True, parallel=True)
+def encode_fixed(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, key, bits):
+    """out[i] = the two's-complement (or unsigned) word of round_fixed(x[i]); x holds no NaN."""
+    n = x.size
+    mask = (np.int64(1) << np.int64(bits)) - np.int64(1)
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            u = element_word(rand, key, i, mode >= SR)
+            v = round_fixed(np.float64(x[i]), u, frac_bits, k_lo, k_hi, saturate, mode, r_bits)
+            out[i] = np.int64(v * pow2(frac_bits)) & mask
+
+
+@njit(cache=True, parallel=True)
+def decode_fixed(codes, out, frac_bits, bits, signed):
+    """out[i] = value of the word codes[i]."""
+    n = codes.size
+    half = np.int64(1) << np.int64(bits - 1)
+    span = np.int64(1) << np.int64(bits)
+    step = pow2(-frac_bits)
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            k = np.int64(codes[i])
+            if signed and k >= half:
+                k -= span
+            out[i] = np.float64(k) * step
