@@ -13,8 +13,10 @@ import ml_dtypes
 import numpy as np
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
+from .blocks import BlockFormat
 from .formats import SPECIALS_CODE, FixedFormat, FloatFormat, format as _format, registered_formats
 from .kernels import arith as _arith
+from .kernels import block as _kblock
 from .kernels import conv as _conv
 from .kernels import fixed as _kfixed
 from .kernels import gemm as _gemm
@@ -35,13 +37,15 @@ _NUMPY_FORMATS = {np.dtype(np.float16): registered_formats()["float16"],
 ELEMENT_FORMATS = (FloatFormat, FixedFormat)
 
 
-def _check_format(fmt):
-    if isinstance(fmt, ELEMENT_FORMATS):
-        return fmt
-    if isinstance(fmt, str):
-        return _format(fmt)
-    raise ValueError("fmt must be a FloatFormat, a FixedFormat or a format name/spec string, "
-                     f"got {fmt!r}")
+def _check_format(fmt, blocks=True):
+    f = _format(fmt) if isinstance(fmt, str) else fmt
+    if isinstance(f, ELEMENT_FORMATS) or (blocks and isinstance(f, BlockFormat)):
+        return f
+    if isinstance(f, BlockFormat):
+        raise ValueError(f"block format {f} is not allowed here; quantize operands with it first "
+                         "and pass its element format")
+    raise ValueError("fmt must be a FloatFormat, FixedFormat, BlockFormat or a format name/spec "
+                     f"string, got {fmt!r}")
 
 
 def _holder(f) -> FloatFormat:
@@ -149,7 +153,8 @@ def _kernel_format_args(f: FloatFormat):
 
 
 # --- public functions ---------------------------------------------------------------------------
-def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_words=None):
+def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_words=None,
+             axis=-1):
     """Round every element of ``x`` once into ``fmt``; same shape, and x's float dtype.
 
     Parameters
@@ -174,6 +179,11 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     random_words : array_like of uint64, optional
         One 64-bit random word per element, used instead of the seeded generator (RTL test vectors
         feed the hardware's own random bits this way).  The top ``sr_bits`` bits are used.
+    axis : int
+        Block formats (:class:`fpsim.BlockFormat`, e.g. ``"mxfp8_e4m3"``): the axis the blocks run
+        along (1-D blocks); tiles always cover the last two axes.  Each block gets its scale from
+        its own largest magnitude; stochastic words are keyed by the element's index in the
+        blocked layout (``axis`` moved last, padded to whole blocks).
 
     Returns
     -------
@@ -192,6 +202,12 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     mode, r_bits = _check_rounding(rounding, sr_bits)
     key = _check_seed(seed)
     xa, natural = _values_array(x)
+    if isinstance(f, BlockFormat):
+        if random_words is not None:
+            raise ValueError("random_words is not supported with block formats; use seed")
+        out_dtype = _check_block_dtype(dtype, natural)
+        q, _ = _block_quantize(xa, f, axis, mode, r_bits, key)
+        return q.astype(out_dtype, copy=False)
     out_dtype = _check_out_dtype(dtype, natural, f, explicit=dtype is not None)
     flat = xa.reshape(-1)
     rand = _check_random(random_words, flat.size)
@@ -206,13 +222,17 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     return out if out.dtype == out_dtype else out.astype(out_dtype)
 
 
-def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None):
+def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None, axis=-1):
     """Round ``x`` into ``fmt`` (as :func:`quantize`) and return the bit patterns.
 
     Codes are unsigned integers of the smallest of uint8/16/32/64 that holds ``fmt.bits`` bits
     (sign in the top bit of the format, not of the integer type); for ml_dtypes formats they equal
     ml_dtypes' bit patterns.  NaN becomes the format's canonical quiet NaN (sign kept where the
-    format can), as ml_dtypes does.
+    format can), as ml_dtypes does.  Fixed-point codes are the two's-complement words.
+
+    Block formats return the pair ``(element codes, scale codes)``: element codes in x's shape,
+    scale codes in the shape of :func:`block_exponents` (code = exponent - ``scale_min``; for MX
+    that is the E8M0 code, 255 for a NaN block, whose element codes are 0).
 
     >>> import numpy as np, fpsim
     >>> fpsim.encode(np.array([1.0, -2.0, np.inf]), "float8_e5m2")
@@ -222,6 +242,10 @@ def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None):
     mode, r_bits = _check_rounding(rounding, sr_bits)
     key = _check_seed(seed)
     xa, _ = _values_array(x)
+    if isinstance(f, BlockFormat):
+        if random_words is not None:
+            raise ValueError("random_words is not supported with block formats; use seed")
+        return _block_encode(xa, f, axis, mode, r_bits, key)
     flat = xa.reshape(-1)
     rand = _check_random(random_words, flat.size)
     out = np.empty(flat.size, dtype=f.code_dtype)
@@ -235,17 +259,21 @@ def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None):
     return out.reshape(xa.shape)
 
 
-def decode(codes, fmt, dtype=None):
+def decode(codes, fmt, dtype=None, axis=-1):
     """Values of the bit patterns ``codes`` of ``fmt``.
 
     ``dtype`` defaults to float32 when float32 holds every value of ``fmt``, else float64.  Codes
-    must be integers in ``0 .. 2**fmt.bits - 1``.
+    must be integers in ``0 .. 2**fmt.bits - 1``.  Block formats take the pair
+    ``(element codes, scale codes)`` that :func:`encode` returns, with the same ``axis``, and give
+    float64.
 
     >>> import numpy as np, fpsim
     >>> fpsim.decode(np.array([0x38, 0x7f, 0x01], np.uint8), "float8_e4m3fn")
     array([1.        ,        nan, 0.00195312], dtype=float32)
     """
     f = _check_format(fmt)
+    if isinstance(f, BlockFormat):
+        return _block_decode(codes, f, axis).astype(_check_block_dtype(dtype, np.float64))
     c = np.asarray(codes)
     if c.dtype.kind not in "iu":
         raise ValueError(f"codes must be an integer array, got dtype {c.dtype}")
@@ -266,6 +294,166 @@ def decode(codes, fmt, dtype=None):
                         f.subnormals)
     out = out.reshape(c.shape)
     return out if out.dtype == out_dtype else out.astype(out_dtype)
+
+
+# --- block formats ------------------------------------------------------------------------------
+def _check_block_dtype(dtype, natural) -> np.dtype:
+    out = natural if dtype is None else np.dtype(dtype)
+    if out not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64 for block formats, got {out}")
+    return out
+
+
+def _check_axis(axis, ndim):
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or \
+            not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise ValueError(f"axis must be an int in {-max(ndim, 1)}..{max(ndim, 1) - 1} for an "
+                         f"array of {ndim} dimensions, got {axis!r}")
+    return int(axis) % max(ndim, 1)
+
+
+class _BlockLayout:
+    """Where every element of x sits in the (nblocks, size) array the kernel reads, and back.
+
+    1-D blocks of n: ``axis`` moved last, padded with zeros to whole blocks; tiles (r, c): the
+    last two axes padded to whole tiles, each tile one row; per tensor: one row.  Zero padding
+    never changes a block's largest magnitude and is cut off again.
+    """
+
+    def __init__(self, shape, f: BlockFormat, axis):
+        self.shape, self.block = shape, f.block
+        if f.block is None:
+            self.scale_shape = ()
+        elif isinstance(f.block, tuple):
+            if len(shape) < 2:
+                raise ValueError(f"block format {f} has {f.block[0]}x{f.block[1]} tiles over the "
+                                 f"last two axes; x has shape {shape}")
+            r, c = f.block
+            self.grid = (-(-shape[-2] // r), -(-shape[-1] // c))
+            self.scale_shape = shape[:-2] + self.grid
+        else:
+            self.axis = _check_axis(axis, len(shape))
+            n = shape[self.axis] if shape else 1
+            self.nb = -(-n // f.block)
+            moved = shape[:self.axis] + shape[self.axis + 1:] if shape else ()
+            self.scale_shape = moved[:self.axis] + (self.nb,) + moved[self.axis:]
+
+    def rows(self, x):
+        if self.block is None:
+            return np.ascontiguousarray(x.reshape(1, -1))
+        if isinstance(self.block, tuple):
+            (r, c), (gr, gc) = self.block, self.grid
+            lead = x.shape[:-2]
+            p = np.zeros(lead + (gr * r, gc * c), dtype=x.dtype)
+            p[..., :x.shape[-2], :x.shape[-1]] = x
+            p = p.reshape(lead + (gr, r, gc, c))
+            p = np.moveaxis(p, -3, -2)                      # (..., gr, gc, r, c)
+            return np.ascontiguousarray(p).reshape(-1, r * c)
+        xm = np.moveaxis(x.reshape(self.shape or (1,)), self.axis, -1)
+        n = self.block
+        p = np.zeros(xm.shape[:-1] + (self.nb * n,), dtype=x.dtype)
+        p[..., :xm.shape[-1]] = xm
+        return p.reshape(-1, n)
+
+    def unrows(self, rows):
+        if self.block is None:
+            return rows.reshape(self.shape)
+        if isinstance(self.block, tuple):
+            (r, c), (gr, gc) = self.block, self.grid
+            lead = self.shape[:-2]
+            p = np.moveaxis(rows.reshape(lead + (gr, gc, r, c)), -2, -3)
+            p = p.reshape(lead + (gr * r, gc * c))
+            return np.ascontiguousarray(p[..., :self.shape[-2], :self.shape[-1]])
+        moved = np.moveaxis(np.empty(self.shape or (1,), dtype=np.int8), self.axis, -1).shape
+        p = rows.reshape(moved[:-1] + (self.nb * self.block,))[..., :moved[-1]]
+        return np.ascontiguousarray(np.moveaxis(p, -1, self.axis)).reshape(self.shape)
+
+    def scales_shaped(self, scales):
+        if self.block is None or isinstance(self.block, tuple):
+            return scales.reshape(self.scale_shape)
+        moved = np.moveaxis(np.empty(self.shape or (1,), dtype=np.int8), self.axis, -1).shape
+        s = scales.reshape(moved[:-1] + (self.nb,))
+        return np.moveaxis(s, -1, self.axis).reshape(self.scale_shape) if self.shape else \
+            s.reshape(self.scale_shape)
+
+
+def _element_args(el):
+    """Kernel arguments of an element format: float formats as they are, fixed point as a
+    50-fraction-bit float grid of the word's step clamped to the word's range."""
+    if isinstance(el, FixedFormat):
+        frac, k_lo, k_hi, _ = _fixed_args(el)
+        step = el.step
+        return (50, 50 - frac, np.inf, 0.0, SPECIALS_CODE["ieee"], True, k_lo * step,
+                k_hi * step, False)
+    return (el.man_bits, el.emin, el.max, el.min_normal, SPECIALS_CODE[el.specials],
+            el.subnormals, -np.inf, np.inf, True)
+
+
+def _block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
+    """Values and int64 scale exponents (kernels.block.NO_SCALE for NaN blocks) of xa in f."""
+    layout = _BlockLayout(xa.shape, f, axis)
+    rows = layout.rows(xa)
+    out = np.empty_like(rows)
+    scales = np.empty(rows.shape[0], dtype=np.int64)
+    if rows.size:
+        _kblock.quantize_blocks(rows, out, scales, *_element_args(f.element), f.emax_elem,
+                                f.scale_min, f.scale_max, f.nan_scale, mode, r_bits, key)
+    return layout.unrows(out), layout.scales_shaped(scales)
+
+
+def block_exponents(x, fmt, axis=-1):
+    """The scale exponent ``s`` (scale ``2**s``) that each block of ``x`` gets in block format
+    ``fmt``; float64, NaN for a block that becomes NaN (MX: a NaN or Inf in the block).
+
+    Shape: x's with ``axis`` holding the block count (1-D blocks), the last two axes holding the
+    tile grid (tiles), or ``()`` (one scale per tensor).
+
+    >>> import numpy as np, fpsim
+    >>> fpsim.block_exponents(np.array([0.5, -3.0, 0.25, 1.0]), "mxfp8_e4m3")   # 2**1 // 2**8
+    array([-7.])
+    """
+    f = _check_format(fmt)
+    if not isinstance(f, BlockFormat):
+        raise ValueError(f"fmt must be a block format, got {f}")
+    xa, _ = _values_array(x)
+    _, scales = _block_quantize(xa, f, axis, _k.MODE["rne"], 0, np.uint64(0))
+    out = scales.astype(np.float64)
+    out[scales == _kblock.NO_SCALE] = np.nan
+    return out
+
+
+def _block_encode(xa, f: BlockFormat, axis, mode, r_bits, key):
+    q, scales = _block_quantize(xa, f, axis, mode, r_bits, key)
+    nan_block = scales == _kblock.NO_SCALE
+    layout = _BlockLayout(xa.shape, f, axis)
+    s_el = np.where(nan_block, 0, scales)
+    # every element divided by its block's scale: exact (a power of two, results in range)
+    s_rows = np.repeat(s_el.reshape(-1), layout.rows(xa).shape[1]).reshape(layout.rows(xa).shape)
+    elem = layout.unrows(np.ldexp(layout.rows(q), -s_rows))
+    elem = np.where(np.isnan(q), 0.0, elem)
+    codes = encode(elem, f.element)
+    scale_dt = np.dtype(f"u{max(1, -(-f.scale_bits // 8))}") if f.scale_bits <= 64 else None
+    scodes = np.where(nan_block, (1 << f.scale_bits) - 1, scales - f.scale_min).astype(scale_dt)
+    return codes, scodes
+
+
+def _block_decode(codes, f: BlockFormat, axis):
+    if not (isinstance(codes, tuple) and len(codes) == 2):
+        raise ValueError("codes of a block format must be the pair (element codes, scale codes) "
+                         "that fpsim.encode returns")
+    el_codes, scodes = (np.asarray(c) for c in codes)
+    layout = _BlockLayout(el_codes.shape, f, axis)
+    if scodes.shape != layout.scale_shape:
+        raise ValueError(f"scale codes must have shape {layout.scale_shape} for element codes of "
+                         f"shape {el_codes.shape}, got {scodes.shape}")
+    s = scodes.astype(np.int64) + f.scale_min
+    nan_block = f.nan_scale & (scodes.astype(np.int64) == (1 << f.scale_bits) - 1)
+    elem = decode(el_codes, f.element, dtype=np.float64)
+    rows = layout.rows(elem)
+    s_rows = np.repeat(np.where(nan_block, 0, s).reshape(-1), rows.shape[1]).reshape(rows.shape)
+    v = np.ldexp(rows, s_rows)
+    v[np.repeat(nan_block.reshape(-1), rows.shape[1]).reshape(rows.shape)] = np.nan
+    return layout.unrows(v)
 
 
 # --- elementwise arithmetic units ---------------------------------------------------------------

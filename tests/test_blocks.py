@@ -1,0 +1,258 @@
+"""Block formats (MX, Block Minifloat, Flexpoint) and Autoflex: gfloat for MX, the exact-rational
+block reference (tests/reference_blocks.py) for every format, edge cases of scale selection."""
+
+import math
+
+import numpy as np
+import pytest
+from gfloat import RoundMode, compute_scale_amax, encode_block, quantize_block
+from gfloat import formats as gf
+from hypothesis import given, settings, strategies as st
+
+import fpsim
+from reference_blocks import quantize_block_ref
+
+MX = {"mxfp8_e4m3": gf.format_info_mxfp8_e4m3, "mxfp8_e5m2": gf.format_info_mxfp8_e5m2,
+      "mxfp6_e3m2": gf.format_info_mxfp6_e3m2, "mxfp6_e2m3": gf.format_info_mxfp6_e2m3,
+      "mxfp4_e2m1": gf.format_info_mxfp4_e2m1, "mxint8": gf.format_info_mxint8}
+BLOCK_NAMES = list(MX) + ["bm8_fwd", "bm8_bwd", "bm6_fwd", "bm6_bwd", "bm5_fwd", "bm5_bwd",
+                          "bm4_fwd", "bm4_bwd", "flex16+5"]
+
+
+def wide_float32(rng, shape):
+    """float32 values over ~30 binades, with exact ties of every element format sprinkled in."""
+    x = rng.normal(size=shape) * np.exp2(rng.integers(-15, 15, size=shape))
+    x[rng.random(shape) < 0.1] = 0.0
+    return x.astype(np.float32)
+
+
+def gfloat_mx(name, x2d):
+    """gfloat's MX quantization of every row (one 32-element block per row)."""
+    return np.stack([quantize_block(MX[name], row.astype(np.float64), compute_scale_amax,
+                                    RoundMode.TiesToEven) for row in x2d])
+
+
+@pytest.mark.parametrize("name", list(MX))
+def test_mx_matches_gfloat(name):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    x = wide_float32(rng, (300, 32))
+    # every block: its maximum on a binade boundary, just below one, and overflowing the element
+    x[:20, 0] = np.exp2(rng.integers(-20, 20, 20)).astype(np.float32)
+    x[20:40, 0] = (1.99 * np.exp2(rng.integers(-20, 20, 20))).astype(np.float32)
+    got = fpsim.quantize(x, name)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.astype(np.float64), gfloat_mx(name, x))
+    # along another axis: the same blocks, transposed
+    np.testing.assert_array_equal(fpsim.quantize(x.T.copy(), name, axis=0), got.T)
+
+
+@pytest.mark.parametrize("name", list(MX))
+def test_mx_scale_codes_are_gfloats_e8m0_codes(name):
+    rng = np.random.default_rng(7)
+    x = wide_float32(rng, (50, 32)).astype(np.float64)
+    codes, scodes = fpsim.encode(x, name)
+    for row, c, sc in zip(x, codes, scodes[:, 0]):
+        scale = compute_scale_amax(MX[name].etype.emax, row)
+        ref = list(encode_block(MX[name], scale, row / scale, RoundMode.TiesToEven))
+        assert sc == ref[0]
+        if name != "mxint8":     # gfloat's int8 codes are its own; values are compared above
+            assert list(c) == ref[1:]
+    assert np.array_equal(fpsim.decode((codes, scodes), name), fpsim.quantize(x, name))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_every_block_format_matches_the_exact_reference(data):
+    name = data.draw(st.sampled_from(BLOCK_NAMES))
+    mode = data.draw(st.sampled_from(["rne", "rna", "rtz", "rup", "rdn", "rto"]))
+    f = fpsim.format(name)
+    n = 32 if f.block is None else (f.block if isinstance(f.block, int) else 1)
+    vals = data.draw(st.lists(st.one_of(
+        st.floats(-1e6, 1e6, width=32), st.floats(-2.0 ** -10, 2.0 ** -10, width=32),
+        st.sampled_from([0.0, -0.0, 2.0 ** -20, 3.0 * 2 ** 9, -1.9999])), min_size=n, max_size=n))
+    x = np.array(vals, dtype=np.float64)
+    if isinstance(f.block, tuple):
+        x = x.reshape(1, -1)            # a 1 x n tile of the 48 x 48 grid
+    got = fpsim.quantize(x, f, rounding=mode).reshape(-1)
+    want = quantize_block_ref(vals, f, mode)
+    for xi, g, w in zip(vals, got, want):
+        assert (g == w and math.copysign(1, g) == math.copysign(1, w)) or \
+            (math.isnan(g) and math.isnan(w)), (name, mode, xi, g, w)
+
+
+def test_square_tiles_each_get_their_own_scale():
+    f = fpsim.format("bm8_fwd")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 100, 70)) * np.exp2(rng.integers(-8, 8, size=(2, 1, 1)))
+    got = fpsim.quantize(x, f)
+    exps = fpsim.block_exponents(x, f)
+    assert exps.shape == (2, 3, 2)                     # ceil(100/48) x ceil(70/48) tiles
+    for b in range(2):
+        for i in range(3):
+            for j in range(2):
+                tile = x[b, 48 * i:48 * (i + 1), 48 * j:48 * (j + 1)]
+                want = quantize_block_ref(tile.reshape(-1).tolist(), f)
+                assert np.array_equal(got[b, 48 * i:48 * (i + 1), 48 * j:48 * (j + 1)],
+                                      np.array(want).reshape(tile.shape))
+                assert exps[b, i, j] == math.floor(math.log2(np.abs(tile).max())) - f.emax_elem
+
+
+# --- shared-exponent selection at the edges -------------------------------------------------------
+@pytest.mark.parametrize("name", BLOCK_NAMES)
+def test_all_zero_block(name):
+    f = fpsim.format(name)
+    x = np.zeros((2, 64))
+    x[1, 0] = -0.0
+    assert np.array_equal(fpsim.quantize(x, f), x)
+    assert np.all(fpsim.block_exponents(x, f) == f.scale_min)
+
+
+@pytest.mark.parametrize("name", BLOCK_NAMES)
+def test_block_with_nan_or_inf(name):
+    f = fpsim.format(name)
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.linspace(-1, 1, 32)
+        x[5] = bad
+        got = fpsim.quantize(x.reshape(1, -1), f).reshape(-1)
+        if f.nan_scale:                       # MX: the scale is NaN, so is every element
+            assert np.all(np.isnan(got))
+            assert np.isnan(fpsim.block_exponents(x, f)).all()
+            assert fpsim.encode(x, f)[1].reshape(-1)[0] == 255      # E8M0 NaN
+        elif math.isinf(bad):                 # exponent clamps to the top; Inf saturates
+            assert fpsim.block_exponents(x.reshape(1, -1), f).max() == f.scale_max
+            top = f.element.max if bad > 0 or not hasattr(f.element, "frac_bits") \
+                else -f.element.min                      # two's complement: -2**15 for -Inf
+            assert got[5] == math.copysign(top * 2.0 ** f.scale_max, bad)
+            assert np.array_equal(got, quantize_block_ref(list(x), f))
+        else:                                 # NaN ignored for the scale, rounded as an element
+            want = quantize_block_ref(list(x), f)
+            assert np.array_equal(got, want, equal_nan=True)
+    # gfloat agrees for NaN; for Inf it clips the scale to 2**127 and saturates instead (the MX
+    # reference emulator, microsoft/microxcaling, gives NaN, as fpsim does)
+    x = np.linspace(-1, 1, 32)
+    x[5] = np.nan
+    assert np.isnan(gfloat_mx("mxfp8_e4m3", x.reshape(1, -1))).all()
+
+
+@pytest.mark.parametrize("name", BLOCK_NAMES)
+def test_block_max_on_a_binade_boundary_maps_to_the_elements_top_binade(name):
+    f = fpsim.format(name)
+    for k in (-9, 0, 7):
+        x = np.full(32, 2.0 ** (k - 3))
+        x[0] = 2.0 ** k
+        got = fpsim.quantize(x.reshape(1, -1), f).reshape(-1)
+        s = k - f.emax_elem
+        s = min(max(s, f.scale_min), f.scale_max)
+        assert fpsim.block_exponents(x.reshape(1, -1), f).reshape(-1)[0] == s
+        assert got[0] == 2.0 ** k if f.element.max >= 2.0 ** f.emax_elem else True
+        assert np.array_equal(got, quantize_block_ref(list(x), f))
+
+
+@pytest.mark.parametrize("name", BLOCK_NAMES)
+def test_block_max_overflowing_the_element_clamps_to_its_max(name):
+    f = fpsim.format(name)
+    x = np.full(32, 0.1)
+    x[3], x[4] = 1.99999 * 2.0 ** 4, -1.99999 * 2.0 ** 4   # scaled: just below 2**(emax+1)
+    got = fpsim.quantize(x.reshape(1, -1), f).reshape(-1)
+    s = 4 - f.emax_elem
+    bottom = f.element.min if hasattr(f.element, "frac_bits") else -f.element.max
+    assert got[3] == f.element.max * 2.0 ** s and got[4] == bottom * 2.0 ** s
+    assert np.array_equal(got, quantize_block_ref(list(x), f))
+
+
+# --- Flexpoint ------------------------------------------------------------------------------------
+def test_flex16_of_an_in_range_tensor_is_int16_rounding_with_the_chosen_exponent():
+    rng = np.random.default_rng(11)
+    for scale in (1e-4, 0.37, 5.0, 900.0):
+        x = rng.normal(size=(30, 20)) * scale
+        s = int(fpsim.block_exponents(x, "flex16+5"))
+        assert s == math.floor(math.log2(np.abs(x).max())) - 14
+        want = np.clip(np.rint(x / 2.0 ** s), -32768, 32767) * 2.0 ** s
+        assert np.array_equal(fpsim.quantize(x, "flex16+5"), want)
+        codes, sc = fpsim.encode(x, "flex16+5")
+        assert np.array_equal(codes.view(np.int16), np.rint(x / 2.0 ** s).astype(np.int16))
+        assert int(sc) == s + 31                 # exponent code: s - scale_min
+
+
+def test_autoflex_tracks_a_drifting_stream_and_handles_every_overflow():
+    rng = np.random.default_rng(1)
+    flex = fpsim.Autoflex()
+    diffs, overflow_steps = [], []
+    for t in range(300):
+        x = rng.normal(size=1000) * 10.0 ** (t / 40 - 4)     # 7.5 decades of drift
+        if t == 150:
+            x *= 100.0                                       # a sudden jump
+        used = flex.exponent
+        before = flex.overflows
+        q = flex.quantize(x)
+        used = flex_used = used if used is not None else int(fpsim.block_exponents(x, "flex16+5"))
+        ideal = int(fpsim.block_exponents(x, "flex16+5"))
+        mant = np.abs(q).max() * 2.0 ** -flex_used
+        saturated = mant >= 2 ** 15 - 1
+        assert saturated == (flex.overflows > before)        # every overflow is noticed ...
+        if saturated:
+            overflow_steps.append(t)
+            assert flex.exponent > used                      # ... and raises the exponent
+        else:
+            assert np.array_equal(q, np.clip(np.rint(x / 2.0 ** used), -32768, 32767)
+                                  * 2.0 ** used)
+        diffs.append(used - ideal)
+    assert overflow_steps == [150]                           # only the jump overflows
+    d = np.delete(np.array(diffs), [0, 150])
+    assert d.min() >= 0 and d.max() <= 3                     # headroom of at most 3 binades
+    assert np.mean(d <= 1) > 0.9                             # and mostly at most 1
+
+
+def test_autoflex_bad_arguments():
+    with pytest.raises(ValueError, match="history"):
+        fpsim.Autoflex(history=0)
+    with pytest.raises(ValueError, match="per-tensor"):
+        fpsim.Autoflex("mxfp8_e4m3")
+
+
+# --- presets and errors -------------------------------------------------------------------------
+def test_presets_are_what_the_sources_say():
+    # OCP MX v1.0 Table 1: 32-element blocks, E8M0 scale (2**-127 .. 2**127, NaN)
+    for name, gfi in MX.items():
+        f = fpsim.format(name)
+        assert f.block == gfi.k == 32 and f.scale_bits == 8 and f.nan_scale
+        assert (f.scale_min, f.scale_max) == (-127, 127)
+        assert f.element.max == gfi.etype.max and f.emax_elem == gfi.etype.emax
+    # Fox et al. 2021 section 2.1: <4,3> max 240, smallest subnormal 2**-10; Table 3 BM8 (2,5)/(4,3)
+    bwd = fpsim.format("bm8_bwd")
+    assert bwd.element.max == 240.0 and bwd.element.min_subnormal == 2.0 ** -10
+    assert (fpsim.format("bm8_fwd").element.exp_bits, fpsim.format("bm8_fwd").element.man_bits) \
+        == (2, 5)
+    assert bwd.block == (48, 48)
+    from fpsim.blocks import bm_kulisch_width
+    assert bm_kulisch_width((2, 5), (4, 3)) == 31      # Table 3: 31-bit accumulator for BM8
+    assert bm_kulisch_width((2, 3), (3, 2)) == 20      # BM6: 20
+    assert bm_kulisch_width((2, 2), (3, 1)) == 18      # BM5: 18
+    flex = fpsim.format("flex16+5")
+    assert flex.element == fpsim.FixedFormat(16, 0) and flex.block is None and flex.scale_bits == 5
+
+
+def test_bad_block_arguments_are_named():
+    with pytest.raises(ValueError, match="block must be"):
+        fpsim.BlockFormat(fpsim.format("e4m3"), block=0)
+    with pytest.raises(ValueError, match="element must be"):
+        fpsim.BlockFormat("e4m3")
+    with pytest.raises(ValueError, match="scale_min"):
+        fpsim.BlockFormat(fpsim.format("e4m3"), scale_min=5, scale_max=1)
+    with pytest.raises(ValueError, match="axis must be"):
+        fpsim.quantize(np.ones((2, 3)), "mxfp8_e4m3", axis=2)
+    with pytest.raises(ValueError, match="tiles over the last two axes"):
+        fpsim.quantize(np.ones(5), "bm8_fwd")
+    with pytest.raises(ValueError, match="random_words"):
+        fpsim.quantize(np.ones(5), "mxfp8_e4m3", rounding="sr", random_words=np.ones(5, np.uint64))
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        fpsim.quantize(np.ones(5), "mxfp8_e4m3", dtype=np.float16)
+
+
+def test_stochastic_block_rounding_is_unbiased_and_seeded():
+    x = np.tile(np.array([1.0] + [0.3] * 31), (4000, 1))   # scale 2**-8; 0.3 between grid points
+    q = fpsim.quantize(x, "mxfp8_e4m3", rounding="sr", seed=2)
+    assert np.array_equal(q, fpsim.quantize(x, "mxfp8_e4m3", rounding="sr", seed=2))
+    vals = q[:, 1:]
+    assert set(np.unique(vals)) == {0.28125, 0.3125}          # 0.3 * 2**8 = 76.8: 72 or 80
+    assert abs(vals.mean() - 0.3) < 2e-4                         # 4.5 standard errors
