@@ -89,6 +89,17 @@ class BlockFormat:
         return math.frexp(self.element.max)[1] - 1
 
     @property
+    def float_container(self) -> FloatFormat:
+        """A :class:`FloatFormat` holding every value of every block (NaN included): the element's
+        significand width over the element's exponent range widened by the scale range.  The GEMM
+        kernels read block-format operands through it."""
+        el = self.element if isinstance(self.element, FloatFormat) else \
+            self.element.float_container
+        emin, emax = el.emin + self.scale_min, el.emax + self.scale_max + 1  # +1: room for NaN
+        exp_bits = (emax - emin + 1).bit_length()
+        return FloatFormat(exp_bits, el.man_bits, bias=1 - emin, specials="fn")
+
+    @property
     def scale_bits(self) -> int:
         """Bits of a scale code: enough for every exponent (and the NaN code, if any)."""
         n = self.scale_max - self.scale_min + 1 + int(self.nan_scale)

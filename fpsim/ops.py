@@ -49,7 +49,8 @@ def _check_format(fmt, blocks=True):
 
 
 def _holder(f) -> FloatFormat:
-    """The FloatFormat that holds every value of format f (f itself for float formats)."""
+    """The FloatFormat that holds every value of format f (f itself for float formats; fixed
+    point and block formats say which in their ``float_container``)."""
     return f if isinstance(f, FloatFormat) else f.float_container
 
 
@@ -633,6 +634,11 @@ def _operand(name, x, f, quantize_operands: bool):
         return arr.astype(np.float64)
     xa, _ = _values_array(arr)
     xa = xa.astype(np.float64, copy=False)
+    if isinstance(f, BlockFormat):
+        if quantize_operands:
+            raise ValueError(f"quantize_operands cannot place blocks for {name}; quantize it with "
+                             f"fpsim.quantize(..., {f}, axis=...) along the reduction axis first")
+        f = f.float_container          # which block holds which value is the caller's layout
     q = quantize(xa, f)
     same = (q == xa) | (np.isnan(q) & np.isnan(xa))
     if not same.all():

@@ -256,3 +256,33 @@ def test_stochastic_block_rounding_is_unbiased_and_seeded():
     vals = q[:, 1:]
     assert set(np.unique(vals)) == {0.28125, 0.3125}          # 0.3 * 2**8 = 76.8: 72 or 80
     assert abs(vals.mean() - 0.3) < 2e-4                         # 4.5 standard errors
+
+
+# --- GEMM on block-format operands ----------------------------------------------------------------
+def test_bm8_gemm_with_kulisch_accumulation_is_the_exactly_rounded_dot_product():
+    """Fox et al. 2021 section 2.3: BM dot products are exact (Kulisch) and rounded once."""
+    from fractions import Fraction
+    from reference_arith import round_exact
+    rng = np.random.default_rng(4)
+    A = fpsim.quantize(rng.normal(size=(20, 96)) * 3, "bm8_fwd")    # activations, forward format
+    B = fpsim.quantize(rng.normal(size=(96, 30)) / 7, "bm8_bwd")    # errors, backward format
+    C = fpsim.gemm(A, B, a_format="bm8_fwd", b_format="bm8_bwd",
+                   acc=fpsim.KulischAccumulator("float32"))
+    f32 = fpsim.format("float32")
+    for i in range(0, 20, 3):
+        for j in range(0, 30, 4):
+            exact = sum(Fraction(a) * Fraction(b) for a, b in zip(A[i], B[:, j]))
+            assert C[i, j] == round_exact(abs(exact), exact < 0, f32, "rne")
+    with pytest.raises(ValueError, match="not in its format"):
+        fpsim.gemm(A + 1e-9, B, a_format="bm8_fwd", b_format="bm8_bwd")
+    with pytest.raises(ValueError, match="quantize_operands cannot place blocks"):
+        fpsim.gemm(A, B, a_format="bm8_fwd", b_format="bm8_bwd", quantize_operands=True)
+
+
+def test_mx_gemm_reads_operands_blocked_along_the_reduction_axis():
+    rng = np.random.default_rng(5)
+    A = fpsim.quantize(rng.normal(size=(8, 64)), "mxfp8_e4m3", axis=1)
+    B = fpsim.quantize(rng.normal(size=(64, 8)), "mxfp8_e5m2", axis=0)
+    C = fpsim.gemm(A, B, a_format="mxfp8_e4m3", b_format="mxfp8_e5m2",
+                   acc=fpsim.KulischAccumulator("e10m50"))
+    assert np.array_equal(C, A @ B)       # 4 + 3 significant bits: every sum exact in float64
