@@ -127,9 +127,9 @@ def _posint(v) -> bool:
 
 
 # --- OCP Microscaling (MX) v1.0 -------------------------------------------------------------------
-_MX = ("OCP Microscaling Formats (MX) v1.0, section 5 (Table 1: 32 elements per block, E8M0 "
-       "scale) and section 6.3 (scale = largest power of two <= amax over the largest power of two "
-       "of the element type; elements clamp to the max normal)")
+_MX = ("OCP Microscaling Formats (MX) v1.0, section 5 Table 1 and section 6.3; 32 elements per "
+       "block, E8M0 scale = the largest power of two <= amax over the largest power of two of the "
+       "element type, elements clamped to the max normal")
 for _name, _elem in (("mxfp8_e4m3", "float8_e4m3fn"), ("mxfp8_e5m2", "float8_e5m2"),
                      ("mxfp6_e3m2", "float6_e3m2fn"), ("mxfp6_e2m3", "float6_e2m3fn"),
                      ("mxfp4_e2m1", "float4_e2m1fn")):

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from . import validate as _v
-from .formats import describe, registered_formats
+from .blocks import BlockFormat
+from .formats import FixedFormat, FloatFormat, describe, registered_formats
 from .ops import ROUNDINGS
 
 
@@ -14,15 +15,36 @@ def _g(v: float) -> str:
     return f"{v:.6g}"
 
 
+def _describe_row(f):
+    """(kind, bits, max, smallest positive, layout) of any format."""
+    if isinstance(f, BlockFormat):
+        kind, el = "block", f.element
+        blk = "tensor" if f.block is None else (
+            f"{f.block[0]}x{f.block[1]}" if isinstance(f.block, tuple) else f"{f.block}")
+        layout = (f"{el.spec} elements, one {f.scale_bits}-bit scale 2**({f.scale_min}.."
+                  f"{f.scale_max}) per {blk}" + (", NaN scale" if f.nan_scale else ""))
+        return (kind, el.bits, el.max * 2.0 ** f.scale_max, el.min_subnormal * 2.0 ** f.scale_min,
+                layout)
+    if isinstance(f, FixedFormat):
+        layout = ("two's complement" if f.signed else "unsigned") + \
+            (", saturate" if f.saturate else ", wrap")
+        return "fixed", f.bits, f.max, f.step, layout
+    if isinstance(f, FloatFormat):
+        layout = f"bias {f.bias}, {f.specials}" + ("" if f.subnormals else ", ftz") + \
+            (", sat" if f.saturate else "")
+        return "float", f.bits, f.max, f.min_subnormal, layout
+    return (type(f).__name__, f.bits, f.max, f.min_subnormal, f.spec)
+
+
 def formats_table() -> str:
     """Markdown table of every named format."""
-    rows = ["| name | spec | bits | bias | max | min normal | min subnormal | specials | source |",
-            "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    rows = ["| name | kind | spec | bits | max | min positive | layout | source |",
+            "|---|---|---|---:|---:|---:|---|---|"]
     for name, f in registered_formats().items():
-        special = f.specials + ("" if f.subnormals else ", ftz") + (", sat" if f.saturate else "")
+        kind, bits, big, small, layout = _describe_row(f)
         src = describe(name).split(";")[0].split(":")[0]
-        rows.append(f"| {name} | {f.spec} | {f.bits} | {f.bias} | {_g(f.max)} | "
-                    f"{_g(f.min_normal)} | {_g(f.min_subnormal)} | {special} | {src} |")
+        rows.append(f"| {name} | {kind} | {f.spec} | {bits} | {_g(big)} | {_g(small)} | "
+                    f"{layout} | {src} |")
     return "\n".join(rows)
 
 
@@ -61,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("formats", help="table of every named format")
     s.set_defaults(func=_cmd_formats)
 
-    s = sub.add_parser("table", help="CSV of every code of a format (<= 16 bits) and its value")
+    s = sub.add_parser("table", help="CSV of every code of a format (<= 16 bits) and its value; "
+                                     "for a block format, of its element format")
     s.add_argument("format", help="name or spec string, e.g. float8_e4m3fn, e5m2, 1-6-9")
     s.add_argument("-o", "--output", help="file to write (default: standard output)")
     s.set_defaults(func=_cmd_table)

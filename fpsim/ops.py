@@ -14,7 +14,8 @@ import numpy as np
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .blocks import BlockFormat
-from .formats import SPECIALS_CODE, FixedFormat, FloatFormat, format as _format, registered_formats
+from .formats import (SPECIALS_CODE, FixedFormat, FloatFormat, code_dtype, format as _format,
+                      registered_formats)
 from .kernels import arith as _arith
 from .kernels import block as _kblock
 from .kernels import conv as _conv
@@ -314,68 +315,85 @@ def _check_axis(axis, ndim):
 
 
 class _BlockLayout:
-    """Where every element of x sits in the (nblocks, size) array the kernel reads, and back.
+    """How the elements of an array of ``shape`` are laid out for the block kernels, and back.
 
-    1-D blocks of n: ``axis`` moved last, padded with zeros to whole blocks; tiles (r, c): the
-    last two axes padded to whole tiles, each tile one row; per tensor: one row.  Zero padding
-    never changes a block's largest magnitude and is cut off again.
+    1-D blocks of n: ``axis`` moved last, rows cut into runs of n (the last may be shorter);
+    tiles (r, c): the last two axes, edge tiles smaller; per tensor: everything one block.  The
+    kernels see one flat C-ordered array, and element i of it uses random word i.
     """
 
     def __init__(self, shape, f: BlockFormat, axis):
         self.shape, self.block = shape, f.block
+        self.size = int(np.prod(shape))
         if f.block is None:
             self.scale_shape = ()
         elif isinstance(f.block, tuple):
             if len(shape) < 2:
                 raise ValueError(f"block format {f} has {f.block[0]}x{f.block[1]} tiles over the "
                                  f"last two axes; x has shape {shape}")
-            r, c = f.block
-            self.grid = (-(-shape[-2] // r), -(-shape[-1] // c))
+            (r, c), (h, w) = f.block, shape[-2:]
+            self.grid = (-(-h // r), -(-w // c))
             self.scale_shape = shape[:-2] + self.grid
         else:
+            self.work = shape or (1,)
             self.axis = _check_axis(axis, len(shape))
-            n = shape[self.axis] if shape else 1
-            self.nb = -(-n // f.block)
-            moved = shape[:self.axis] + shape[self.axis + 1:] if shape else ()
-            self.scale_shape = moved[:self.axis] + (self.nb,) + moved[self.axis:]
+            self.moved = self.work[:self.axis] + self.work[self.axis + 1:] + (self.work[self.axis],)
+            self.nbl = -(-self.moved[-1] // f.block)
+            self.scale_shape = self.work[:self.axis] + (self.nbl,) + self.work[self.axis + 1:]
 
-    def rows(self, x):
+    def _runs(self):
+        return isinstance(self.block, int)
+
+    def flat(self, x):
+        if self._runs() and self.axis != len(self.work) - 1:
+            x = np.moveaxis(x.reshape(self.work), self.axis, -1)
+        return np.ascontiguousarray(x).reshape(-1)
+
+    def unflat(self, flat):
+        if self._runs() and self.axis != len(self.work) - 1:
+            return np.ascontiguousarray(np.moveaxis(flat.reshape(self.moved), -1, self.axis)) \
+                .reshape(self.shape)
+        return flat.reshape(self.shape)
+
+    def n_scales(self):
         if self.block is None:
-            return np.ascontiguousarray(x.reshape(1, -1))
-        if isinstance(self.block, tuple):
-            (r, c), (gr, gc) = self.block, self.grid
-            lead = x.shape[:-2]
-            p = np.zeros(lead + (gr * r, gc * c), dtype=x.dtype)
-            p[..., :x.shape[-2], :x.shape[-1]] = x
-            p = p.reshape(lead + (gr, r, gc, c))
-            p = np.moveaxis(p, -3, -2)                      # (..., gr, gc, r, c)
-            return np.ascontiguousarray(p).reshape(-1, r * c)
-        xm = np.moveaxis(x.reshape(self.shape or (1,)), self.axis, -1)
-        n = self.block
-        p = np.zeros(xm.shape[:-1] + (self.nb * n,), dtype=x.dtype)
-        p[..., :xm.shape[-1]] = xm
-        return p.reshape(-1, n)
+            return 1
+        if self._runs():
+            return self.size // max(self.moved[-1], 1) * self.nbl if self.size else 0
+        return self.size // (self.shape[-2] * self.shape[-1]) * self.grid[0] * self.grid[1] \
+            if self.size else 0
 
-    def unrows(self, rows):
+    def run(self, flat, out, scales, *args):
         if self.block is None:
-            return rows.reshape(self.shape)
-        if isinstance(self.block, tuple):
-            (r, c), (gr, gc) = self.block, self.grid
-            lead = self.shape[:-2]
-            p = np.moveaxis(rows.reshape(lead + (gr, gc, r, c)), -2, -3)
-            p = p.reshape(lead + (gr * r, gc * c))
-            return np.ascontiguousarray(p[..., :self.shape[-2], :self.shape[-1]])
-        moved = np.moveaxis(np.empty(self.shape or (1,), dtype=np.int8), self.axis, -1).shape
-        p = rows.reshape(moved[:-1] + (self.nb * self.block,))[..., :moved[-1]]
-        return np.ascontiguousarray(np.moveaxis(p, -1, self.axis)).reshape(self.shape)
+            _kblock.quantize_tensor(flat, out, scales, *args)
+        elif self._runs():
+            _kblock.quantize_runs(flat, out, scales, self.moved[-1], self.block, *args)
+        else:
+            _kblock.quantize_tiles(flat, out, scales, self.shape[-2], self.shape[-1],
+                                   *self.block, *args)
 
-    def scales_shaped(self, scales):
-        if self.block is None or isinstance(self.block, tuple):
-            return scales.reshape(self.scale_shape)
-        moved = np.moveaxis(np.empty(self.shape or (1,), dtype=np.int8), self.axis, -1).shape
-        s = scales.reshape(moved[:-1] + (self.nb,))
-        return np.moveaxis(s, -1, self.axis).reshape(self.scale_shape) if self.shape else \
-            s.reshape(self.scale_shape)
+    def shaped_scales(self, scales):
+        if self._runs():
+            s = scales.reshape(self.moved[:-1] + (self.nbl,))
+            return np.moveaxis(s, -1, self.axis).reshape(self.scale_shape)
+        return scales.reshape(self.scale_shape)
+
+    def flat_scales(self, shaped):
+        """Inverse of :meth:`shaped_scales`."""
+        if self._runs():
+            shaped = np.moveaxis(shaped.reshape(self.scale_shape or (1,)), self.axis, -1)
+        return np.ascontiguousarray(shaped).reshape(-1)
+
+    def per_element(self, scales):
+        """The flat kernel-order array of every element's scale exponent."""
+        if self.block is None:
+            return np.full(self.size, scales.reshape(-1)[0])
+        if self._runs():
+            n, length = self.block, self.moved[-1]
+            return np.repeat(scales.reshape(-1, self.nbl), n, axis=1)[:, :length].reshape(-1)
+        (r, c), (h, w) = self.block, self.shape[-2:]
+        s = scales.reshape((-1,) + self.grid)
+        return np.repeat(np.repeat(s, r, axis=1), c, axis=2)[:, :h, :w].reshape(-1)
 
 
 def _element_args(el):
@@ -390,16 +408,18 @@ def _element_args(el):
             el.subnormals, -np.inf, np.inf, True)
 
 
-def _block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
+def _block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=False):
     """Values and int64 scale exponents (kernels.block.NO_SCALE for NaN blocks) of xa in f."""
     layout = _BlockLayout(xa.shape, f, axis)
-    rows = layout.rows(xa)
-    out = np.empty_like(rows)
-    scales = np.empty(rows.shape[0], dtype=np.int64)
-    if rows.size:
-        _kblock.quantize_blocks(rows, out, scales, *_element_args(f.element), f.emax_elem,
-                                f.scale_min, f.scale_max, f.nan_scale, mode, r_bits, key)
-    return layout.unrows(out), layout.scales_shaped(scales)
+    flat = layout.flat(xa)
+    out = np.empty_like(flat)
+    scales = np.empty(layout.n_scales(), dtype=np.int64)
+    if flat.size:
+        layout.run(flat, out, scales, *_element_args(f.element), f.emax_elem, f.scale_min,
+                   f.scale_max, f.nan_scale, mode, r_bits, key)
+    if flat_scales:
+        return layout, out, scales
+    return layout.unflat(out), layout.shaped_scales(scales)
 
 
 def block_exponents(x, fmt, axis=-1):
@@ -424,18 +444,13 @@ def block_exponents(x, fmt, axis=-1):
 
 
 def _block_encode(xa, f: BlockFormat, axis, mode, r_bits, key):
-    q, scales = _block_quantize(xa, f, axis, mode, r_bits, key)
+    layout, q, scales = _block_quantize(xa, f, axis, mode, r_bits, key, flat_scales=True)
     nan_block = scales == _kblock.NO_SCALE
-    layout = _BlockLayout(xa.shape, f, axis)
-    s_el = np.where(nan_block, 0, scales)
-    # every element divided by its block's scale: exact (a power of two, results in range)
-    s_rows = np.repeat(s_el.reshape(-1), layout.rows(xa).shape[1]).reshape(layout.rows(xa).shape)
-    elem = layout.unrows(np.ldexp(layout.rows(q), -s_rows))
-    elem = np.where(np.isnan(q), 0.0, elem)
-    codes = encode(elem, f.element)
-    scale_dt = np.dtype(f"u{max(1, -(-f.scale_bits // 8))}") if f.scale_bits <= 64 else None
-    scodes = np.where(nan_block, (1 << f.scale_bits) - 1, scales - f.scale_min).astype(scale_dt)
-    return codes, scodes
+    s_el = layout.per_element(np.where(nan_block, 0, scales))
+    elem = np.where(np.isnan(q), 0.0, np.ldexp(q, -s_el))   # exact: power-of-two scaling in range
+    codes = encode(layout.unflat(elem), f.element)
+    scodes = np.where(nan_block, (1 << f.scale_bits) - 1, scales - f.scale_min)
+    return codes, layout.shaped_scales(scodes.astype(code_dtype(f.scale_bits)))
 
 
 def _block_decode(codes, f: BlockFormat, axis):
@@ -447,14 +462,12 @@ def _block_decode(codes, f: BlockFormat, axis):
     if scodes.shape != layout.scale_shape:
         raise ValueError(f"scale codes must have shape {layout.scale_shape} for element codes of "
                          f"shape {el_codes.shape}, got {scodes.shape}")
-    s = scodes.astype(np.int64) + f.scale_min
-    nan_block = f.nan_scale & (scodes.astype(np.int64) == (1 << f.scale_bits) - 1)
-    elem = decode(el_codes, f.element, dtype=np.float64)
-    rows = layout.rows(elem)
-    s_rows = np.repeat(np.where(nan_block, 0, s).reshape(-1), rows.shape[1]).reshape(rows.shape)
-    v = np.ldexp(rows, s_rows)
-    v[np.repeat(nan_block.reshape(-1), rows.shape[1]).reshape(rows.shape)] = np.nan
-    return layout.unrows(v)
+    sc = layout.flat_scales(scodes.astype(np.int64))
+    nan_block = f.nan_scale & (sc == (1 << f.scale_bits) - 1)
+    s_el = layout.per_element(np.where(nan_block, 0, sc + f.scale_min))
+    v = np.ldexp(layout.flat(decode(el_codes, f.element, dtype=np.float64)), s_el)
+    v[layout.per_element(nan_block)] = np.nan
+    return layout.unflat(v)
 
 
 # --- elementwise arithmetic units ---------------------------------------------------------------

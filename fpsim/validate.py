@@ -79,6 +79,7 @@ def write_table(fmt, out, values=None, source="fpsim (self-generated; not a refe
     '0x1,0x1.0000000000000p-1,0.5'
     """
     f = _format(fmt)
+    f = getattr(f, "element", f)          # a block format: the table of its element format
     if f.bits > 16:
         raise ValueError(f"tables list formats of at most 16 bits; {f} has {f.bits}")
     codes = np.arange(f.n_codes, dtype=f.code_dtype)

@@ -1,93 +1,151 @@
 """Shared-exponent block quantization: Block Minifloat, MX, Flexpoint (fpsim/blocks.py).
 
-The input is a C-contiguous (nblocks, size) array, one block per row (ops.py lays the blocks out).
-Per block: ``amax`` = the largest finite-or-infinite |x| (NaN ignored, but flagged), the scale
-exponent ``s = floor(log2 amax) - emax_elem`` clamped to ``[s_lo, s_hi]`` (``s_lo`` for an
-all-zero block), and every element rounded once onto the element grid scaled by ``2**s``.
+Three layouts, all on flat C-ordered arrays (ops.py arranges them, so the element with flat index
+``i`` here uses the random word ``i``): runs of ``n`` along rows of length ``L`` (1-D blocks; the
+last run of a row may be shorter), ``r x c`` tiles of ``(B, H, W)`` (edge tiles may be smaller),
+and one block for the whole array.
 
-Scaling the *format* instead of the value keeps this exact: rounding ``x`` into a format with
-``emin + s``, ``max * 2**s`` and ``min_normal * 2**s`` is rounding ``x / 2**s`` into the element
-format and multiplying back, without ever forming ``x / 2**s`` (which could leave float64's range).
-Fixed-point elements are rounded on the grid ``2**(s - frac_bits)`` with 50 fraction bits of
-headroom (``|k| < 2**50`` for every word up to 50 bits, so the grid covers the whole word) and
-then clamped to the word's range ``[lo, hi] * 2**s``.
+Per block: ``amax`` = the largest |x| (NaN ignored but flagged), the scale exponent
+``s = floor(log2 amax) - emax_elem`` clamped to ``[s_lo, s_hi]`` (``s_lo`` for an all-zero block),
+and every element rounded once onto the element grid scaled by ``2**s``.  Scaling the *format*
+instead of the value keeps this exact: rounding ``x`` into a format with ``emin + s``,
+``max * 2**s`` and ``min_normal * 2**s`` is rounding ``x / 2**s`` into the element format and
+multiplying back, without forming ``x / 2**s`` (which could leave float64's range).  Fixed-point
+elements are rounded on the grid ``2**(s - frac_bits)`` with 50 fraction bits of headroom (so the
+grid covers every word of up to 50 bits) and clamped to the word's range ``[lo, hi] * 2**s``.
 """
 
 import numpy as np
 from numba import njit, prange
 
-from .bits import f64_bits
-from .rounding import ABS, SR, pow2, random_word, round_f64, round_fast, sel, split
+from .bits import bits_f64, f64_bits
+from .rounding import ABS, CHUNK, EXP_MASK, SR, pow2, random_word, round_f64, round_fast, sel, split
 
 NO_SCALE = np.int64(-(1 << 40))   # scale exponent of a block that turned NaN (MX: scale code NaN)
+HUGE = np.int64(1 << 40)
 
 
 @njit(cache=True, inline="always")
-def floor_log2(a):
-    """floor(log2(a)) for a finite a > 0, exactly (float64 subnormals included)."""
-    e, _ = split(f64_bits(a) & ABS)
-    return e
+def amax_run(x, lo, hi):
+    """(largest |x[i]| ignoring NaN, whether a NaN was seen) over lo <= i < hi.
 
-
-@njit(cache=True)
-def block_exponent(row, emax_elem, s_lo, s_hi, nan_scale):
-    """Scale exponent of one block; NO_SCALE when the block must become NaN (``nan_scale``: a NaN
-    in the block, or an exponent above ``s_hi``, as the MX reference emulator does)."""
+    The maximum is taken over the bit patterns of |x| (integers order like the magnitudes, and an
+    integer max vectorises); NaN patterns sort above Inf, so a NaN costs a second pass."""
+    top = np.int64(0)
+    for i in range(lo, hi):
+        top = max(top, f64_bits(np.float64(x[i])) & ABS)
+    if top <= EXP_MASK:
+        return bits_f64(top), False
     amax = 0.0
-    has_nan = False
-    for v in row:
-        a = abs(np.float64(v))
-        has_nan |= a != a
+    for i in range(lo, hi):
+        a = abs(np.float64(x[i]))
         amax = max(amax, sel(a != a, 0.0, a))
+    return amax, True
+
+
+@njit(cache=True, inline="always")
+def exponent_of(amax, has_nan, emax_elem, s_lo, s_hi, nan_scale):
+    """Scale exponent of a block from its amax; NO_SCALE when the block becomes NaN (``nan_scale``:
+    a NaN in it, or an exponent above ``s_hi`` - an Inf - as the MX reference emulator does)."""
     if nan_scale and has_nan:
         return NO_SCALE
     if amax == 0.0:
         return np.int64(s_lo)
-    s = np.int64(1 << 40) if amax == np.inf else floor_log2(amax) - emax_elem
+    s = HUGE if amax == np.inf else split(f64_bits(amax) & ABS)[0] - emax_elem
     if s > s_hi:
         return NO_SCALE if nan_scale else np.int64(s_hi)
     return max(s, np.int64(s_lo))
 
 
 @njit(cache=True)
-def quantize_block_row(row, out, base, s, man_bits, emin, maxv, min_normal, spec, subnormals,
-                       lo, hi, signed_zero, mode, r_bits, key):
-    """out = row rounded onto the element grid scaled by 2**s (words of element base + j)."""
+def round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v, hi_v,
+              signed_zero, mode, r_bits, key):
+    """out[i] = x[i] rounded onto the element grid scaled by 2**s, for lo <= i < hi."""
     if s == NO_SCALE:
-        for j in range(row.size):
-            out[j] = np.nan
+        for i in range(lo, hi):
+            out[i] = np.nan
         return
     p = pow2(s)
-    emin_s, max_s, mn_s, lo_s, hi_s = emin + s, maxv * p, min_normal * p, lo * p, hi * p
-    for j in range(row.size):
-        x = np.float64(row[j])
-        u = random_word(key, base + j) if mode >= SR else np.uint64(0)
-        r, slow = round_fast(x, u, man_bits, emin_s, max_s, mn_s, spec, True, subnormals, mode,
-                             r_bits)
-        if slow:
-            r = round_f64(x, u, man_bits, emin_s, max_s, mn_s, spec, True, subnormals, mode, r_bits)
-        r = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r))
-        out[j] = r if signed_zero else r + 0.0
+    emin_s, max_s, mn_s, lo_s, hi_s = emin + s, maxv * p, min_normal * p, lo_v * p, hi_v * p
+    zero = -0.0 if signed_zero else 0.0       # x + 0.0 turns -0 into +0; x + -0.0 keeps it
+    nslow = 0
+    if mode >= SR:
+        for i in range(lo, hi):
+            r, slow = round_fast(np.float64(x[i]), random_word(key, i), man_bits, emin_s, max_s,
+                                 mn_s, spec, True, subnormals, mode, r_bits)
+            out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
+            nslow += slow
+    else:
+        for i in range(lo, hi):
+            r, slow = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin_s, max_s, mn_s,
+                                 spec, True, subnormals, mode, r_bits)
+            out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
+    if nslow > 0:          # exact 'sr' decisions needing more than 62 random bits
+        for i in range(lo, hi):
+            u = random_word(key, i)
+            r, slow = round_fast(np.float64(x[i]), u, man_bits, emin_s, max_s, mn_s, spec, True,
+                                 subnormals, mode, r_bits)
+            if slow:
+                r = round_f64(np.float64(x[i]), u, man_bits, emin_s, max_s, mn_s, spec, True,
+                              subnormals, mode, r_bits)
+                out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
 
 
 @njit(cache=True, parallel=True)
-def quantize_blocks(x, out, scales, man_bits, emin, maxv, min_normal, spec, subnormals, lo, hi,
-                    signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key):
-    """Quantize every row of x (one block each); scales[b] receives the block's exponent."""
-    nb, size = x.shape
-    for b in prange(nb):
-        s = block_exponent(x[b], emax_elem, s_lo, s_hi, nan_scale)
-        scales[b] = s
-        quantize_block_row(x[b], out[b], b * size, s, man_bits, emin, maxv, min_normal, spec,
-                           subnormals, lo, hi, signed_zero, mode, r_bits, key)
+def quantize_runs(x, out, scales, length, n, man_bits, emin, maxv, min_normal, spec, subnormals,
+                  lo_v, hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key):
+    """Rows of ``length`` in runs of ``n``: scales[row * nbl + b] for block b of each row."""
+    rows = x.size // length
+    nbl = (length + n - 1) // n
+    total = rows * nbl
+    group = max(1, 4096 // n)                 # blocks per parallel task
+    for g in prange((total + group - 1) // group):
+        for t in range(g * group, min(total, (g + 1) * group)):
+            lo = (t // nbl) * length + (t % nbl) * n
+            hi = min(lo + n, (t // nbl + 1) * length)
+            amax, nan = amax_run(x, lo, hi)
+            s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
+            scales[t] = s
+            round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals,
+                      lo_v, hi_v, signed_zero, mode, r_bits, key)
 
 
 @njit(cache=True, parallel=True)
-def scale_blocks(q, scales, out):
-    """out = q * 2**scales[b] per row (decoding: element values times their block's scale)."""
-    nb, size = q.shape
-    for b in prange(nb):
-        s = scales[b]
-        for j in range(size):
-            out[b, j] = np.nan if s == NO_SCALE else q[b, j] * pow2(s)
+def quantize_tiles(x, out, scales, height, width, r, c, man_bits, emin, maxv, min_normal, spec,
+                   subnormals, lo_v, hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode,
+                   r_bits, key):
+    """(B, height, width) in r x c tiles: scales[(b * gr + ti) * gc + tj]."""
+    gr, gc = (height + r - 1) // r, (width + c - 1) // c
+    nb = x.size // (height * width)
+    for t in prange(nb * gr * gc):
+        b, ti, tj = t // (gr * gc), (t // gc) % gr, t % gc
+        r0, r1 = ti * r, min(height, (ti + 1) * r)
+        c0, c1 = tj * c, min(width, (tj + 1) * c)
+        amax, nan = 0.0, False
+        for row in range(r0, r1):
+            base = (b * height + row) * width
+            a, na = amax_run(x, base + c0, base + c1)
+            amax, nan = max(amax, a), nan | na
+        s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
+        scales[t] = s
+        for row in range(r0, r1):
+            base = (b * height + row) * width
+            round_run(x, out, base + c0, base + c1, s, man_bits, emin, maxv, min_normal, spec,
+                      subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key)
 
+
+@njit(cache=True, parallel=True)
+def quantize_tensor(x, out, scales, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v,
+                    hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key):
+    """One block for all of x (Flexpoint): a parallel amax, then a parallel rounding pass."""
+    nchunks = (x.size + CHUNK - 1) // CHUNK
+    part = np.zeros(nchunks)
+    part_nan = np.zeros(nchunks, dtype=np.bool_)
+    for k in prange(nchunks):
+        part[k], part_nan[k] = amax_run(x, k * CHUNK, min(x.size, (k + 1) * CHUNK))
+    amax = part.max() if nchunks > 0 else 0.0
+    s = exponent_of(amax, part_nan.any(), emax_elem, s_lo, s_hi, nan_scale)
+    scales[0] = s
+    for k in prange(nchunks):
+        round_run(x, out, k * CHUNK, min(x.size, (k + 1) * CHUNK), s, man_bits, emin, maxv,
+                  min_normal, spec, subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key)
