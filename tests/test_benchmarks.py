@@ -55,3 +55,18 @@ def test_swamping_demo_shows_stagnation_and_the_chunk_fix(tmp_path):
     errs = [r["1-6-9 sequential"]["relative_error"] for r in data["rows"]]
     assert errs[-1] > 10 * errs[0]                                 # grows with N
     assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+import bench_blocks  # noqa: E402
+
+
+def test_bench_blocks_quick_writes_every_row(tmp_path):
+    path = tmp_path / "blocks.json"
+    bench_blocks.main(["--quick", "--json", str(path)])
+    result = json.loads(path.read_text())
+    names = [r["format"] for r in result["rows"]]
+    assert set(names) == set(bench_blocks.BLOCKS)
+    for r in result["rows"]:
+        assert r["fpsim"]["median"] > 0 and r["vs_plain"] > 0
+        if bench_blocks.BLOCKS[r["format"]] is not None:
+            assert r["gfloat_vectorised"]["median"] > 0 and r["same_as_gfloat"]
