@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
-from .formats import FloatFormat, format as _format
+from .formats import FixedFormat, FloatFormat, PositFormat, format as _format
 
 ORDERS = ("sequential", "pairwise")
 ACC_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
@@ -58,9 +58,24 @@ class Accumulator:
     sr_bits: int | None = None
 
     def __post_init__(self):
-        f = _as_format(self.fmt, "fmt")
-        object.__setattr__(self, "fmt", f)
-        if not _arith_ok(f):
+        f = _format(self.fmt) if isinstance(self.fmt, str) else self.fmt
+        if isinstance(f, PositFormat):      # the quire
+            object.__setattr__(self, "fmt", f)
+            if self.rounding != "rne":
+                raise ValueError(f"a quire rounds into posit format {f} to nearest-even (Posit "
+                                 f"Standard 2022, section 4); rounding must be 'rne', got "
+                                 f"{self.rounding!r}")
+            f = None
+        elif isinstance(f, FixedFormat):    # Gupta et al. 2015's MACC: exact sum, one conversion
+            object.__setattr__(self, "fmt", f)
+            if f.bits > 50 or not f.saturate:
+                raise ValueError(f"fixed-point fmt must saturate and have at most 50 bits for a "
+                                 f"Kulisch accumulator, got {f}")
+            f = None
+        else:
+            f = _as_format(self.fmt, "fmt")
+            object.__setattr__(self, "fmt", f)
+        if f is not None and not _arith_ok(f):
             raise ValueError(f"accumulator format {f} is not supported: it needs man_bits <= 50 "
                              "and emin - man_bits >= -1022 (float32 and narrower qualify)")
         if self.chunk is not None and (isinstance(self.chunk, bool)
@@ -98,6 +113,14 @@ class KulischAccumulator:
     "raise" raises :class:`AccumulatorOverflow`; "flag" returns NaN in those outputs and warns.
     ``rounding``: the final rounding, a deterministic mode.
 
+    With a posit ``fmt`` this is the quire (Posit Standard 2022, section 3.4: 16n bits hold exact
+    sums of products; Deep Positron's exact multiply-accumulate): the exact sum is rounded once to
+    the nearest posit.  With a (saturating, <= 50-bit) :class:`FixedFormat` it is the
+    multiply-accumulate of Gupta et al. 2015: the exact sum converted once into <IL, FL>.
+    Internally both first round the exact sum to odd onto 51 significant bits, which keeps every
+    decision of the final rounding (the final grid is at least 2 bits coarser there, and a
+    round-to-odd result is exact, or strictly between the same two grid points and midpoints).
+
     >>> import fpsim
     >>> fpsim.KulischAccumulator("float32", width=80).width
     80
@@ -109,9 +132,24 @@ class KulischAccumulator:
     overflow: str = "raise"
 
     def __post_init__(self):
-        f = _as_format(self.fmt, "fmt")
-        object.__setattr__(self, "fmt", f)
-        if not _arith_ok(f):
+        f = _format(self.fmt) if isinstance(self.fmt, str) else self.fmt
+        if isinstance(f, PositFormat):      # the quire
+            object.__setattr__(self, "fmt", f)
+            if self.rounding != "rne":
+                raise ValueError(f"a quire rounds into posit format {f} to nearest-even (Posit "
+                                 f"Standard 2022, section 4); rounding must be 'rne', got "
+                                 f"{self.rounding!r}")
+            f = None
+        elif isinstance(f, FixedFormat):    # Gupta et al. 2015's MACC: exact sum, one conversion
+            object.__setattr__(self, "fmt", f)
+            if f.bits > 50 or not f.saturate:
+                raise ValueError(f"fixed-point fmt must saturate and have at most 50 bits for a "
+                                 f"Kulisch accumulator, got {f}")
+            f = None
+        else:
+            f = _as_format(self.fmt, "fmt")
+            object.__setattr__(self, "fmt", f)
+        if f is not None and not _arith_ok(f):
             raise ValueError(f"output format {f} is not supported: it needs man_bits <= 50 "
                              "and emin - man_bits >= -1022 (float32 and narrower qualify)")
         if self.width is not None and (isinstance(self.width, bool)

@@ -7,7 +7,7 @@ import sys
 
 from . import validate as _v
 from .blocks import BlockFormat
-from .formats import FixedFormat, FloatFormat, describe, registered_formats
+from .formats import FixedFormat, FloatFormat, PositFormat, describe, registered_formats
 from .ops import ROUNDINGS
 
 
@@ -33,7 +33,9 @@ def _describe_row(f):
         layout = f"bias {f.bias}, {f.specials}" + ("" if f.subnormals else ", ftz") + \
             (", sat" if f.saturate else "")
         return "float", f.bits, f.max, f.min_subnormal, layout
-    return (type(f).__name__, f.bits, f.max, f.min_subnormal, f.spec)
+    if isinstance(f, PositFormat):
+        return "posit", f.bits, f.max, f.min_subnormal, f"es {f.es}, NaR"
+    raise ValueError(f"unknown kind of format: {f!r}")
 
 
 def formats_table() -> str:

@@ -348,6 +348,85 @@ class FixedFormat:
         return self.name or self.spec
 
 
+# --- posits -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PositFormat:
+    """A posit ``<n, es>`` (Posit Standard 2022; Gustafson and Yonemoto 2017): sign, a run-length
+    regime, ``es`` exponent bits and the remaining fraction bits; ``useed = 2**(2**es)``.
+
+    Codes are n-bit two's-complement words: 0 is zero, ``2**(n-1)`` is NaR (not a real, the only
+    exception value; NaN and +-Inf become NaR), a negative value is the negation of the word of
+    its magnitude.  Rounding is round-to-nearest with ties to the even code on the unbounded bit
+    string (the midpoint of two neighbours is the (n+1)-bit posit between them, the geometric
+    mean where exponent bits are cut off), and a nonzero value never rounds to 0 or NaR: it
+    saturates at ``minpos``/``maxpos`` (Posit Standard 2022, section 4).  The standard fixes
+    ``es = 2``; Deep Positron (Carmichael et al. 2019) uses n = 5..8 with es 0..2.
+
+    ``2 <= n <= 16`` and ``0 <= es <= 4`` (tables of every value make the kernels exact and fast).
+
+    >>> p = PositFormat(8, 0)
+    >>> p.max, p.min_subnormal, p.spec
+    (64.0, 0.015625, 'posit<8,0>')
+    """
+
+    n: int
+    es: int
+    name: str | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        for pname, lo, hi in (("n", 2, 16), ("es", 0, 4)):
+            v = getattr(self, pname)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{pname} must be an int in {lo}..{hi}, got {v!r}")
+
+    @property
+    def bits(self) -> int:
+        return self.n
+
+    @property
+    def n_codes(self) -> int:
+        return 1 << self.n
+
+    @property
+    def code_dtype(self):
+        return code_dtype(self.n)
+
+    @property
+    def max(self) -> float:
+        """maxpos = useed**(n-2)."""
+        return math.ldexp(1.0, (self.n - 2) << self.es)
+
+    @property
+    def min_subnormal(self) -> float:
+        """minpos = useed**-(n-2), the smallest positive posit (named as for float formats)."""
+        return math.ldexp(1.0, -((self.n - 2) << self.es))
+
+    @property
+    def nar_code(self) -> int:
+        return 1 << (self.n - 1)
+
+    @property
+    def float_container(self) -> FloatFormat:
+        """A :class:`FloatFormat` holding every posit value (NaR as NaN): as many fraction bits as
+        the longest posit fraction, ``n - 3 - es``, over minpos .. maxpos."""
+        top = (self.n - 2) << self.es
+        exp_bits = (2 * top + 2).bit_length()
+        return FloatFormat(exp_bits, max(0, self.n - 3 - self.es), bias=1 + top, specials="fn")
+
+    @property
+    def spec(self) -> str:
+        return f"posit<{self.n},{self.es}>"
+
+    def values(self):
+        """All values (NaR excluded), ascending, as float64."""
+        from . import ops  # ops imports this module
+        v = ops.decode(np.arange(self.n_codes, dtype=self.code_dtype), self, dtype=np.float64)
+        return np.sort(v[~np.isnan(v)])
+
+    def __str__(self):
+        return self.name or self.spec
+
+
 # --- registry ---------------------------------------------------------------------------------
 
 _REGISTRY: dict[str, tuple[object, str]] = {}
@@ -404,6 +483,16 @@ _register("hfp8_152", dict(exp_bits=5, man_bits=2),
           "IEEE-style specials assumed.")
 
 
+_POSIT_STD = ("Posit Standard (2022), section 2 and Table 1: es = 2, minpos/maxpos "
+              "useed**-+(n-2); a 16n-bit quire for exact sums of products")
+register("posit8", PositFormat(8, 2), f"8-bit posit; {_POSIT_STD}")
+register("posit16", PositFormat(16, 2), f"16-bit posit; {_POSIT_STD}")
+for _es in (0, 1):
+    register(f"posit8_es{_es}", PositFormat(8, _es),
+             f"Carmichael et al. 2019, 'Deep Positron', section III: 8-bit posits with es = {_es} "
+             "for inference with exact multiply-accumulate (quire)")
+
+
 def registered_formats() -> dict:
     """Every named format: ``{name: format}`` in registration order."""
     return {k: v[0] for k, v in _REGISTRY.items()}
@@ -419,6 +508,7 @@ def describe(name: str) -> str:
 _SPEC_RE = re.compile(
     r"^(?:e(?P<e>\d+)m(?P<m>\d+)|1-(?P<e2>\d+)-(?P<m2>\d+))"
     r"(?:b(?P<bias>-?\d+))?(?P<sp>fnuz|fn|none|ieee)?(?P<flags>(?:_(?:ftz|sat))*)$")
+_POSIT_RE = re.compile(r"^posit<(?P<n>\d+),(?P<es>\d+)>$")
 _FIXED_RE = re.compile(r"^(?P<u>u?)fixed<(?P<il>-?\d+),(?P<fl>-?\d+)>(?P<wrap>_wrap)?$")
 
 
@@ -434,6 +524,7 @@ def format(spec):
       ml_dtypes names without the ``float8_`` prefix (``"e4m3fn"``) mean the same formats.
     - fixed point: ``fixed<IL,FL>`` (signed), ``ufixed<IL,FL>``, with ``_wrap`` for wrap-around
       overflow (default: saturate), e.g. ``"fixed<4,12>"``.
+    - posits: ``posit<n,es>``, e.g. ``"posit<8,0>"``.
 
     >>> format("1-6-9") == format("fp16_169")
     True
@@ -447,6 +538,9 @@ def format(spec):
     key = spec.strip()
     if key in _REGISTRY:
         return _REGISTRY[key][0]
+    m = _POSIT_RE.match(key.lower().replace(" ", ""))
+    if m is not None:
+        return PositFormat(int(m["n"]), int(m["es"]))
     m = _FIXED_RE.match(key.lower().replace(" ", ""))
     if m is not None:
         return FixedFormat(int(m["il"]), int(m["fl"]), signed=not m["u"],

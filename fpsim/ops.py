@@ -14,13 +14,14 @@ import numpy as np
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .blocks import BlockFormat
-from .formats import (SPECIALS_CODE, FixedFormat, FloatFormat, code_dtype, format as _format,
-                      registered_formats)
+from .formats import (SPECIALS_CODE, FixedFormat, FloatFormat, PositFormat, code_dtype,
+                      format as _format, registered_formats)
 from .kernels import arith as _arith
 from .kernels import block as _kblock
 from .kernels import conv as _conv
 from .kernels import fixed as _kfixed
 from .kernels import gemm as _gemm
+from .kernels import posit as _kposit
 from .kernels import rounding as _k
 
 ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
@@ -35,7 +36,7 @@ _NUMPY_FORMATS = {np.dtype(np.float16): registered_formats()["float16"],
 
 
 # --- argument checks ----------------------------------------------------------------------------
-ELEMENT_FORMATS = (FloatFormat, FixedFormat)
+ELEMENT_FORMATS = (FloatFormat, FixedFormat, PositFormat)
 
 
 def _check_format(fmt, blocks=True):
@@ -45,8 +46,8 @@ def _check_format(fmt, blocks=True):
     if isinstance(f, BlockFormat):
         raise ValueError(f"block format {f} is not allowed here; quantize operands with it first "
                          "and pass its element format")
-    raise ValueError("fmt must be a FloatFormat, FixedFormat, BlockFormat or a format name/spec "
-                     f"string, got {fmt!r}")
+    raise ValueError("fmt must be a FloatFormat, FixedFormat, PositFormat, BlockFormat or a "
+                     f"format name/spec string, got {fmt!r}")
 
 
 def _holder(f) -> FloatFormat:
@@ -149,6 +150,24 @@ def _fixed_args(f: FixedFormat):
     return f.frac_bits, k_lo, k_hi, f.saturate
 
 
+def _check_posit_rounding(f: PositFormat, rounding, random_words):
+    if rounding != "rne" or random_words is not None:
+        raise ValueError(f"posit format {f} rounds to nearest, ties to even (Posit Standard 2022, "
+                         f"section 4): rounding must be 'rne', got {rounding!r}")
+
+
+@functools.lru_cache(maxsize=16)
+def _posit_tables(f: PositFormat):
+    """Positive values of codes 1 .. 2**(n-1)-1, and the midpoints between neighbours: the values
+    of the (n+1)-bit codes 2c+1 (kernels/posit.py)."""
+    half = 1 << (f.n - 1)
+    values = np.empty(half - 1)
+    _kposit.decode_posits(np.arange(1, half, dtype=np.int64), values, f.n, f.es)
+    mids = np.empty(half - 2)
+    _kposit.decode_posits(2 * np.arange(1, half - 1, dtype=np.int64) + 1, mids, f.n + 1, f.es)
+    return values, mids
+
+
 def _kernel_format_args(f: FloatFormat):
     return (f.man_bits, f.emin, f.max, f.min_normal, SPECIALS_CODE[f.specials], f.saturate,
             f.subnormals)
@@ -214,7 +233,10 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     flat = xa.reshape(-1)
     rand = _check_random(random_words, flat.size)
     out = np.empty_like(flat)
-    if isinstance(f, FixedFormat):
+    if isinstance(f, PositFormat):
+        _check_posit_rounding(f, rounding, random_words)
+        _kposit.quantize_posits(flat, out, *_posit_tables(f), f.n, f.es)
+    elif isinstance(f, FixedFormat):
         _kfixed.quantize_fixed(flat, out, rand, *_fixed_args(f), mode, r_bits, key)
     elif rand.size == 0 and _k.fast_path_ok(f.man_bits, f.emin):
         _k.quantize_fast(flat, out, *_kernel_format_args(f), mode, r_bits, key)
@@ -251,6 +273,10 @@ def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None, axis
     flat = xa.reshape(-1)
     rand = _check_random(random_words, flat.size)
     out = np.empty(flat.size, dtype=f.code_dtype)
+    if isinstance(f, PositFormat):
+        _check_posit_rounding(f, rounding, random_words)
+        _kposit.encode_posits(flat, out, *_posit_tables(f), f.n)
+        return out.reshape(xa.shape)
     if isinstance(f, FixedFormat):
         if np.isnan(flat).any():
             raise ValueError(f"x holds NaN, which fixed-point format {f} cannot encode")
@@ -289,7 +315,9 @@ def decode(codes, fmt, dtype=None, axis=-1):
     kernel_dtype = np.float32 if natural == np.float32 else np.float64
     flat = np.ascontiguousarray(c, dtype=f.code_dtype).reshape(-1)
     out = np.empty(flat.size, dtype=kernel_dtype)
-    if isinstance(f, FixedFormat):
+    if isinstance(f, PositFormat):
+        _kposit.decode_posits(flat, out, f.n, f.es)
+    elif isinstance(f, FixedFormat):
         _kfixed.decode_fixed(flat, out, f.frac_bits, f.bits, f.signed)
     else:
         _k.decode_array(flat, out, f.man_bits, f.exp_bits, f.bias, SPECIALS_CODE[f.specials],
@@ -831,6 +859,9 @@ def _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key):
     return c
 
 
+QUIRE_STAGE = FloatFormat(10, 50)   # the exact sum, rounded to odd, on its way to posit or fixed
+
+
 def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
     m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
     if fp_ is None:
@@ -841,8 +872,13 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
         emax = fp_.emax + 1
     dbits = min(51, 52 - int(np.ceil(np.log2(kk + 1))))
     ndigits = max(1, -(-(emax - lsb + 1) // dbits))
-    mode, r_bits = _check_rounding(acc.rounding, None)
-    fa = _fmt_tuple(acc.fmt) + (mode, r_bits)
+    staged = not isinstance(acc.fmt, FloatFormat)   # posit quire, fixed point: round to odd first
+    if staged:   # ... onto 51 bits, which keeps every decision of the final rounding (accum.py)
+        mode, r_bits = _k.MODE["rto"], 0
+        fa = _fmt_tuple(QUIRE_STAGE) + (mode, r_bits)
+    else:
+        mode, r_bits = _check_rounding(acc.rounding, None)
+        fa = _fmt_tuple(acc.fmt) + (mode, r_bits)
     c = np.empty((batch, m, n))
     flags = np.zeros((batch, m, n), dtype=np.bool_)
     _gemm.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp, lsb,
@@ -856,7 +892,7 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
             raise AccumulatorOverflow(msg)
         warnings.warn(msg + "; those outputs are NaN", RuntimeWarning, stacklevel=3)
         c[flags] = np.nan
-    return c
+    return quantize(c, acc.fmt, rounding=acc.rounding) if staged else c
 
 
 # --- convolutions (NCHW activations, FCkhkw weights), lowered onto gemm --------------------------

@@ -127,3 +127,24 @@ def test_encode_rejects_nan():
     with pytest.raises(ValueError, match="NaN"):
         fpsim.encode(np.array([1.0, np.nan]), "fixed<4,4>")
     assert np.isnan(fpsim.quantize(np.nan, "fixed<4,4>"))
+
+
+@pytest.mark.parametrize("mode", DETERMINISTIC)
+def test_kulisch_into_fixed_point_is_one_conversion_of_the_exact_sum(mode):
+    """Gupta et al. 2015's multiply-accumulate: exact sum, converted once into <IL, FL>."""
+    from fractions import Fraction
+    from reference import round_integer
+    rng = np.random.default_rng(8)
+    fa = fpsim.format("fixed<4,10>")
+    out = fpsim.FixedFormat(6, 6)
+    A = fpsim.quantize(rng.normal(size=(5, 60)), fa)
+    B = fpsim.quantize(rng.normal(size=(60, 4)), fa)
+    C = fpsim.gemm(A, B, a_format=fa, b_format=fa,
+                   acc=fpsim.KulischAccumulator(out, rounding=mode))
+    for i in range(5):
+        for j in range(4):
+            exact = sum(Fraction(a) * Fraction(b) for a, b in zip(A[i], B[:, j]))
+            k = min(max(round_integer(exact * 64, mode), -2 ** 11), 2 ** 11 - 1)
+            assert C[i, j] == k / 64, (mode, i, j, exact)
+    with pytest.raises(ValueError, match="must saturate"):
+        fpsim.KulischAccumulator("fixed<4,4>_wrap")
