@@ -483,10 +483,10 @@ _register("hfp8_152", dict(exp_bits=5, man_bits=2),
           "IEEE-style specials assumed.")
 
 
-_POSIT_STD = ("Posit Standard (2022), section 2 and Table 1: es = 2, minpos/maxpos "
+_POSIT_STD = ("Posit Standard (2022), section 2 and Table 1; es = 2, minpos/maxpos "
               "useed**-+(n-2); a 16n-bit quire for exact sums of products")
-register("posit8", PositFormat(8, 2), f"8-bit posit; {_POSIT_STD}")
-register("posit16", PositFormat(16, 2), f"16-bit posit; {_POSIT_STD}")
+register("posit8", PositFormat(8, 2), f"{_POSIT_STD}; 8-bit posit")
+register("posit16", PositFormat(16, 2), f"{_POSIT_STD}; 16-bit posit")
 for _es in (0, 1):
     register(f"posit8_es{_es}", PositFormat(8, _es),
              f"Carmichael et al. 2019, 'Deep Positron', section III: 8-bit posits with es = {_es} "
@@ -508,6 +508,8 @@ def describe(name: str) -> str:
 _SPEC_RE = re.compile(
     r"^(?:e(?P<e>\d+)m(?P<m>\d+)|1-(?P<e2>\d+)-(?P<m2>\d+))"
     r"(?:b(?P<bias>-?\d+))?(?P<sp>fnuz|fn|none|ieee)?(?P<flags>(?:_(?:ftz|sat))*)$")
+_BLOCK_RE = re.compile(r"^block\((?P<el>.+?),(?P<b>tensor|\d+x\d+|\d+),(?P<lo>-?\d+)\.\.(?P<hi>-?\d+)"
+                       r"(?P<nan>,nan)?\)$")
 _POSIT_RE = re.compile(r"^posit<(?P<n>\d+),(?P<es>\d+)>$")
 _FIXED_RE = re.compile(r"^(?P<u>u?)fixed<(?P<il>-?\d+),(?P<fl>-?\d+)>(?P<wrap>_wrap)?$")
 
@@ -525,6 +527,8 @@ def format(spec):
     - fixed point: ``fixed<IL,FL>`` (signed), ``ufixed<IL,FL>``, with ``_wrap`` for wrap-around
       overflow (default: saturate), e.g. ``"fixed<4,12>"``.
     - posits: ``posit<n,es>``, e.g. ``"posit<8,0>"``.
+    - block formats: ``block(ELEMENT,BLOCK,SMIN..SMAX[,nan])`` with BLOCK ``32``, ``48x48`` or
+      ``tensor``, e.g. ``"block(e4m3fn,32,-127..127,nan)"`` (= ``"mxfp8_e4m3"``).
 
     >>> format("1-6-9") == format("fp16_169")
     True
@@ -538,6 +542,14 @@ def format(spec):
     key = spec.strip()
     if key in _REGISTRY:
         return _REGISTRY[key][0]
+    m = _BLOCK_RE.match(key.lower().replace(" ", ""))
+    if m is not None:
+        from .blocks import BlockFormat     # blocks.py builds on this module
+        b = m["b"]
+        block = None if b == "tensor" else (tuple(int(v) for v in b.split("x")) if "x" in b
+                                            else int(b))
+        return BlockFormat(format(m["el"]), block, int(m["lo"]), int(m["hi"]),
+                           nan_scale=m["nan"] is not None)
     m = _POSIT_RE.match(key.lower().replace(" ", ""))
     if m is not None:
         return PositFormat(int(m["n"]), int(m["es"]))
@@ -549,7 +561,8 @@ def format(spec):
     if m is None:
         raise ValueError(
             f"unknown format {spec!r}: expected a name ({', '.join(_REGISTRY)}) or a spec string "
-            "like 'e4m3', 'e4m3b11fnuz', '1-6-9', 'e5m2_sat', 'e4m3fn_ftz'")
+            "like 'e4m3', 'e4m3b11fnuz', '1-6-9', 'e5m2_sat', 'e4m3fn_ftz', 'fixed<4,12>', "
+            "'posit<8,0>', 'block(e4m3fn,32,-127..127,nan)'")
     e = int(m["e"] or m["e2"])
     mm = int(m["m"] or m["m2"])
     flags = m["flags"] or ""

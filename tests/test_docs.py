@@ -9,6 +9,7 @@ import pytest
 import fpsim
 import fpsim.formats
 import fpsim.accum
+import fpsim.blocks
 import fpsim.ops
 import fpsim.validate
 
@@ -23,7 +24,14 @@ def test_readme_tour_runs():
         exec(compile(block, "README.md", "exec"), {})
 
 
-@pytest.mark.parametrize("module", [fpsim.formats, fpsim.ops, fpsim.accum, fpsim.validate])
+@pytest.mark.parametrize("module", [fpsim.formats, fpsim.ops, fpsim.accum, fpsim.validate,
+                                    fpsim.blocks])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_readme_named_formats_table_is_what_fpsim_formats_prints():
+    from fpsim.cli import formats_table
+    text = open(os.path.join(ROOT, "README.md")).read()
+    assert formats_table() in text

@@ -4,8 +4,8 @@ A value goes onto the grid ``k * 2**-frac_bits`` through :func:`rounding.round_f
 ``man_bits = 52`` and ``emin = 52 - frac_bits``: every float64 below ``2**emin`` then has the grid
 step as its quantum (any mode, stochastic included, with the same random-word rules as float
 formats), and every float64 above it is already a multiple of the step, so rounding is exact.
-Overflow is then saturated or wrapped on the integer ``k``, which is exact in float64
-(``fmod`` is exact and ``|k| < 2**53`` after it).
+Overflow is then saturated, or wrapped by an ``fmod`` of the rounded value by ``2**int_bits``
+(exact, as every ``fmod`` is), after which ``|k| < 2**bits`` is an exact integer.
 """
 
 import numpy as np
@@ -26,12 +26,11 @@ def round_fixed(x, u, frac_bits, k_lo, k_hi, saturate, mode, r_bits):
     if x == -np.inf:
         return k_lo * step
     v = round_f64(x, u, 52, 52 - frac_bits, np.inf, 0.0, IEEE, False, True, mode, r_bits)
-    k = v * pow2(frac_bits)          # exact: an integer-valued float64
-    if saturate:
-        k = min(max(k, k_lo), k_hi)
-    elif k < k_lo or k > k_hi:
-        span = k_hi - k_lo + 1.0      # 2**bits, a power of two: fmod below is exact
-        k = np.fmod(k, span)
+    span = k_hi - k_lo + 1.0          # 2**bits
+    if saturate:                      # v * 2**frac_bits: integer-valued (or +-inf, clamped)
+        k = min(max(v * pow2(frac_bits), k_lo), k_hi)
+    else:                             # fmod by the power of two 2**int_bits is exact, and then
+        k = np.fmod(v, span * step) * pow2(frac_bits)   # |k| < 2**bits is an exact integer
         if k < k_lo:
             k += span
         elif k > k_hi:
