@@ -34,8 +34,33 @@ def code_dtype(bits: int) -> np.dtype:
     raise ValueError(f"codes of {bits} bits do not fit an unsigned numpy integer type")
 
 
+class _Coded:
+    """What every format with ``bits``-bit codes shares: code count, code dtype, value list."""
+
+    @property
+    def n_codes(self) -> int:
+        """Number of bit patterns, ``2**bits``."""
+        return 1 << self.bits
+
+    @property
+    def code_dtype(self):
+        """Smallest unsigned numpy integer type that holds a code."""
+        return code_dtype(self.bits)
+
+    def values(self):
+        """All distinct finite values, ascending, as float64 (formats of at most 16 bits)."""
+        from . import ops  # ops imports this module
+        if self.bits > 16:
+            raise ValueError(f"values() lists formats of at most 16 bits; {self} has {self.bits}")
+        v = ops.decode(np.arange(self.n_codes, dtype=self.code_dtype), self, dtype=np.float64)
+        return np.unique(v[np.isfinite(v)])
+
+    def __str__(self):
+        return self.name or self.spec
+
+
 @dataclass(frozen=True)
-class FloatFormat:
+class FloatFormat(_Coded):
     """A binary floating-point format: 1 sign bit, ``exp_bits`` exponent bits, ``man_bits`` fraction bits.
 
     Parameters
@@ -130,11 +155,6 @@ class FloatFormat:
         return 1 + self.exp_bits + self.man_bits
 
     @property
-    def n_codes(self) -> int:
-        """Number of bit patterns, ``2**bits`` (NaN, Inf and both zeros included)."""
-        return 1 << self.bits
-
-    @property
     def emin(self) -> int:
         """Exponent of the smallest normal number."""
         return 1 - self.bias
@@ -180,11 +200,6 @@ class FloatFormat:
         return self.specials != "fnuz"
 
     @property
-    def code_dtype(self):
-        """Smallest unsigned numpy integer type that holds a code."""
-        return code_dtype(self.bits)
-
-    @property
     def spec(self) -> str:
         """Canonical spec string; ``fpsim.format(f.spec) == f``."""
         s = f"e{self.exp_bits}m{self.man_bits}"
@@ -214,24 +229,13 @@ class FloatFormat:
             return True
         return self.subnormals and other.emin - other.man_bits >= self.emin - self.man_bits
 
-    def values(self):
-        """All distinct finite values, ascending, as float64 (formats of at most 16 bits)."""
-        from . import ops  # ops imports this module
-        if self.bits > 16:
-            raise ValueError(f"values() lists formats of at most 16 bits; {self} has {self.bits}")
-        v = ops.decode(np.arange(self.n_codes, dtype=self.code_dtype), self, dtype=np.float64)
-        return np.unique(v[np.isfinite(v)])
-
-    def __str__(self):
-        return self.name or self.spec
-
 
 # --- fixed point ----------------------------------------------------------------------------------
 FRAC_LIMIT = 960   # |frac_bits| bound: every value, the step and float_container stay float64
 
 
 @dataclass(frozen=True)
-class FixedFormat:
+class FixedFormat(_Coded):
     """A two's-complement (or unsigned) fixed-point number ``<IL, FL>``.
 
     ``int_bits`` integer bits (the sign bit included, as in Gupta et al. 2015, "Deep Learning with
@@ -289,10 +293,6 @@ class FixedFormat:
         return self.int_bits + self.frac_bits
 
     @property
-    def n_codes(self) -> int:
-        return 1 << self.bits
-
-    @property
     def step(self) -> float:
         """Grid spacing (the value of the least significant bit), ``2**-frac_bits``."""
         return math.ldexp(1.0, -self.frac_bits)
@@ -314,11 +314,6 @@ class FixedFormat:
         return -math.ldexp(1.0, self.int_bits - 1) if self.signed else 0.0
 
     @property
-    def code_dtype(self):
-        """Smallest unsigned numpy integer type that holds a code."""
-        return code_dtype(self.bits)
-
-    @property
     def float_container(self) -> FloatFormat:
         """The narrowest :class:`FloatFormat` holding every value of this format.
 
@@ -336,21 +331,10 @@ class FixedFormat:
         s = f"{'' if self.signed else 'u'}fixed<{self.int_bits},{self.frac_bits}>"
         return s if self.saturate else s + "_wrap"
 
-    def values(self):
-        """All values, ascending, as float64 (words of at most 16 bits)."""
-        from . import ops  # ops imports this module
-        if self.bits > 16:
-            raise ValueError(f"values() lists formats of at most 16 bits; {self} has {self.bits}")
-        v = ops.decode(np.arange(self.n_codes, dtype=self.code_dtype), self, dtype=np.float64)
-        return np.sort(v)
-
-    def __str__(self):
-        return self.name or self.spec
-
 
 # --- posits -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PositFormat:
+class PositFormat(_Coded):
     """A posit ``<n, es>`` (Posit Standard 2022; Gustafson and Yonemoto 2017): sign, a run-length
     regime, ``es`` exponent bits and the remaining fraction bits; ``useed = 2**(2**es)``.
 
@@ -384,14 +368,6 @@ class PositFormat:
         return self.n
 
     @property
-    def n_codes(self) -> int:
-        return 1 << self.n
-
-    @property
-    def code_dtype(self):
-        return code_dtype(self.n)
-
-    @property
     def max(self) -> float:
         """maxpos = useed**(n-2)."""
         return math.ldexp(1.0, (self.n - 2) << self.es)
@@ -417,14 +393,70 @@ class PositFormat:
     def spec(self) -> str:
         return f"posit<{self.n},{self.es}>"
 
-    def values(self):
-        """All values (NaR excluded), ascending, as float64."""
-        from . import ops  # ops imports this module
-        v = ops.decode(np.arange(self.n_codes, dtype=self.code_dtype), self, dtype=np.float64)
-        return np.sort(v[~np.isnan(v)])
 
-    def __str__(self):
-        return self.name or self.spec
+# --- radix-4 floating point ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Radix4Format(_Coded):
+    """Radix-4 floating point with no fraction bits: 1 sign bit and ``exp_bits`` exponent bits
+    (Sun et al. 2020, "Ultra-Low Precision 4-bit Training of Deep Neural Networks": FP4 [1,3,0]).
+
+    Field 0 is zero; field ``f`` is ``4**(f - bias) * 2**phase``.  ``phase`` 0 and 1 are the two
+    grids of two-phase rounding (powers of 4, and powers of 4 times 2).  No Inf or NaN: values
+    saturate at the largest magnitude, NaN passes through :func:`fpsim.quantize` and is rejected
+    by :func:`fpsim.encode`.  The paper's text was not available to us: the bias (default
+    ``2**(exp_bits-1)``, magnitudes ``4**-3 .. 4**3`` for [1,3,0]) and the rounding rules are
+    fpsim's (kernels/radix4.py), to be checked against section 3 of the paper.
+
+    >>> f = Radix4Format()
+    >>> f.bits, f.max, f.min_subnormal, f.spec
+    (4, 64.0, 0.015625, 'radix4_e3b4')
+    """
+
+    exp_bits: int = 3
+    bias: int | None = None
+    phase: int = 0
+    name: str | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if isinstance(self.exp_bits, bool) or not isinstance(self.exp_bits, int) \
+                or not 1 <= self.exp_bits <= 8:
+            raise ValueError(f"exp_bits must be an int in 1..8, got {self.exp_bits!r}")
+        if self.bias is None:
+            object.__setattr__(self, "bias", 1 << (self.exp_bits - 1))
+        elif isinstance(self.bias, bool) or not isinstance(self.bias, int) \
+                or not -200 <= self.bias <= 200:
+            raise ValueError(f"bias must be an int in -200..200 or None, got {self.bias!r}")
+        if self.phase not in (0, 1) or isinstance(self.phase, bool):
+            raise ValueError(f"phase must be 0 or 1, got {self.phase!r}")
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.exp_bits
+
+    @property
+    def top_field(self) -> int:
+        return (1 << self.exp_bits) - 1
+
+    @property
+    def max(self) -> float:
+        return math.ldexp(1.0, 2 * (self.top_field - self.bias) + self.phase)
+
+    @property
+    def min_subnormal(self) -> float:
+        """Smallest positive value, ``4**(1 - bias) * 2**phase``."""
+        return math.ldexp(1.0, 2 * (1 - self.bias) + self.phase)
+
+    @property
+    def float_container(self) -> FloatFormat:
+        """A :class:`FloatFormat` (no fraction bits) holding every value."""
+        emin = 2 * (1 - self.bias) + self.phase
+        emax = 2 * (self.top_field - self.bias) + self.phase
+        exp_bits = (emax - emin + 2).bit_length()
+        return FloatFormat(exp_bits, 0, bias=1 - emin, specials="none")
+
+    @property
+    def spec(self) -> str:
+        return f"radix4_e{self.exp_bits}b{self.bias}" + ("p1" if self.phase else "")
 
 
 # --- registry ---------------------------------------------------------------------------------
@@ -493,6 +525,14 @@ for _es in (0, 1):
              "for inference with exact multiply-accumulate (quire)")
 
 
+_SUN2020 = ("Sun et al. 2020, 'Ultra-Low Precision 4-bit Training of Deep Neural Networks'; "
+            "radix-4 FP4 [1,3,0] of the errors; bias 4 is fpsim's assumption")
+register("fp4_130", Radix4Format(3), f"{_SUN2020}; the even-power grid (phase 0) of two-phase "
+         "rounding")
+register("fp4_130_phase1", Radix4Format(3, phase=1), f"{_SUN2020}; the odd-power grid (phase 1) "
+         "of two-phase rounding")
+
+
 def registered_formats() -> dict:
     """Every named format: ``{name: format}`` in registration order."""
     return {k: v[0] for k, v in _REGISTRY.items()}
@@ -510,6 +550,7 @@ _SPEC_RE = re.compile(
     r"(?:b(?P<bias>-?\d+))?(?P<sp>fnuz|fn|none|ieee)?(?P<flags>(?:_(?:ftz|sat))*)$")
 _BLOCK_RE = re.compile(r"^block\((?P<el>.+?),(?P<b>tensor|\d+x\d+|\d+),(?P<lo>-?\d+)\.\.(?P<hi>-?\d+)"
                        r"(?P<nan>,nan)?\)$")
+_RADIX4_RE = re.compile(r"^radix4_e(?P<e>\d+)(?:b(?P<b>-?\d+))?(?P<p>p1)?$")
 _POSIT_RE = re.compile(r"^posit<(?P<n>\d+),(?P<es>\d+)>$")
 _FIXED_RE = re.compile(r"^(?P<u>u?)fixed<(?P<il>-?\d+),(?P<fl>-?\d+)>(?P<wrap>_wrap)?$")
 
@@ -527,6 +568,7 @@ def format(spec):
     - fixed point: ``fixed<IL,FL>`` (signed), ``ufixed<IL,FL>``, with ``_wrap`` for wrap-around
       overflow (default: saturate), e.g. ``"fixed<4,12>"``.
     - posits: ``posit<n,es>``, e.g. ``"posit<8,0>"``.
+    - radix-4: ``radix4_eE[bB][p1]``, e.g. ``"radix4_e3b4"`` (p1: the odd-power grid).
     - block formats: ``block(ELEMENT,BLOCK,SMIN..SMAX[,nan])`` with BLOCK ``32``, ``48x48`` or
       ``tensor``, e.g. ``"block(e4m3fn,32,-127..127,nan)"`` (= ``"mxfp8_e4m3"``).
 
@@ -550,6 +592,10 @@ def format(spec):
                                             else int(b))
         return BlockFormat(format(m["el"]), block, int(m["lo"]), int(m["hi"]),
                            nan_scale=m["nan"] is not None)
+    m = _RADIX4_RE.match(key.lower().replace(" ", ""))
+    if m is not None:
+        return Radix4Format(int(m["e"]), None if m["b"] is None else int(m["b"]),
+                            phase=1 if m["p"] else 0)
     m = _POSIT_RE.match(key.lower().replace(" ", ""))
     if m is not None:
         return PositFormat(int(m["n"]), int(m["es"]))

@@ -14,14 +14,15 @@ import numpy as np
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .blocks import BlockFormat
-from .formats import (SPECIALS_CODE, FixedFormat, FloatFormat, PositFormat, code_dtype,
-                      format as _format, registered_formats)
+from .formats import (SPECIALS_CODE, FixedFormat, FloatFormat, PositFormat, Radix4Format,
+                      code_dtype, format as _format, registered_formats)
 from .kernels import arith as _arith
 from .kernels import block as _kblock
 from .kernels import conv as _conv
 from .kernels import fixed as _kfixed
 from .kernels import gemm as _gemm
 from .kernels import posit as _kposit
+from .kernels import radix4 as _kradix4
 from .kernels import rounding as _k
 
 ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
@@ -36,7 +37,7 @@ _NUMPY_FORMATS = {np.dtype(np.float16): registered_formats()["float16"],
 
 
 # --- argument checks ----------------------------------------------------------------------------
-ELEMENT_FORMATS = (FloatFormat, FixedFormat, PositFormat)
+ELEMENT_FORMATS = (FloatFormat, FixedFormat, PositFormat, Radix4Format)
 
 
 def _check_format(fmt, blocks=True):
@@ -46,8 +47,8 @@ def _check_format(fmt, blocks=True):
     if isinstance(f, BlockFormat):
         raise ValueError(f"block format {f} is not allowed here; quantize operands with it first "
                          "and pass its element format")
-    raise ValueError("fmt must be a FloatFormat, FixedFormat, PositFormat, BlockFormat or a "
-                     f"format name/spec string, got {fmt!r}")
+    raise ValueError("fmt must be a FloatFormat, FixedFormat, PositFormat, Radix4Format, "
+                     f"BlockFormat or a format name/spec string, got {fmt!r}")
 
 
 def _holder(f) -> FloatFormat:
@@ -238,6 +239,8 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
         _kposit.quantize_posits(flat, out, *_posit_tables(f), f.n, f.es)
     elif isinstance(f, FixedFormat):
         _kfixed.quantize_fixed(flat, out, rand, *_fixed_args(f), mode, r_bits, key)
+    elif isinstance(f, Radix4Format):
+        _kradix4.quantize_radix4(flat, out, rand, f.bias, f.phase, f.top_field, mode, r_bits, key)
     elif rand.size == 0 and _k.fast_path_ok(f.man_bits, f.emin):
         _k.quantize_fast(flat, out, *_kernel_format_args(f), mode, r_bits, key)
     else:
@@ -277,9 +280,13 @@ def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None, axis
         _check_posit_rounding(f, rounding, random_words)
         _kposit.encode_posits(flat, out, *_posit_tables(f), f.n)
         return out.reshape(xa.shape)
+    if isinstance(f, (FixedFormat, Radix4Format)) and np.isnan(flat).any():
+        raise ValueError(f"x holds NaN, which format {f} cannot encode (it has no NaN code)")
+    if isinstance(f, Radix4Format):
+        _kradix4.encode_radix4(flat, out, rand, f.bias, f.phase, f.top_field, f.exp_bits, mode,
+                               r_bits, key)
+        return out.reshape(xa.shape)
     if isinstance(f, FixedFormat):
-        if np.isnan(flat).any():
-            raise ValueError(f"x holds NaN, which fixed-point format {f} cannot encode")
         _kfixed.encode_fixed(flat, out, rand, *_fixed_args(f), mode, r_bits, key, f.bits)
         return out.reshape(xa.shape)
     _k.encode_array(flat, out, rand, f.man_bits, f.exp_bits, f.emin, f.max, f.min_normal,
@@ -319,6 +326,8 @@ def decode(codes, fmt, dtype=None, axis=-1):
         _kposit.decode_posits(flat, out, f.n, f.es)
     elif isinstance(f, FixedFormat):
         _kfixed.decode_fixed(flat, out, f.frac_bits, f.bits, f.signed)
+    elif isinstance(f, Radix4Format):
+        _kradix4.decode_radix4(flat, out, f.bias, f.phase, f.exp_bits)
     else:
         _k.decode_array(flat, out, f.man_bits, f.exp_bits, f.bias, SPECIALS_CODE[f.specials],
                         f.subnormals)
