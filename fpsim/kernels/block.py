@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import bits_f64, f64_bits
-from .rounding import ABS, CHUNK, EXP_MASK, SR, pow2, random_word, round_f64, round_fast, sel, split
+from .rounding import ABS, CHUNK, EXP_MASK, RNE, SR, pow2, random_word, round_f64, round_fast, sel, split
 
 NO_SCALE = np.int64(-(1 << 40))   # scale exponent of a block that turned NaN (MX: scale code NaN)
 HUGE = np.int64(1 << 40)
@@ -57,17 +57,36 @@ def exponent_of(amax, has_nan, emax_elem, s_lo, s_hi, nan_scale):
     return max(s, np.int64(s_lo))
 
 
+@njit(cache=True, inline="always")
+def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v, hi_v,
+                signed_zero, mode, r_bits, key):
+    """out[i] = x[i] rounded onto the element grid scaled by 2**s, for lo <= i < hi.  Nearest-even
+    is inlined with the mode a compile-time constant (that is what keeps block quantization fast);
+    the other modes go through :func:`round_run`."""
+    if mode != RNE or s == NO_SCALE:
+        round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v,
+                  hi_v, signed_zero, mode, r_bits, key)
+        return
+    p = pow2(s)
+    emin_s, max_s, mn_s, lo_s, hi_s = emin + s, maxv * p, min_normal * p, lo_v * p, hi_v * p
+    zero = -0.0 if signed_zero else 0.0       # x + 0.0 turns -0 into +0; x + -0.0 keeps it
+    for i in range(lo, hi):
+        r, slow = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin_s, max_s, mn_s, spec,
+                             True, subnormals, RNE, 0)
+        out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
+
+
 @njit(cache=True)
 def round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v, hi_v,
               signed_zero, mode, r_bits, key):
-    """out[i] = x[i] rounded onto the element grid scaled by 2**s, for lo <= i < hi."""
+    """:func:`round_block` for any mode (and NaN blocks)."""
     if s == NO_SCALE:
         for i in range(lo, hi):
             out[i] = np.nan
         return
     p = pow2(s)
     emin_s, max_s, mn_s, lo_s, hi_s = emin + s, maxv * p, min_normal * p, lo_v * p, hi_v * p
-    zero = -0.0 if signed_zero else 0.0       # x + 0.0 turns -0 into +0; x + -0.0 keeps it
+    zero = -0.0 if signed_zero else 0.0
     nslow = 0
     if mode >= SR:
         for i in range(lo, hi):
@@ -106,8 +125,8 @@ def quantize_runs(x, out, scales, length, n, man_bits, emin, maxv, min_normal, s
             amax, nan = amax_run(x, lo, hi)
             s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
             scales[t] = s
-            round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals,
-                      lo_v, hi_v, signed_zero, mode, r_bits, key)
+            round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals,
+                        lo_v, hi_v, signed_zero, mode, r_bits, key)
 
 
 @njit(cache=True, parallel=True)
@@ -130,8 +149,8 @@ def quantize_tiles(x, out, scales, height, width, r, c, man_bits, emin, maxv, mi
         scales[t] = s
         for row in range(r0, r1):
             base = (b * height + row) * width
-            round_run(x, out, base + c0, base + c1, s, man_bits, emin, maxv, min_normal, spec,
-                      subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key)
+            round_block(x, out, base + c0, base + c1, s, man_bits, emin, maxv, min_normal, spec,
+                        subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key)
 
 
 @njit(cache=True, parallel=True)
@@ -147,5 +166,5 @@ def quantize_tensor(x, out, scales, man_bits, emin, maxv, min_normal, spec, subn
     s = exponent_of(amax, part_nan.any(), emax_elem, s_lo, s_hi, nan_scale)
     scales[0] = s
     for k in prange(nchunks):
-        round_run(x, out, k * CHUNK, min(x.size, (k + 1) * CHUNK), s, man_bits, emin, maxv,
-                  min_normal, spec, subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key)
+        round_block(x, out, k * CHUNK, min(x.size, (k + 1) * CHUNK), s, man_bits, emin, maxv,
+                    min_normal, spec, subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key)
