@@ -1,7 +1,7 @@
 """fpsim: bit-exact simulation of low-precision deep-learning arithmetic."""
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
-from .blocks import Autoflex, BlockFormat
+from .blocks import Autoflex, BlockFormat, GradScale
 from .formats import (FixedFormat, FloatFormat, PositFormat, Radix4Format, describe, format,
                       registered_formats)
 from .ops import (ROUNDINGS, add, block_exponents, conv2d, conv2d_backward_data, conv2d_backward_weight, decode,
@@ -12,5 +12,5 @@ __version__ = "0.1.0"
 __all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "format", "registered_formats", "describe", "quantize", "encode", "decode",
            "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator", "KulischAccumulator",
            "AccumulatorOverflow", "gemm", "conv2d", "conv2d_backward_data",
-           "conv2d_backward_weight", "BlockFormat", "Autoflex", "block_exponents", "ROUNDINGS",
+           "conv2d_backward_weight", "BlockFormat", "Autoflex", "GradScale", "block_exponents", "ROUNDINGS",
            "__version__"]

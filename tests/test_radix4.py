@@ -122,3 +122,25 @@ def test_bad_parameters():
         fpsim.Radix4Format(0)
     with pytest.raises(ValueError, match="no NaN code"):
         fpsim.encode(np.array([np.nan]), "fp4_130")
+
+
+def test_gradscale_puts_the_maximum_at_the_top_of_both_grids():
+    rng = np.random.default_rng(12)
+    gs = fpsim.GradScale()
+    for scale in (1e-7, 3e-4, 0.05, 7.0):
+        g = rng.normal(size=500) * scale
+        even, odd = gs(g)
+        s = gs.exponent
+        assert s % 2 == 0
+        f0, f1 = gs.formats(s)
+        assert (f0.phase, f1.phase) == (0, 1) and f0.max == fpsim.format("fp4_130").max * 2.0 ** s
+        assert f0.max / 4 <= np.abs(g).max() < f0.max              # top of the grid, unsaturated
+        assert np.array_equal(even, fpsim.quantize(g, f0))
+        assert np.array_equal(odd, fpsim.quantize(g, f1))
+        e = np.log2(np.abs(even[even != 0])) - s
+        o = np.log2(np.abs(odd[odd != 0])) - s
+        assert np.all(e % 2 == 0) and np.all(o % 2 == 1)           # even and odd powers of two
+    even, odd = gs(np.zeros(4))
+    assert gs.exponent == 0 and not even.any() and not odd.any()
+    with pytest.raises(ValueError, match="phase-0 radix-4"):
+        fpsim.GradScale("fp4_130_phase1")
