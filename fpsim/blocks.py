@@ -136,7 +136,8 @@ for _name, _elem in (("mxfp8_e4m3", "float8_e4m3fn"), ("mxfp8_e5m2", "float8_e5m
     register(_name, BlockFormat(_format(_elem), 32, -127, 127, nan_scale=True),
              f"{_MX}; elements {_elem}")
 register("mxint8", BlockFormat(FixedFormat(2, 6), 32, -127, 127, nan_scale=True),
-         f"{_MX}; elements 8-bit two's complement with an implicit 2**-6 (-2 .. 1 63/64), as gfloat")
+         f"{_MX}; elements 8-bit two's complement with an implicit 2**-6 (-2 .. 1 63/64), "
+         "as gfloat")
 
 # --- Block Minifloat (Fox et al. 2021) ---------------------------------------------------------
 

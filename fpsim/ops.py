@@ -963,10 +963,8 @@ def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out=None, seed=0, 
     """
     x_arr, w_arr = np.asarray(x), np.asarray(w)
     stride, padding, (ho, wo) = _check_conv(x_arr.shape, w_arr.shape, stride, padding)
-    fx = _dtype_format("x", x_arr, x_format)
-    fw = _dtype_format("w", w_arr, w_format)
-    xv = _operand("x", x_arr, fx, quantize_operands)
-    wv = _operand("w", w_arr, fw, quantize_operands)
+    (xv, fx), (wv, fw) = _conv_operands((("x", x_arr, x_format), ("w", w_arr, w_format)),
+                                        quantize_operands)
     nf, _, kh, kw = w_arr.shape
     cols = _im2col(xv, kh, kw, stride, padding, (ho, wo))
     y = _gemm_values(wv.reshape(nf, -1), cols, fw, fx, acc, product, out, seed)
@@ -992,13 +990,9 @@ def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=
     dy_arr, w_arr = np.asarray(dy), np.asarray(w)
     x_shape = tuple(int(s) for s in x_shape)
     (sh, sw), (ph, pw), (ho, wo) = _check_conv(x_shape, w_arr.shape, stride, padding)
-    if dy_arr.shape != (x_shape[0], w_arr.shape[0], ho, wo):
-        raise ValueError(f"dy must have shape {(x_shape[0], w_arr.shape[0], ho, wo)} for x of "
-                         f"shape {x_shape}, got {dy_arr.shape}")
-    fd = _dtype_format("dy", dy_arr, dy_format)
-    fw = _dtype_format("w", w_arr, w_format)
-    dyv = _operand("dy", dy_arr, fd, quantize_operands)
-    wv = _operand("w", w_arr, fw, quantize_operands)
+    _check_dy_shape(dy_arr, (x_shape[0], w_arr.shape[0], ho, wo))
+    (dyv, fd), (wv, fw) = _conv_operands((("dy", dy_arr, dy_format), ("w", w_arr, w_format)),
+                                         quantize_operands)
     kh, kw = w_arr.shape[2], w_arr.shape[3]
     dil = np.zeros(dy_arr.shape[:2] + ((ho - 1) * sh + 1, (wo - 1) * sw + 1))
     dil[:, :, ::sh, ::sw] = dyv
@@ -1008,6 +1002,21 @@ def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=
     cols = _im2col(full, kh, kw, (1, 1), (0, 0), x_shape[2:])
     dx = _gemm_values(wt.reshape(wt.shape[0], -1), cols, fw, fd, acc, product, out, seed)
     return dx.reshape(x_shape)
+
+
+def _conv_operands(named, quantize_operands):
+    """(float64 values, format) of each (name, array, declared format) operand of a conv."""
+    out = []
+    for name, arr, declared in named:
+        f = _dtype_format(name, arr, declared)
+        out.append((_operand(name, arr, f, quantize_operands), f))
+    return out
+
+
+def _check_dy_shape(dy_arr, want):
+    if dy_arr.shape != want:
+        raise ValueError(f"dy must have shape {want} (batch, filters, output rows, output "
+                         f"columns), got {dy_arr.shape}")
 
 
 def _pad_or_crop(a, axis, before, after):
@@ -1037,13 +1046,9 @@ def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, acc=None, produc
     dy_arr, x_arr = np.asarray(dy), np.asarray(x)
     w_shape = tuple(int(s) for s in w_shape)
     stride, padding, (ho, wo) = _check_conv(x_arr.shape, w_shape, stride, padding)
-    if dy_arr.shape != (x_arr.shape[0], w_shape[0], ho, wo):
-        raise ValueError(f"dy must have shape {(x_arr.shape[0], w_shape[0], ho, wo)}, "
-                         f"got {dy_arr.shape}")
-    fd = _dtype_format("dy", dy_arr, dy_format)
-    fx = _dtype_format("x", x_arr, x_format)
-    dyv = _operand("dy", dy_arr, fd, quantize_operands)
-    xv = _operand("x", x_arr, fx, quantize_operands)
+    _check_dy_shape(dy_arr, (x_arr.shape[0], w_shape[0], ho, wo))
+    (dyv, fd), (xv, fx) = _conv_operands((("dy", dy_arr, dy_format), ("x", x_arr, x_format)),
+                                         quantize_operands)
     cols = _im2col(xv, w_shape[2], w_shape[3], stride, padding, (ho, wo))
     nf = w_shape[0]
     dy2 = dyv.transpose(1, 0, 2, 3).reshape(nf, -1)

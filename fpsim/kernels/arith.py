@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import bits_f64, f64_bits
-from .rounding import (ABS, CHUNK, RDN, SR, SRB, _sr_up_small, finish, mix64,
+from .rounding import (ABS, CHUNK, RDN, SR, SRB, _sr_up_small, compare_uniform, finish, mix64,
                        random_word, round_f64, split)
 
 SALT = np.uint64(0x2545F4914F6CDD1D)   # derives the tail word from an element's random word
@@ -62,24 +62,6 @@ def truncated(hi, lo):
 
 
 @njit(cache=True)
-def _uniform_cmp(sig, shift, u):
-    """Compare R, uniform on [0, 2**shift) drawn from u and words derived from it (shift > 62),
-    with sig < 2**53: -1 if R < sig, 0 if equal, 1 if greater."""
-    t = shift - 53
-    w = u
-    k = np.uint64(1)
-    while t > 0:
-        take = min(t, 64)
-        if (w >> np.uint64(64 - take)) != np.uint64(0):
-            return 1
-        t -= take
-        w = mix64(u + k * SALT)
-        k += np.uint64(1)
-    r = np.int64(w >> np.uint64(11))
-    return -1 if r < sig else (0 if r == sig else 1)
-
-
-@njit(cache=True)
 def round_sr_tail(t, lo, same, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals):
     """Exact stochastic rounding of |t| + d*ulp(t) (signed as t): t the 53-bit truncation, d the
     tail fraction given by lo (d = |lo|/ulp if ``same`` else 1 - |lo|/ulp)."""
@@ -102,7 +84,7 @@ def round_sr_tail(t, lo, same, u, man_bits, emin, maxv, min_normal, spec, satura
         up = (r + rem >= full) or (r + rem == full - 1 and bern)
     else:
         kept = np.int64(0)
-        c = _uniform_cmp(sig, shift, u)
+        c = compare_uniform(sig, shift, u, SALT)
         up = c < 0 or (c == 0 and bern)
     if up:
         kept += 1

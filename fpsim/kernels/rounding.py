@@ -97,17 +97,26 @@ def _sr_up_small(sig, shift, u):
         shift -= 1
     if shift <= 62:
         return ((np.int64(u >> np.uint64(64 - shift)) + sig) >> shift) != 0
+    return compare_uniform(sig, shift, u, GOLDEN2) < 0
+
+
+@njit(cache=True)
+def compare_uniform(sig, shift, u, salt):
+    """Compare R, uniform on [0, 2**shift) (shift > 53), with sig < 2**53: -1 if R < sig, 0 if
+    equal, 1 if greater.  R's top shift-53 bits come 64 at a time from ``u`` and then from the
+    words ``mix64(u + k * salt)``, k = 1, 2, ...; its low 53 bits are the top of the last word."""
     t = shift - 53
     w = u
     k = np.uint64(1)
     while t > 0:
         take = min(t, 64)
         if (w >> np.uint64(64 - take)) != np.uint64(0):
-            return False
+            return 1
         t -= take
-        w = mix64(u + k * GOLDEN2)
+        w = mix64(u + k * salt)
         k += np.uint64(1)
-    return np.int64(w >> np.uint64(11)) < sig
+    r = np.int64(w >> np.uint64(11))
+    return -1 if r < sig else (0 if r == sig else 1)
 
 
 @njit(cache=True, inline="always")
