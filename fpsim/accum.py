@@ -45,6 +45,11 @@ class Accumulator:
     ``rounding`` is any mode of :func:`fpsim.quantize`; ``sr_bits`` as there (at most
     ``52 - fmt.man_bits``).
 
+    With a (signed, saturating, <= 50-bit) :class:`fpsim.FixedFormat`, the register is a fixed-point
+    accumulator: each exact ``register + product`` is rounded onto the grid ``2**-frac_bits`` in
+    the given mode and then saturated, sequentially (Gupta et al. 2015's fixed-point datapath with
+    a narrow register; use :class:`KulischAccumulator` for their wide multiply-accumulate).
+
     >>> import fpsim
     >>> acc = fpsim.Accumulator("fp16_169", chunk=64)
     >>> acc.fmt.spec, acc.chunk, acc.rounding, acc.order
@@ -59,22 +64,20 @@ class Accumulator:
 
     def __post_init__(self):
         f = _format(self.fmt) if isinstance(self.fmt, str) else self.fmt
-        if isinstance(f, PositFormat):      # the quire
-            object.__setattr__(self, "fmt", f)
-            if self.rounding != "rne":
-                raise ValueError(f"a quire rounds into posit format {f} to nearest-even (Posit "
-                                 f"Standard 2022, section 4); rounding must be 'rne', got "
-                                 f"{self.rounding!r}")
+        object.__setattr__(self, "fmt", f)
+        if isinstance(f, FixedFormat):      # a saturating fixed-point register
+            if f.bits > 50 or not f.saturate or not f.signed:
+                raise ValueError(f"a fixed-point accumulator must be signed, saturate and have "
+                                 f"at most 50 bits, got {f}")
+            if self.chunk is not None or self.order != "sequential" or self.sr_bits is not None:
+                raise ValueError("a fixed-point accumulator adds sequentially: chunk, "
+                                 "order='pairwise' and sr_bits are for float accumulators")
             f = None
-        elif isinstance(f, FixedFormat):    # Gupta et al. 2015's MACC: exact sum, one conversion
-            object.__setattr__(self, "fmt", f)
-            if f.bits > 50 or not f.saturate:
-                raise ValueError(f"fixed-point fmt must saturate and have at most 50 bits for a "
-                                 f"Kulisch accumulator, got {f}")
-            f = None
+        elif isinstance(f, PositFormat):
+            raise ValueError(f"posit format {f} accumulates exactly in its quire: use "
+                             "fpsim.KulischAccumulator(posit format)")
         else:
-            f = _as_format(self.fmt, "fmt")
-            object.__setattr__(self, "fmt", f)
+            f = _as_format(f, "fmt")
         if f is not None and not _arith_ok(f):
             raise ValueError(f"accumulator format {f} is not supported: it needs man_bits <= 50 "
                              "and emin - man_bits >= -1022 (float32 and narrower qualify)")
@@ -98,7 +101,7 @@ class Accumulator:
                                  f"got {self.sr_bits!r}")
 
     @property
-    def out_format(self) -> FloatFormat:
+    def out_format(self):
         return self.fmt
 
 

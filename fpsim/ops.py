@@ -853,6 +853,15 @@ def _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key):
     if isinstance(acc, KulischAccumulator):
         return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp)
     mode, r_bits = _check_rounding(acc.rounding, acc.sr_bits)
+    if isinstance(acc.fmt, FixedFormat):
+        if fp_ is not None:
+            raise ValueError("a fixed-point accumulator adds exact products; product= is for "
+                             "float accumulators")
+        frac, k_lo, k_hi, _ = _fixed_args(acc.fmt)
+        c = np.empty((batch, m, n))
+        _gemm.gemm_fixed(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, frac, k_lo, k_hi,
+                         mode, r_bits, key)
+        return c
     fa = _fmt_tuple(acc.fmt) + (mode, r_bits)
     lanes = _lean_lanes(acc, fa_, fb_, fp_)
     if lanes is not None:

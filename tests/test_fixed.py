@@ -148,3 +148,35 @@ def test_kulisch_into_fixed_point_is_one_conversion_of_the_exact_sum(mode):
             assert C[i, j] == k / 64, (mode, i, j, exact)
     with pytest.raises(ValueError, match="must saturate"):
         fpsim.KulischAccumulator("fixed<4,4>_wrap")
+
+
+@pytest.mark.parametrize("mode", DETERMINISTIC + ("sr",))
+def test_fixed_point_accumulator_rounds_and_saturates_after_every_addition(mode):
+    """Each exact register + product is rounded onto the grid, then saturated (Fraction loop)."""
+    from fractions import Fraction
+    from reference import round_integer
+    from fpsim.kernels.rounding import random_word, seed_key
+    rng = np.random.default_rng(9)
+    fa, acc_fmt = fpsim.format("fixed<3,9>"), fpsim.FixedFormat(5, 5)
+    M, K, N = 4, 50, 3
+    A = fpsim.quantize(rng.normal(size=(M, K)) * 1.5, fa)
+    B = fpsim.quantize(rng.normal(size=(K, N)) * 1.5, fa)
+    C = fpsim.gemm(A, B, a_format=fa, b_format=fa, seed=7,
+                   acc=fpsim.Accumulator(acc_fmt, rounding=mode))
+    key = np.uint64(seed_key(np.uint64(7)))
+    lo, hi = -2 ** 9, 2 ** 9 - 1
+    saturated = 0
+    for i in range(M):
+        for j in range(N):
+            e, reg = i * N + j, Fraction(0)
+            for k in range(K):
+                u = int(random_word(key, e * (K * K + 2 * K) + k)) if mode == "sr" else 0
+                q = round_integer((reg + Fraction(A[i, k]) * Fraction(B[k, j])) * 32, mode, u)
+                saturated += not lo <= q <= hi
+                reg = Fraction(min(max(q, lo), hi), 32)
+            assert C[i, j] == reg, (mode, i, j)
+    assert saturated > 0                      # the test reaches the saturation limits
+    with pytest.raises(ValueError, match="adds sequentially"):
+        fpsim.Accumulator(acc_fmt, chunk=8)
+    with pytest.raises(ValueError, match="quire"):
+        fpsim.Accumulator("posit8")

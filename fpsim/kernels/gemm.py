@@ -29,7 +29,7 @@ from numba import njit, prange
 
 from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, bits_float, f64_bits, float_bits
-from .rounding import RDN, SR, SRB, pow2, random_word, round_fast
+from .rounding import IEEE, RDN, SR, SRB, pow2, random_word, round_fast
 
 LEAN, EXACT, SCALAR = range(3)
 MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
@@ -369,3 +369,37 @@ def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale
             v, over = kulisch_finish(dig[:, j].copy(), dbits, lsb, width, fa)
             C[bi, i, j0 + j] = v
             flags[bi, i, j0 + j] = over
+
+
+# --- fixed-point accumulator register ---------------------------------------------------------------
+@njit(cache=True)
+def fixed_task(a, b, c, bt, i, e0, frac_bits, k_lo, k_hi, mode, r_bits, key, stride):
+    """Row i of one batch: for each column, the register adds each exact product, rounds the
+    exact sum onto the grid 2**-frac_bits (TwoSum, then rounding.round_f64 of hi + lo through
+    arith.round_sum with 50 fraction bits of headroom) and saturates to [k_lo, k_hi] steps."""
+    step = pow2(-frac_bits)
+    lo_v, hi_v = k_lo * step, k_hi * step
+    for j in range(b.shape[1]):
+        e = e0 + j
+        acc = 0.0
+        for k in range(a.shape[1]):
+            hi, lo = two_sum(acc, a[i, k] * b[k, j])      # the product is exact (ops checks)
+            u = random_word(key, e * stride + k) if mode >= SR else np.uint64(0)
+            v = round_sum(hi, lo, u, 50, 50 - frac_bits, np.inf, 0.0, IEEE, False, True, mode,
+                          r_bits)
+            acc = min(max(v, lo_v), hi_v) + 0.0
+        c[bt, i, j] = acc
+
+
+@njit(cache=True, parallel=True)
+def gemm_fixed(a3, b3, c, frac_bits, k_lo, k_hi, mode, r_bits, key):
+    """C = A @ B through a saturating fixed-point register (see fixed_task); words e*(K*K+2K)+k."""
+    batch, m, n = c.shape
+    kk = a3.shape[2]
+    stride = kk * kk + 2 * kk
+    for t in prange(batch * m):
+        bt, i = t // m, t % m
+        a = a3[bt if a3.shape[0] > 1 else 0]
+        b = b3[bt if b3.shape[0] > 1 else 0]
+        fixed_task(a, b, c, bt, i, (bt * m + i) * n, frac_bits, k_lo, k_hi, mode, r_bits, key,
+                   stride)
