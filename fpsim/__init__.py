@@ -2,14 +2,15 @@
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .blocks import Autoflex, BlockFormat, GradScale
-from .formats import (FixedFormat, FloatFormat, PositFormat, Radix4Format, describe, format,
-                      registered_formats)
+from .formats import (ExponentFormat, FixedFormat, FloatFormat, PositFormat, Radix4Format,
+                      describe, format, registered_formats)
 from .ops import (ROUNDINGS, add, block_exponents, conv2d, conv2d_backward_data,
                   conv2d_backward_weight, decode, div, encode, fma, gemm, mul, quantize, sqrt, sub)
 
 __version__ = "0.1.0"
 
-__all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "BlockFormat", "format",
+__all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "ExponentFormat",
+           "BlockFormat", "format",
            "registered_formats", "describe", "quantize", "encode", "decode", "block_exponents",
            "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator", "KulischAccumulator",
            "AccumulatorOverflow", "gemm", "conv2d", "conv2d_backward_data",

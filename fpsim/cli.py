@@ -7,8 +7,8 @@ import sys
 
 from . import validate as _v
 from .blocks import BlockFormat
-from .formats import (FixedFormat, FloatFormat, PositFormat, Radix4Format, describe,
-                      registered_formats)
+from .formats import (ExponentFormat, FixedFormat, FloatFormat, PositFormat, Radix4Format,
+                      describe, registered_formats)
 from .ops import ROUNDINGS
 
 
@@ -34,6 +34,8 @@ def _describe_row(f):
         layout = f"bias {f.bias}, {f.specials}" + ("" if f.subnormals else ", ftz") + \
             (", sat" if f.saturate else "")
         return "float", f.bits, f.max, f.min_subnormal, layout
+    if isinstance(f, ExponentFormat):
+        return "exponent", f.bits, f.max, f.min_subnormal, f"bias {f.bias}, unsigned, NaN"
     if isinstance(f, Radix4Format):
         return "radix-4", f.bits, f.max, f.min_subnormal, f"bias {f.bias}, phase {f.phase}, sat"
     if isinstance(f, PositFormat):

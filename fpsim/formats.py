@@ -459,6 +459,64 @@ class Radix4Format(_Coded):
         return f"radix4_e{self.exp_bits}b{self.bias}" + ("p1" if self.phase else "")
 
 
+# --- exponent-only scales -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExponentFormat(_Coded):
+    """Unsigned powers of two: ``exp_bits`` bits, value ``2**(code - bias)``, the all-ones code
+    NaN; no sign bit and no zero.  E8M0, the scale of OCP MX v1.0 (section 5.4.1) and ml_dtypes'
+    float8_e8m0fnu, is ``ExponentFormat(8, 127)``; rounding follows ml_dtypes
+    bit for bit (kernels/exponent.py): zero, negative and infinite inputs are NaN, underflow gives
+    the smallest value and overflow NaN.
+
+    >>> f = ExponentFormat()
+    >>> f.max, f.min_subnormal, f.spec
+    (1.7014118346046923e+38, 5.877471754111438e-39, 'e8m0fnu')
+    """
+
+    exp_bits: int = 8
+    bias: int = 127
+    name: str | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if isinstance(self.exp_bits, bool) or not isinstance(self.exp_bits, int) \
+                or not 1 <= self.exp_bits <= 10:
+            raise ValueError(f"exp_bits must be an int in 1..10, got {self.exp_bits!r}")
+        top = (1 << self.exp_bits) - 2
+        if isinstance(self.bias, bool) or not isinstance(self.bias, int) \
+                or not top - 1023 <= self.bias <= 1022:
+            raise ValueError(f"bias must be an int in {top - 1023}..1022, got {self.bias!r}")
+
+    @property
+    def bits(self) -> int:
+        return self.exp_bits
+
+    @property
+    def top_code(self) -> int:
+        """The largest code that is a number (the next one, all ones, is NaN)."""
+        return (1 << self.exp_bits) - 2
+
+    @property
+    def max(self) -> float:
+        return math.ldexp(1.0, self.top_code - self.bias)
+
+    @property
+    def min_subnormal(self) -> float:
+        """Smallest value, ``2**-bias`` (named as for float formats)."""
+        return math.ldexp(1.0, -self.bias)
+
+    @property
+    def float_container(self) -> FloatFormat:
+        """A :class:`FloatFormat` (no fraction bits) holding every value and NaN."""
+        span = self.top_code + 1
+        exp_bits = (span + 1).bit_length()
+        return FloatFormat(exp_bits, 0, bias=1 + self.bias, specials="fn")
+
+    @property
+    def spec(self) -> str:
+        default = self.exp_bits == 8 and self.bias == 127
+        return f"e{self.exp_bits}m0fnu" + ("" if default else f"b{self.bias}")
+
+
 # --- registry ---------------------------------------------------------------------------------
 
 _REGISTRY: dict[str, tuple[object, str]] = {}
@@ -493,6 +551,8 @@ _register("float6_e3m2fn", dict(exp_bits=3, man_bits=2, specials="none"),
 _register("float4_e2m1fn", dict(exp_bits=2, man_bits=1, specials="none"),
           "OCP MX FP4 E2M1 (OCP MX spec v1.0); " + _ML)
 _register("bfloat16", dict(exp_bits=8, man_bits=7), "bfloat16; " + _ML)
+register("float8_e8m0fnu", ExponentFormat(8, 127),
+         "OCP MX E8M0 scale (MX spec v1.0 section 5.4.1); " + _ML)
 _register("float16", dict(exp_bits=5, man_bits=10), "IEEE 754 binary16 (numpy float16)")
 _register("float32", dict(exp_bits=8, man_bits=23), "IEEE 754 binary32")
 _register("float64", dict(exp_bits=11, man_bits=52), "IEEE 754 binary64")
@@ -550,6 +610,7 @@ _SPEC_RE = re.compile(
     r"(?:b(?P<bias>-?\d+))?(?P<sp>fnuz|fn|none|ieee)?(?P<flags>(?:_(?:ftz|sat))*)$")
 _BLOCK_RE = re.compile(r"^block\((?P<el>.+?),(?P<b>tensor|\d+x\d+|\d+),(?P<lo>-?\d+)\.\.(?P<hi>-?\d+)"
                        r"(?P<nan>,nan)?\)$")
+_EXPONENT_RE = re.compile(r"^e(?P<e>\d+)m0fnu(?:b(?P<b>-?\d+))?$")
 _RADIX4_RE = re.compile(r"^radix4_e(?P<e>\d+)(?:b(?P<b>-?\d+))?(?P<p>p1)?$")
 _POSIT_RE = re.compile(r"^posit<(?P<n>\d+),(?P<es>\d+)>$")
 _FIXED_RE = re.compile(r"^(?P<u>u?)fixed<(?P<il>-?\d+),(?P<fl>-?\d+)>(?P<wrap>_wrap)?$")
@@ -592,6 +653,9 @@ def format(spec):
                                             else int(b))
         return BlockFormat(format(m["el"]), block, int(m["lo"]), int(m["hi"]),
                            nan_scale=m["nan"] is not None)
+    m = _EXPONENT_RE.match(key.lower().replace(" ", ""))
+    if m is not None:
+        return ExponentFormat(int(m["e"]), 127 if m["b"] is None else int(m["b"]))
     m = _RADIX4_RE.match(key.lower().replace(" ", ""))
     if m is not None:
         return Radix4Format(int(m["e"]), None if m["b"] is None else int(m["b"]),

@@ -14,10 +14,11 @@ import numpy as np
 
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .blocks import BlockFormat
-from .formats import (SPECIALS_CODE, FixedFormat, FloatFormat, PositFormat, Radix4Format,
-                      code_dtype, format as _format, registered_formats)
+from .formats import (SPECIALS_CODE, ExponentFormat, FixedFormat, FloatFormat, PositFormat,
+                      Radix4Format, code_dtype, format as _format, registered_formats)
 from .kernels import arith as _arith
 from .kernels import block as _kblock
+from .kernels import exponent as _kexp
 from .kernels import conv as _conv
 from .kernels import fixed as _kfixed
 from .kernels import gemm as _gemm
@@ -37,7 +38,7 @@ _NUMPY_FORMATS = {np.dtype(np.float16): registered_formats()["float16"],
 
 
 # --- argument checks ----------------------------------------------------------------------------
-ELEMENT_FORMATS = (FloatFormat, FixedFormat, PositFormat, Radix4Format)
+ELEMENT_FORMATS = (FloatFormat, FixedFormat, PositFormat, Radix4Format, ExponentFormat)
 
 
 def _check_format(fmt, blocks=True):
@@ -48,7 +49,7 @@ def _check_format(fmt, blocks=True):
         raise ValueError(f"block format {f} is not allowed here; quantize operands with it first "
                          "and pass its element format")
     raise ValueError("fmt must be a FloatFormat, FixedFormat, PositFormat, Radix4Format, "
-                     f"BlockFormat or a format name/spec string, got {fmt!r}")
+                     f"ExponentFormat, BlockFormat or a format name/spec string, got {fmt!r}")
 
 
 def _holder(f) -> FloatFormat:
@@ -123,6 +124,11 @@ def _check_out_dtype(dtype, natural, fmt, explicit: bool) -> np.dtype:
     else:
         raise ValueError(f"dtype must be float16, float32, float64 or an ml_dtypes float type, "
                          f"got {out}")
+    if not isinstance(holder, FloatFormat):      # float8_e8m0fnu holds only its own values
+        if holder != fmt:
+            raise ValueError(f"dtype {out} holds only format {holder}; pass dtype=np.float32 "
+                             "or np.float64")
+        return out
     if not holder.contains(_holder(fmt)):
         raise ValueError(f"dtype {out} cannot hold every value of format {fmt}; "
                          "pass dtype=np.float32 or np.float64")
@@ -241,6 +247,8 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
         _kfixed.quantize_fixed(flat, out, rand, *_fixed_args(f), mode, r_bits, key)
     elif isinstance(f, Radix4Format):
         _kradix4.quantize_radix4(flat, out, rand, f.bias, f.phase, f.top_field, mode, r_bits, key)
+    elif isinstance(f, ExponentFormat):
+        _kexp.quantize_exponent(flat, out, rand, f.bias, f.top_code, mode, r_bits, key)
     elif rand.size == 0 and _k.fast_path_ok(f.man_bits, f.emin):
         _k.quantize_fast(flat, out, *_kernel_format_args(f), mode, r_bits, key)
     else:
@@ -282,6 +290,10 @@ def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None, axis
         return out.reshape(xa.shape)
     if isinstance(f, (FixedFormat, Radix4Format)) and np.isnan(flat).any():
         raise ValueError(f"x holds NaN, which format {f} cannot encode (it has no NaN code)")
+    if isinstance(f, ExponentFormat):
+        _kexp.encode_exponent(flat, out, rand, f.bias, f.top_code, f.top_code + 1, mode, r_bits,
+                              key)
+        return out.reshape(xa.shape)
     if isinstance(f, Radix4Format):
         _kradix4.encode_radix4(flat, out, rand, f.bias, f.phase, f.top_field, f.exp_bits, mode,
                                r_bits, key)
@@ -328,6 +340,8 @@ def decode(codes, fmt, dtype=None, axis=-1):
         _kfixed.decode_fixed(flat, out, f.frac_bits, f.bits, f.signed)
     elif isinstance(f, Radix4Format):
         _kradix4.decode_radix4(flat, out, f.bias, f.phase, f.exp_bits)
+    elif isinstance(f, ExponentFormat):
+        _kexp.decode_exponent(flat, out, f.bias, f.top_code + 1)
     else:
         _k.decode_array(flat, out, f.man_bits, f.exp_bits, f.bias, SPECIALS_CODE[f.specials],
                         f.subnormals)
@@ -677,7 +691,7 @@ def _operand(name, x, f, quantize_operands: bool):
     """x as float64 values of format f: rejected or rounded (rne) when it holds other values."""
     arr = np.asarray(x)
     own = _ML_FORMATS.get(arr.dtype) or _NUMPY_FORMATS.get(arr.dtype)
-    if own is not None and isinstance(f, FloatFormat) and f.contains(own):      # every value of the dtype is one of f's
+    if isinstance(own, FloatFormat) and isinstance(f, FloatFormat) and f.contains(own):      # every value of the dtype is one of f's
         if arr.dtype in _ML_FORMATS:
             codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}"))
             return _decode_table(own)[codes]

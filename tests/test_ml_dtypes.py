@@ -123,3 +123,26 @@ def test_float64_input_is_rounded_once_unlike_ml_dtypes():
     x = np.array([1 + 2**-4 + 2**-30])
     assert fpsim.quantize(x, "float8_e4m3fn")[0] == 1.125
     assert float(x.astype(ml_dtypes.float8_e4m3fn)[0]) == 1.0
+
+
+def test_float8_e8m0fnu_matches_ml_dtypes():
+    """The unsigned, zero-less E8M0 scale: every code, every float16 value, every power of two of
+    float32 with its midpoints and neighbours, and 200k random float32 bit patterns."""
+    f = fpsim.format("float8_e8m0fnu")
+    t = ml_dtypes.float8_e8m0fnu
+    codes = np.arange(256, dtype=np.uint8)
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(fpsim.decode(codes, f), codes.view(t).astype(np.float32),
+                              equal_nan=True)
+    p = np.ldexp(1.0, np.arange(-149, 128)).astype(np.float32)
+    mids = (p * 1.5).astype(np.float32)
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.arange(2**16, dtype=np.uint16).view(np.float16).astype(np.float32),
+                        p, mids, np.nextafter(mids, 0), np.nextafter(mids, np.inf),
+                        np.nextafter(p, 0), np.nextafter(p, np.inf),
+                        rng.integers(0, 2**32, 200_000, dtype=np.uint32).view(np.float32)])
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = x.astype(t)
+    assert np.array_equal(fpsim.encode(x, f), want.view(np.uint8))
+    assert np.array_equal(fpsim.quantize(x, f), want.astype(np.float32), equal_nan=True)
+    assert np.array_equal(fpsim.quantize(x, f, dtype=t).view(np.uint8), want.view(np.uint8))
