@@ -1,4 +1,5 @@
-"""Shared-exponent block formats: Block Minifloat, OCP MX, Flexpoint; and the Autoflex policy.
+"""Shared-exponent block formats (Block Minifloat, OCP MX, Flexpoint) and the scale policies that
+carry state or pick scales outside a format: Autoflex (Flexpoint) and GradScale (radix-4 FP4).
 
 A :class:`BlockFormat` is a frozen record of facts: the element format, the block shape and the
 range of the shared scale exponent.  Every block format here chooses its scale the same way -
@@ -6,7 +7,8 @@ from the block's largest magnitude, ``s = floor(log2(amax)) - emax_elem`` with `
 exponent of the element format's largest value, clamped to the scale's range - which is OCP MX
 v1.0 section 6.3, the official Block Minifloat code (Fox et al. 2021, section 2.2) and Flexpoint's
 choice for a tensor whose maximum is known (Koster et al. 2017, section 3.3).  :class:`Autoflex`
-instead predicts the exponent of a stream of tensors from their recent maxima.
+instead predicts the exponent of a stream of tensors from their recent maxima, and
+:class:`GradScale` scales a gradient into radix-4 FP4 for two-phase rounding.
 
 Quantizing, encoding and decoding are :func:`fpsim.quantize`, :func:`fpsim.encode` and
 :func:`fpsim.decode` with ``axis=``; the kernel is :mod:`fpsim.kernels.block`.
@@ -82,6 +84,13 @@ class BlockFormat:
                              f"({self.scale_max})")
         if not isinstance(self.nan_scale, bool):
             raise ValueError(f"nan_scale must be True or False, got {self.nan_scale!r}")
+        el = self.element
+        lsb = -el.frac_bits if isinstance(el, FixedFormat) else el.emin - el.man_bits
+        top = math.frexp(el.max)[1]
+        if lsb + self.scale_min < -1022 or top + self.scale_max > 1022:
+            raise ValueError(f"element {el} scaled by 2**{self.scale_min} .. 2**{self.scale_max} "
+                             "leaves float64's normal range, where the kernels are exact; narrow "
+                             "the scale range")
 
     @property
     def emax_elem(self) -> int:

@@ -239,6 +239,8 @@ def test_bad_block_arguments_are_named():
         fpsim.BlockFormat("e4m3")
     with pytest.raises(ValueError, match="scale_min"):
         fpsim.BlockFormat(fpsim.format("e4m3"), scale_min=5, scale_max=1)
+    with pytest.raises(ValueError, match="normal range"):
+        fpsim.BlockFormat(fpsim.FixedFormat(-684, 700), scale_min=-400, scale_max=0)
     with pytest.raises(ValueError, match="axis must be"):
         fpsim.quantize(np.ones((2, 3)), "mxfp8_e4m3", axis=2)
     with pytest.raises(ValueError, match="tiles over the last two axes"):
