@@ -49,6 +49,8 @@ class Accumulator:
     accumulator: each exact ``register + product`` is rounded onto the grid ``2**-frac_bits`` in
     the given mode and then saturated, sequentially (Gupta et al. 2015's fixed-point datapath with
     a narrow register; use :class:`KulischAccumulator` for their wide multiply-accumulate).
+    With a :class:`fpsim.PositFormat`, each exact ``register + product`` is rounded to the nearest
+    posit: posit addition without a quire (``KulischAccumulator(posit)`` is the quire).
 
     >>> import fpsim
     >>> acc = fpsim.Accumulator("fp16_169", chunk=64)
@@ -73,9 +75,12 @@ class Accumulator:
                 raise ValueError("a fixed-point accumulator adds sequentially: chunk, "
                                  "order='pairwise' and sr_bits are for float accumulators")
             f = None
-        elif isinstance(f, PositFormat):
-            raise ValueError(f"posit format {f} accumulates exactly in its quire: use "
-                             "fpsim.KulischAccumulator(posit format)")
+        elif isinstance(f, PositFormat):    # a posit register without a quire
+            if self.chunk is not None or self.order != "sequential" or self.rounding != "rne":
+                raise ValueError("a posit accumulator adds sequentially and rounds to nearest "
+                                 "(Posit Standard 2022, section 4): chunk, order='pairwise' and "
+                                 "other roundings are for float accumulators")
+            f = None
         else:
             f = _as_format(f, "fmt")
         if f is not None and not _arith_ok(f):

@@ -867,10 +867,16 @@ def _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key):
     if isinstance(acc, KulischAccumulator):
         return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp)
     mode, r_bits = _check_rounding(acc.rounding, acc.sr_bits)
+    if isinstance(acc.fmt, (FixedFormat, PositFormat)) and fp_ is not None:
+        raise ValueError(f"a {type(acc.fmt).__name__} accumulator adds exact products; product= "
+                         "is for float accumulators")
+    if isinstance(acc.fmt, PositFormat):
+        c = np.empty((batch, m, n))
+        _gemm.gemm_posit(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c,
+                         _fmt_tuple(QUIRE_STAGE), *_posit_tables(acc.fmt), acc.fmt.n,
+                         acc.fmt.es)
+        return c
     if isinstance(acc.fmt, FixedFormat):
-        if fp_ is not None:
-            raise ValueError("a fixed-point accumulator adds exact products; product= is for "
-                             "float accumulators")
         frac, k_lo, k_hi, _ = _fixed_args(acc.fmt)
         c = np.empty((batch, m, n))
         _gemm.gemm_fixed(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, frac, k_lo, k_hi,

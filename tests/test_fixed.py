@@ -178,5 +178,5 @@ def test_fixed_point_accumulator_rounds_and_saturates_after_every_addition(mode)
     assert saturated > 0                      # the test reaches the saturation limits
     with pytest.raises(ValueError, match="adds sequentially"):
         fpsim.Accumulator(acc_fmt, chunk=8)
-    with pytest.raises(ValueError, match="quire"):
-        fpsim.Accumulator("posit8")
+    with pytest.raises(ValueError, match="posit accumulator adds sequentially"):
+        fpsim.Accumulator("posit8", chunk=4)

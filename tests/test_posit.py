@@ -93,3 +93,22 @@ def test_bad_posit_arguments_are_named():
     with pytest.raises(ValueError, match="rounding must be 'rne'"):
         fpsim.KulischAccumulator("posit8", rounding="rtz")
     assert fpsim.format("posit<8,0>") == fpsim.format("posit8_es0")
+
+
+@pytest.mark.parametrize("name", ["posit8_es0", "posit8", "posit<16,1>"])
+def test_posit_register_rounds_after_every_addition(name):
+    """Posit addition without a quire: each exact register + product rounded to nearest."""
+    f = fpsim.format(name)
+    rng = np.random.default_rng(5)
+    A = fpsim.quantize(rng.normal(size=(4, 40)) * 3, f)
+    B = fpsim.quantize(rng.normal(size=(40, 3)), f)
+    C = fpsim.gemm(A, B, a_format=f, b_format=f, acc=fpsim.Accumulator(f))
+    Q = fpsim.gemm(A, B, a_format=f, b_format=f, acc=fpsim.KulischAccumulator(f))
+    for i in range(4):
+        for j in range(3):
+            reg = Fraction(0)
+            for k in range(40):
+                s = reg + Fraction(A[i, k]) * Fraction(B[k, j])
+                reg = posit_decode(posit_round(s, f.n, f.es), f.n, f.es) if s else Fraction(0)
+            assert C[i, j] == reg, (name, i, j)
+    assert not np.array_equal(C, Q)            # the quire differs: one rounding instead of 40

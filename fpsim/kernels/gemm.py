@@ -29,7 +29,8 @@ from numba import njit, prange
 
 from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, bits_float, f64_bits, float_bits
-from .rounding import IEEE, RDN, SR, SRB, pow2, random_word, round_fast
+from .posit import decode_posit, round_posit
+from .rounding import IEEE, RDN, RTO, SR, SRB, pow2, random_word, round_fast
 
 LEAN, EXACT, SCALAR = range(3)
 MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
@@ -403,3 +404,30 @@ def gemm_fixed(a3, b3, c, frac_bits, k_lo, k_hi, mode, r_bits, key):
         b = b3[bt if b3.shape[0] > 1 else 0]
         fixed_task(a, b, c, bt, i, (bt * m + i) * n, frac_bits, k_lo, k_hi, mode, r_bits, key,
                    stride)
+
+
+# --- posit accumulator register (no quire) --------------------------------------------------------
+@njit(cache=True)
+def posit_task(a, b, c, bt, i, stage, values, mids, n, es):
+    """Row i of one batch: the register adds each exact product and rounds the exact sum to the
+    nearest posit: TwoSum, round-to-odd onto the 51-bit ``stage`` format (which keeps the posit
+    decision, see accum.KulischAccumulator), then kernels.posit.round_posit."""
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals = stage
+    for j in range(b.shape[1]):
+        acc = 0.0
+        for k in range(a.shape[1]):
+            hi, lo = two_sum(acc, a[i, k] * b[k, j])      # the product is exact (ops checks)
+            t = round_sum(hi, lo, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
+                          subnormals, RTO, 0)
+            acc = decode_posit(round_posit(t, values, mids, n), n, es)
+        c[bt, i, j] = acc
+
+
+@njit(cache=True, parallel=True)
+def gemm_posit(a3, b3, c, stage, values, mids, n, es):
+    """C = A @ B through a posit register rounded after every addition (see posit_task)."""
+    batch, m = c.shape[0], c.shape[1]
+    for t in prange(batch * m):
+        bt, i = t // m, t % m
+        posit_task(a3[bt if a3.shape[0] > 1 else 0], b3[bt if b3.shape[0] > 1 else 0], c, bt, i,
+                   stage, values, mids, n, es)
