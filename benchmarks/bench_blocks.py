@@ -45,9 +45,9 @@ def gfloat_vectorised(fi, x):
 
 
 def run(quick=False):
-    n = 2**20 if quick else 2**24
-    n_vec, n_loop = (2**16, 2**10) if quick else (2**20, 2**14)
-    repeats = 3 if quick else 5
+    n = 2**18 if quick else 2**24
+    n_vec, n_loop = (2**14, 2**10) if quick else (2**20, 2**14)
+    repeats = 2 if quick else 5
     rng = np.random.default_rng(0)
     x = rng.standard_normal(n).astype(np.float32)
     side = int(round(n ** 0.5))
@@ -98,7 +98,7 @@ def table(result) -> str:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="2**20 elements, 3 repeats")
+    p.add_argument("--quick", action="store_true", help="2**18 elements, 2 repeats")
     p.add_argument("--json", default="benchmarks/results/blocks.json")
     args = p.parse_args(argv)
     result = run(quick=args.quick)
