@@ -13,17 +13,18 @@ max too).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
+import sys
 
 import gfloat
 import numba
 import numpy as np
 from gfloat import formats as gf
 
-import fpsim
-from bench_quantize import machine, rate
+sys.path.insert(0, os.path.dirname(__file__))
+import fpsim  # noqa: E402
+import common  # noqa: E402
+from common import machine, rate  # noqa: E402
 
 BLOCKS = {"mxfp8_e4m3": gf.format_info_mxfp8_e4m3, "mxint8": gf.format_info_mxint8,
           "mxfp4_e2m1": gf.format_info_mxfp4_e2m1, "bm8_fwd": None, "flex16+5": None}
@@ -97,16 +98,8 @@ def table(result) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="2**18 elements, 2 repeats")
-    p.add_argument("--json", default="benchmarks/results/blocks.json")
-    args = p.parse_args(argv)
-    result = run(quick=args.quick)
-    print(table(result))
-    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(result, fh, indent=2)
-    return result
+    return common.main(argv, __doc__, run, table, "benchmarks/results/blocks.json",
+                       "2**18 elements, 2 repeats")
 
 
 if __name__ == "__main__":

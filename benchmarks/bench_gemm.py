@@ -13,12 +13,8 @@ same shapes of its lowered GEMM.  Each figure is the median over the repeats; JS
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
 import sys
-import time
 
 import ml_dtypes
 import numba
@@ -26,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fpsim  # noqa: E402
-from bench_quantize import machine  # noqa: E402
+import common  # noqa: E402
+from common import machine, rate  # noqa: E402
 
 ACC = fpsim.Accumulator("fp16_169", chunk=64)
 KULISCH = fpsim.KulischAccumulator("float32")
@@ -34,21 +31,6 @@ TARGET_MACS = 4e9          # issue 3: 2 threads, 1-6-9 chunk 64
 TARGET_VS_LOOP = 10.0
 TARGET_KULISCH = 2e8
 TARGET_CONV_RATIO = 1.5
-
-
-def timed(fn, repeats):
-    fn()  # warm-up (and compile)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def stats(macs, times):
-    rates = [macs / t for t in times]
-    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
 
 
 def numpy_loop(A, B, fmt, chunk):
@@ -76,20 +58,20 @@ def run(quick=False):
             B = rng.standard_normal((n, n)).astype(ml_dtypes.float8_e5m2)
             A32, B32 = A.astype(np.float32), B.astype(np.float32)
             macs = n ** 3
-            blas = stats(macs, timed(lambda: A32 @ B32, repeats))
+            blas = rate(lambda: A32 @ B32, macs, repeats)
             loop_result = numpy_loop(A32, B32, ACC.fmt, ACC.chunk)
-            loop = stats(macs, timed(lambda: numpy_loop(A32, B32, ACC.fmt, ACC.chunk),
-                                     max(1, repeats - 2)))
+            loop = rate(lambda: numpy_loop(A32, B32, ACC.fmt, ACC.chunk), macs,
+                        max(1, repeats - 2))
             for threads in range(1, max_threads + 1):
                 numba.set_num_threads(threads)
                 result = fpsim.gemm(A, B, acc=ACC)
-                fp = stats(macs, timed(lambda: fpsim.gemm(A, B, acc=ACC), repeats))
+                fp = rate(lambda: fpsim.gemm(A, B, acc=ACC), macs, repeats)
                 rows.append({"case": "gemm e5m2 -> 1-6-9 chunk 64", "size": n, "threads": threads,
                              "fpsim": fp, "numpy_f32_matmul": blas, "numpy_per_k_loop": loop,
                              "same_as_loop": bool(np.array_equal(result, loop_result)),
                              "vs_loop": fp["median"] / loop["median"],
                              "vs_matmul": fp["median"] / blas["median"]})
-                kul = stats(macs, timed(lambda: fpsim.gemm(A, B, acc=KULISCH), repeats))
+                kul = rate(lambda: fpsim.gemm(A, B, acc=KULISCH), macs, repeats)
                 rows.append({"case": "gemm e5m2 -> Kulisch -> float32", "size": n,
                              "threads": threads, "fpsim": kul, "numpy_f32_matmul": blas,
                              "vs_matmul": kul["median"] / blas["median"]})
@@ -102,8 +84,8 @@ def run(quick=False):
         cols = rng.standard_normal((nb, c * 9, hw * hw)).astype(ml_dtypes.float8_e5m2)
         for threads in range(1, max_threads + 1):
             numba.set_num_threads(threads)
-            cv = stats(macs, timed(lambda: fpsim.conv2d(x, w, padding=1, acc=ACC), repeats))
-            gm = stats(macs, timed(lambda: fpsim.gemm(wm, cols, acc=ACC), repeats))
+            cv = rate(lambda: fpsim.conv2d(x, w, padding=1, acc=ACC), macs, repeats)
+            gm = rate(lambda: fpsim.gemm(wm, cols, acc=ACC), macs, repeats)
             rows.append({"case": "conv2d 3x3 e5m2 -> 1-6-9 chunk 64", "size": f"{nb}x{c}x{hw}x{hw}",
                          "threads": threads, "fpsim": cv, "gemm_same_macs": gm,
                          "conv_time_over_gemm_time": gm["median"] / cv["median"]})
@@ -135,16 +117,8 @@ def table(result) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="128^3 and a small conv, 1 repeat")
-    p.add_argument("--json", default="benchmarks/results/gemm.json")
-    args = p.parse_args(argv)
-    result = run(quick=args.quick)
-    print(table(result))
-    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(result, fh, indent=2)
-    return result
+    return common.main(argv, __doc__, run, table, "benchmarks/results/gemm.json",
+                       "128^3 and a small conv, 1 repeat")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,8 @@ element).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import statistics
-import time
-from importlib.metadata import version
+import sys
 
 import gfloat
 import ml_dtypes
@@ -25,28 +20,13 @@ import numba
 import numpy as np
 from gfloat.formats import format_info_ocp_e4m3, format_info_ocp_e5m2
 
-import fpsim
+sys.path.insert(0, os.path.dirname(__file__))
+import fpsim  # noqa: E402
+import common  # noqa: E402
+from common import machine, rate  # noqa: E402
 
 FORMATS = {"float8_e4m3fn": (ml_dtypes.float8_e4m3fn, format_info_ocp_e4m3),
            "float8_e5m2": (ml_dtypes.float8_e5m2, format_info_ocp_e5m2)}
-
-
-def rate(fn, n, repeats):
-    fn()  # warm-up (and compile)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    rates = [n / t for t in times]
-    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
-
-
-def machine():
-    return {"python": platform.python_version(), "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "numpy": np.__version__, "numba": numba.__version__, "ml_dtypes": ml_dtypes.__version__,
-            "gfloat": version("gfloat"), "fpsim": fpsim.__version__}
 
 
 def run(quick=False):
@@ -94,16 +74,8 @@ def table(result) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="2**20 elements, 3 repeats")
-    p.add_argument("--json", default="benchmarks/results/quantize.json")
-    args = p.parse_args(argv)
-    result = run(quick=args.quick)
-    print(table(result))
-    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(result, fh, indent=2)
-    return result
+    return common.main(argv, __doc__, run, table, "benchmarks/results/quantize.json",
+                       "2**20 elements, 3 repeats")
 
 
 if __name__ == "__main__":

@@ -12,15 +12,16 @@ half an ulp: swamping); chunks of 64 and the tree keep the error near 1-6-9 prec
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
+import sys
 
 import ml_dtypes
 import numpy as np
 
-import fpsim
+sys.path.insert(0, os.path.dirname(__file__))
+import fpsim  # noqa: E402
+import common  # noqa: E402
 
 ACCUMULATORS = {
     "1-6-9 sequential": fpsim.Accumulator("fp16_169"),
@@ -76,19 +77,8 @@ def plot(result, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="N up to 2**12")
-    p.add_argument("--json", default="benchmarks/results/swamping.json")
-    p.add_argument("--plot", default=None, help="write the curves to this PNG")
-    args = p.parse_args(argv)
-    result = run(quick=args.quick)
-    print(table(result))
-    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(result, fh, indent=2)
-    if args.plot:
-        plot(result, args.plot)
-    return result
+    return common.main(argv, __doc__, run, table, "benchmarks/results/swamping.json",
+                       "N up to 2**12", plot=plot)
 
 
 if __name__ == "__main__":
