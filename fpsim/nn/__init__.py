@@ -1,0 +1,25 @@
+"""fpsim.nn: a small NumPy training framework whose matrix products run through fpsim's kernels.
+
+Layers (forward and backward side by side) in :mod:`~fpsim.nn.layers`, the arithmetic of each GEMM
+layer in :mod:`~fpsim.nn.datapath`, recipes in :mod:`~fpsim.nn.recipes`, models in
+:mod:`~fpsim.nn.models`, and the training loop in :mod:`~fpsim.nn.train`.
+
+>>> from fpsim import nn
+>>> run = nn.train("fp8_wang2018", "mlp", "synthetic", epochs=1, progress=False)
+>>> run["settings"]["recipe"], len(run["epochs"])
+('fp8_wang2018', 1)
+"""
+
+from . import models, recipes
+from .datapath import Datapath
+from .layers import (AvgPool, BatchNorm, Conv2d, Flatten, Linear, MaxPool, Model, Param,
+                     RangeBatchNorm, ReLU, Residual, Sequential, softmax_cross_entropy)
+from .optim import SGD
+from .quantizers import AutoflexScaling, GradScaling, IntScaling, Round
+from .recipe import Recipe
+from .train import compare, evaluate, plot_runs, train
+
+__all__ = ["Linear", "Conv2d", "BatchNorm", "RangeBatchNorm", "ReLU", "MaxPool", "AvgPool",
+           "Flatten", "Residual", "Sequential", "Model", "Param", "softmax_cross_entropy", "SGD",
+           "Recipe", "Round", "AutoflexScaling", "IntScaling", "GradScaling", "Datapath",
+           "recipes", "models", "train", "compare", "evaluate", "plot_runs"]

@@ -1,0 +1,120 @@
+"""The arithmetic of one Linear or Conv2d layer under a recipe: its three GEMMs.
+
+Forward ``y = x w^T``, backward-data ``dx = dy w`` and backward-weight ``dw = dy^T x`` each round
+their operands as the recipe says (activations, weights, errors) and run through
+:func:`fpsim.gemm` / :func:`fpsim.conv2d` and friends with the recipe's accumulator for that GEMM;
+the weight gradient is then rounded into the recipe's gradient format.  A recipe with no
+accumulator for a GEMM uses numpy's float32 matmul (the "fp32" baseline).  Nothing else is rounded
+here: the result of a GEMM is the accumulator's value, as fpsim.gemm returns it.
+
+Block formats run their blocks along each GEMM's reduction axis: for Linear, the input features
+(forward), the output features (backward-data) and the batch (backward-weight); for Conv2d, the
+channels (forward), the filters (backward-data) and the batch (backward-weight).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from . import functional as F
+from .quantizers import GEMMS, make_quantizer
+
+ROLES = ("activations", "weights", "errors", "gradients")
+
+
+def mix_seed(*parts) -> int:
+    """A 63-bit seed from integers (splitmix64 steps): the stochastic-rounding key of one tensor
+    of one step, so a run's random bits depend on (seed, step, layer, tensor) only."""
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h ^ (int(p) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h = (h ^ (h >> 31)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 29
+    return h >> 1
+
+
+class Datapath:
+    def __init__(self, recipe, index: int):
+        self.recipe, self.index = recipe, index
+        self.seed, self.step = 0, 0
+        self.quantizers = {role: make_quantizer(getattr(recipe, role)) for role in ROLES}
+
+    # --- rounding of operands -----------------------------------------------------------------
+    def _key(self, role, gemm):
+        return mix_seed(self.seed, self.step, self.index, ROLES.index(role),
+                        (GEMMS + ("update",)).index(gemm))
+
+    def _operand(self, role, x, axis, gemm):
+        v, f, scale = self.quantizers[role](x, axis, gemm, self._key(role, gemm))
+        return v, ("float32" if f is None else f), scale
+
+    def _acc(self, gemm):
+        """gemm's accumulator keyword arguments (its stochastic-rounding key included)."""
+        return dict(acc=self.recipe.accumulator(gemm), seed=self._key("gradients", gemm))
+
+    @staticmethod
+    def _scaled(c, scale):
+        c = np.asarray(c, dtype=np.float32)
+        return c if scale == 1.0 else (c * np.float32(scale)).astype(np.float32)
+
+    def _gradient(self, dw):
+        v, _, scale = self.quantizers["gradients"](dw, -1, "update", self._key("gradients",
+                                                                               "update"))
+        return self._scaled(v, scale)
+
+    # --- Linear: x (N, in), w (out, in) -------------------------------------------------------
+    def linear(self, x, w):
+        xv, fx, sx = self._operand("activations", x, -1, "forward")
+        wv, fw, sw = self._operand("weights", w, -1, "forward")
+        if self.recipe.accumulator("forward") is None:
+            return self._scaled(np.matmul(xv, wv.T, dtype=np.float32), sx * sw)
+        c = ops.gemm(xv, wv.T, a_format=fx, b_format=fw, **self._acc("forward"))
+        return self._scaled(c, sx * sw)
+
+    def linear_backward_data(self, dy, w):
+        dv, fd, sd = self._operand("errors", dy, -1, "backward_data")
+        wv, fw, sw = self._operand("weights", w, 0, "backward_data")
+        if self.recipe.accumulator("backward_data") is None:
+            return self._scaled(np.matmul(dv, wv, dtype=np.float32), sd * sw)
+        c = ops.gemm(dv, wv, a_format=fd, b_format=fw,
+                     **self._acc("backward_data"))
+        return self._scaled(c, sd * sw)
+
+    def linear_backward_weight(self, dy, x):
+        dv, fd, sd = self._operand("errors", dy, 0, "backward_weight")
+        xv, fx, sx = self._operand("activations", x, 0, "backward_weight")
+        if self.recipe.accumulator("backward_weight") is None:
+            dw = np.matmul(dv.T, xv, dtype=np.float32)
+        else:
+            dw = ops.gemm(dv.T, xv, a_format=fd, b_format=fx,
+                          **self._acc("backward_weight"))
+        return self._gradient(self._scaled(dw, sd * sx))
+
+    # --- Conv2d: x (N, C, H, W), w (F, C, kh, kw) ---------------------------------------------
+    def conv(self, x, w, stride, padding):
+        xv, fx, sx = self._operand("activations", x, 1, "forward")
+        wv, fw, sw = self._operand("weights", w, 1, "forward")
+        if self.recipe.accumulator("forward") is None:
+            return self._scaled(F.conv2d(xv, wv, stride, padding), sx * sw)
+        y = ops.conv2d(xv, wv, stride, padding, x_format=fx, w_format=fw, **self._acc("forward"))
+        return self._scaled(y, sx * sw)
+
+    def conv_backward_data(self, dy, w, x_shape, stride, padding):
+        dv, fd, sd = self._operand("errors", dy, 1, "backward_data")
+        wv, fw, sw = self._operand("weights", w, 0, "backward_data")
+        if self.recipe.accumulator("backward_data") is None:
+            return self._scaled(F.conv2d_backward_data(dv, wv, x_shape, stride, padding), sd * sw)
+        dx = ops.conv2d_backward_data(dv, wv, x_shape, stride, padding, dy_format=fd,
+                                      w_format=fw, **self._acc("backward_data"))
+        return self._scaled(dx, sd * sw)
+
+    def conv_backward_weight(self, dy, x, w_shape, stride, padding):
+        dv, fd, sd = self._operand("errors", dy, 0, "backward_weight")
+        xv, fx, sx = self._operand("activations", x, 0, "backward_weight")
+        if self.recipe.accumulator("backward_weight") is None:
+            dw = F.conv2d_backward_weight(dv, xv, w_shape, stride, padding)
+        else:
+            dw = ops.conv2d_backward_weight(dv, xv, w_shape, stride, padding, dy_format=fd,
+                                            x_format=fx, **self._acc("backward_weight"))
+        return self._gradient(self._scaled(dw, sd * sx))

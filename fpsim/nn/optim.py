@@ -1,0 +1,42 @@
+"""SGD with momentum and weight decay, on master weights of a given format.
+
+Per parameter: ``g = grad / loss_scale + weight_decay * w`` (decay where the parameter takes it),
+``v = momentum * v + g``, ``w = w - lr * v``; with a master scheme (a recipe's ``master``: e.g.
+``Round("fp16_169", "sr")``, Wang et al. 2018's FP16 update with stochastic rounding), v and w
+are each rounded by it after the update.  The arithmetic in between is float64, rounded once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .datapath import mix_seed
+from .quantizers import make_quantizer
+
+
+class SGD:
+    def __init__(self, params, lr=0.05, momentum=0.9, weight_decay=0.0, master=None, seed=0):
+        for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        self.params, self.lr, self.momentum, self.weight_decay = params, lr, momentum, weight_decay
+        self.seed = seed
+        self.velocity = [np.zeros_like(p.value) for p in params]
+        # one stateful quantizer per tensor (Autoflex keeps statistics per tensor)
+        self.rounders = [(make_quantizer(master), make_quantizer(master)) for _ in params]
+        for i, p in enumerate(params):
+            p.value = self._round(i, 1, p.value, -1)
+
+    def _round(self, i, which, x, step):
+        x = np.asarray(x, np.float64)
+        v, _, scale = self.rounders[i][which](x, -1, "update", mix_seed(self.seed, step, i, which))
+        return np.asarray(v * scale if scale != 1.0 else v, np.float32)
+
+    def step(self, step, loss_scale=1.0):
+        for i, (p, v) in enumerate(zip(self.params, self.velocity)):
+            g = p.grad.astype(np.float64) / loss_scale
+            if p.decay and self.weight_decay:
+                g = g + self.weight_decay * p.value
+            v = self._round(i, 0, self.momentum * v + g, step)
+            self.velocity[i] = v
+            p.value = self._round(i, 1, p.value - self.lr * v.astype(np.float64), step)

@@ -1,0 +1,226 @@
+"""How a recipe rounds one tensor before it enters a GEMM.
+
+A recipe names, for weights, activations and errors, either a format (every element rounded into
+it), or one of the scaling schemes below, which choose a scale per tensor and may carry state from
+step to step.  A scheme is a small frozen description; :meth:`make` builds the stateful object that
+one layer uses for one tensor.  Each object's ``__call__(x, axis, gemm, seed)`` returns
+``(values, fmt, scale)``: the GEMM runs on ``values``, whose format is ``fmt``, and its result is
+multiplied by the product of the two operands' ``scale`` (1.0 unless the scale is not a power of
+two the format can hold).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import ops
+from ..blocks import Autoflex, BlockFormat, GradScale
+from ..formats import FixedFormat, format as _format
+
+GEMMS = ("forward", "backward_data", "backward_weight")
+
+
+def quantize_along(x, fmt, axis, rounding="rne", seed=0):
+    """Round x into fmt.  Block formats: 1-D blocks run along ``axis`` (the GEMM's reduction
+    axis); r x c tiles cover r rows by c elements along ``axis`` of x seen as a matrix
+    (other axes flattened, ``axis`` last); one scale per tensor needs no axis."""
+    if isinstance(fmt, BlockFormat) and isinstance(fmt.block, tuple):
+        moved = np.moveaxis(x, axis, -1)
+        q = ops.quantize(moved.reshape(-1, moved.shape[-1]), fmt, rounding=rounding, seed=seed)
+        return np.moveaxis(q.reshape(moved.shape), -1, axis)
+    return ops.quantize(x, fmt, rounding=rounding, seed=seed, axis=axis)
+
+
+def _per_tensor(fmt) -> bool:
+    return not isinstance(fmt, BlockFormat) or fmt.block is None
+
+
+class _Cached:
+    """Rounds each tensor once: a tensor used by two GEMMs (activations in forward and
+    backward-weight, errors in backward-data and backward-weight, weights in forward and
+    backward-data) is stored rounded, as hardware keeps it in memory, unless its blocks run
+    along a different axis in the other GEMM."""
+
+    def __init__(self):
+        self._last = None
+
+    def __call__(self, x, axis, gemm, seed):
+        key = None if self.axis_free else axis
+        if self._last is not None and self._last[0] is x and self._last[1] == key:
+            return self._last[2]
+        out = self.round(x, axis, gemm, seed)
+        self._last = (x, key, out)
+        return out
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_last"] = None                 # a cache, not state: never checkpointed
+        return state
+
+
+@dataclass(frozen=True)
+class Round:
+    """Round every element into ``fmt`` (any fpsim format, block formats included) with
+    ``rounding`` ("rne", "sr", ...)."""
+    fmt: object
+    rounding: str = "rne"
+
+    def __post_init__(self):
+        object.__setattr__(self, "fmt", _format(self.fmt) if isinstance(self.fmt, str)
+                           else self.fmt)
+        ops._check_format(self.fmt)
+        if self.rounding not in ops.ROUNDINGS:
+            raise ValueError(f"rounding must be one of {', '.join(ops.ROUNDINGS)}; "
+                             f"got {self.rounding!r}")
+
+    def make(self):
+        return _RoundTensor(self)
+
+    def __str__(self):
+        return self.fmt.spec + ("" if self.rounding == "rne" else f" ({self.rounding})")
+
+
+class _RoundTensor(_Cached):
+    def __init__(self, spec: Round):
+        super().__init__()
+        self.spec, self.axis_free = spec, _per_tensor(spec.fmt)
+
+    def round(self, x, axis, gemm, seed):
+        f = self.spec.fmt
+        return quantize_along(x, f, axis, self.spec.rounding, seed), f, 1.0
+
+
+@dataclass(frozen=True)
+class AutoflexScaling:
+    """Flexpoint with Autoflex (Koster et al. 2017, section 3.3, Algorithm 2): one exponent per
+    tensor, predicted from the maxima of the same tensor in earlier steps."""
+    fmt: str = "flex16+5"
+    rounding: str = "rne"
+
+    def make(self):
+        return _AutoflexTensor(self)
+
+    def __str__(self):
+        return f"{self.fmt} (Autoflex)"
+
+
+class _AutoflexTensor(_Cached):
+    axis_free = True
+
+    def __init__(self, spec: AutoflexScaling):
+        super().__init__()
+        self.flex = Autoflex(spec.fmt, rounding=spec.rounding)
+
+    def round(self, x, axis, gemm, seed):
+        self.flex.seed = seed - self.flex.steps          # Autoflex adds its step count
+        s = self.flex.exponent
+        q = self.flex.quantize(x)
+        if s is None:                                    # first tensor: Autoflex chose from it
+            s = int(ops.block_exponents(x, self.flex.fmt).reshape(()))
+        return q, self.flex.mantissa_format(s), 1.0
+
+
+@dataclass(frozen=True)
+class IntScaling:
+    """Signed (or, ``signed=False``, unsigned) ``bits``-bit integers times one real scale per
+    tensor, the scale from ``rule``: "max" (largest magnitude maps to the largest integer) or
+    "sawb" (statistics-aware weight binning, Choi et al. 2018: alpha = c1*sqrt(E[x^2]) -
+    c2*E[|x|] with the 4-bit coefficients c1=12.1, c2=12.2; values beyond alpha clip)."""
+    bits: int = 4
+    signed: bool = True
+    rule: str = "max"
+    rounding: str = "rne"
+
+    def __post_init__(self):
+        if self.rule not in ("max", "sawb"):
+            raise ValueError(f"rule must be 'max' or 'sawb', got {self.rule!r}")
+        if not isinstance(self.bits, int) or not 2 <= self.bits <= 16:
+            raise ValueError(f"bits must be an int in 2..16, got {self.bits!r}")
+
+    @property
+    def fmt(self) -> FixedFormat:
+        return FixedFormat(self.bits, 0, signed=self.signed)
+
+    def make(self):
+        return _IntTensor(self)
+
+    def __str__(self):
+        return f"{'' if self.signed else 'u'}int{self.bits} ({self.rule} scale)"
+
+
+class _IntTensor(_Cached):
+    axis_free = True
+
+    def __init__(self, spec: IntScaling):
+        super().__init__()
+        self.spec = spec
+
+    def round(self, x, axis, gemm, seed):
+        f, spec = self.spec.fmt, self.spec
+        a = np.abs(x.astype(np.float64))
+        if spec.rule == "sawb":
+            alpha = 12.1 * math.sqrt(float(np.mean(a * a))) - 12.2 * float(np.mean(a))
+            alpha = alpha if alpha > 0 else float(a.max(initial=0.0))
+        else:
+            alpha = float(a.max(initial=0.0))
+        scale = alpha / f.max if alpha > 0 else 1.0
+        q = ops.quantize(x.astype(np.float64) / scale, f, rounding=spec.rounding, seed=seed)
+        return q, f, scale
+
+
+@dataclass(frozen=True)
+class GradScaling:
+    """Radix-4 FP4 errors with GradScale and two-phase rounding (Sun et al. 2020): each error
+    tensor is rounded onto both radix-4 grids under one power-of-four scale; ``phase`` maps each
+    backward GEMM to the grid (0 even, 1 odd) it takes."""
+    fmt: str = "fp4_130"
+    rounding: str = "rne"
+    backward_data_phase: int = 0
+    backward_weight_phase: int = 1
+
+    def make(self):
+        return _GradScaleTensor(self)
+
+    def __str__(self):
+        return f"{self.fmt} (GradScale, two-phase)"
+
+
+class _GradScaleTensor:
+    def __init__(self, spec: GradScaling):
+        self.spec, self.scale = spec, GradScale(spec.fmt, rounding=spec.rounding)
+        self._last = None
+
+    def __call__(self, x, axis, gemm, seed):
+        if self._last is None or self._last[0] is not x:
+            self.scale.seed = seed - 2 * self.scale.steps
+            phases = self.scale(x)
+            self._last = (x, phases, self.scale.formats(self.scale.exponent))
+        _, phases, fmts = self._last
+        p = self.spec.backward_weight_phase if gemm == "backward_weight" \
+            else self.spec.backward_data_phase
+        return phases[p], fmts[p], 1.0
+
+    __getstate__ = _Cached.__getstate__
+
+
+class _Exact:
+    """No rounding: the float32 values as they are."""
+
+    def __call__(self, x, axis, gemm, seed):
+        return x, None, 1.0
+
+
+def as_scheme(spec):
+    """A recipe field's value as a scheme with ``make()``: None (no rounding), a format or its
+    name (rounded to nearest-even), or a scheme object."""
+    if spec is None or hasattr(spec, "make"):
+        return spec
+    return Round(spec)
+
+
+def make_quantizer(spec):
+    spec = as_scheme(spec)
+    return _Exact() if spec is None else spec.make()

@@ -1,0 +1,109 @@
+"""A recipe: the arithmetic of a training run, from the formats of its tensors to the update.
+
+>>> import fpsim
+>>> from fpsim.nn import Recipe
+>>> mine = Recipe("e4m3_fp16acc", weights="e4m3", activations="e4m3", errors="e5m2",
+...               acc=fpsim.Accumulator("float16", chunk=32), master="float16",
+...               update_rounding="sr", keep=("first", "last"))
+>>> mine.accumulator("backward_weight").chunk
+32
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import ops
+from ..accum import Accumulator, KulischAccumulator
+from .quantizers import GEMMS, Round, as_scheme
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The arithmetic of a training run.
+
+    weights, activations, errors : how each tensor is rounded before it enters a GEMM: None (kept
+        as float32), a format or its name (nearest-even), or a scheme of
+        :mod:`fpsim.nn.quantizers` (``Round(fmt, "sr")``, ``AutoflexScaling()``, ...).
+    gradients : how the weight gradient (the backward-weight GEMM's result) is rounded.
+    acc : the accumulator of all three GEMMs, or a dict ``{"forward": ..., "backward_data": ...,
+        "backward_weight": ...}``; None (for a GEMM): numpy's float32 matmul.
+    master : format of the master weights (and momentum), rounded into after each update; None:
+        float32; or a scheme (``Round("fp16_169", "sr")``, ``AutoflexScaling()``).
+    update_rounding : the rounding when ``master`` is given as a format ("rne", "sr", ...).
+    loss_scale : the loss gradient is multiplied by it and the weight gradients divided by it.
+    keep : the GEMM layers ("first", "last") computed under ``keep_recipe`` instead (default: the
+        float32 baseline), as papers keep the first and last layers at higher precision.
+    source : the paper, section and table the recipe comes from.
+    """
+    name: str
+    weights: object = None
+    activations: object = None
+    errors: object = None
+    gradients: object = None
+    acc: object = None
+    master: object = None
+    update_rounding: str = "rne"
+    loss_scale: float = 1.0
+    keep: tuple = ()
+    keep_recipe: object = None
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        for role in ("weights", "activations", "errors", "gradients"):
+            set_(role, as_scheme(getattr(self, role)))
+        accs = self.acc if isinstance(self.acc, dict) else {g: self.acc for g in GEMMS}
+        bad = set(accs) - set(GEMMS)
+        if bad:
+            raise ValueError(f"acc keys must be among {', '.join(GEMMS)}; got {sorted(bad)}")
+        for g, a in accs.items():
+            if a is not None and not isinstance(a, (Accumulator, KulischAccumulator)):
+                raise ValueError(f"acc[{g!r}] must be an fpsim.Accumulator, KulischAccumulator "
+                                 f"or None, got {a!r}")
+        set_("acc", {g: accs.get(g) for g in GEMMS})
+        if self.update_rounding not in ops.ROUNDINGS:
+            raise ValueError(f"update_rounding must be one of {', '.join(ops.ROUNDINGS)}; got "
+                             f"{self.update_rounding!r}")
+        if not (isinstance(self.loss_scale, (int, float)) and self.loss_scale > 0):
+            raise ValueError(f"loss_scale must be a positive number, got {self.loss_scale!r}")
+        if self.master is not None and not hasattr(self.master, "make"):
+            set_("master", Round(self.master, self.update_rounding))
+        set_("keep", tuple(self.keep))
+        if set(self.keep) - {"first", "last"}:
+            raise ValueError(f"keep may name 'first' and 'last' only, got {self.keep!r}")
+        if self.keep_recipe is None:
+            set_("keep_recipe", FP32 if self.keep else None)
+        elif isinstance(self.keep_recipe, str):
+            from .recipes import get
+            set_("keep_recipe", get(self.keep_recipe))
+
+    def accumulator(self, gemm):
+        return self.acc[gemm]
+
+    def describe(self) -> dict:
+        """The recipe as plain strings (for JSON and tables)."""
+        s = lambda v: "float32" if v is None else str(v)  # noqa: E731
+        d = {"name": self.name}
+        for role in ("weights", "activations", "errors", "gradients"):
+            d[role] = s(getattr(self, role))
+        for g in GEMMS:
+            a = self.acc[g]
+            d[f"{g}_acc"] = "numpy float32 matmul" if a is None else _acc_str(a)
+        d["master"] = s(self.master)
+        d["loss_scale"] = self.loss_scale
+        d["keep"] = f"{', '.join(self.keep)} in {self.keep_recipe.name}" if self.keep else "none"
+        d["source"] = self.source
+        return d
+
+
+def _acc_str(a) -> str:
+    if isinstance(a, KulischAccumulator):
+        return f"Kulisch -> {a.out_format.spec}"
+    extra = "" if a.chunk is None else f", chunk {a.chunk}"
+    extra += "" if a.order == "sequential" else f", {a.order}"
+    extra += "" if a.rounding == "rne" else f", {a.rounding}"
+    return a.fmt.spec + extra
+
+
+FP32 = Recipe("fp32", source="float32 NumPy baseline: no rounding beyond float32, numpy matmul")

@@ -1,0 +1,149 @@
+"""The papers' training recipes as presets: ``fpsim.nn.recipes.get("hfp8_sun2019")``.
+
+Each docstring line says where a setting comes from.  Settings marked "fpsim's choice" are not
+given by the text we could read (the papers' method sections were not available to us for every
+paper; README lists them): check them against the paper before relying on them.
+
+>>> from fpsim.nn import recipes
+>>> r = recipes.get("fp8_wang2018")
+>>> str(r.activations), str(r.acc["forward"].fmt), r.acc["forward"].chunk, str(r.master)
+('fp8_152', 'fp16_169', 64, 'fp16_169 (sr)')
+"""
+
+from __future__ import annotations
+
+from ..accum import Accumulator, KulischAccumulator
+from ..formats import FixedFormat
+from .quantizers import AutoflexScaling, GradScaling, IntScaling, Round
+from .recipe import FP32, Recipe
+
+_FP16_169 = Accumulator("fp16_169", chunk=64)
+
+#: Wang et al. 2018 layers kept at 16 bits: every tensor (1,6,9), same chunked accumulator.
+FP16_WANG2018 = Recipe(
+    "fp16_wang2018", weights="fp16_169", activations="fp16_169", errors="fp16_169",
+    gradients="fp16_169", acc=_FP16_169, master=Round("fp16_169", "sr"),
+    source="Wang et al. 2018: the (1,6,9) 16-bit format, for the first and last layers")
+
+FP8_WANG2018 = Recipe(
+    "fp8_wang2018",
+    weights="fp8_152", activations="fp8_152", errors="fp8_152", gradients="fp8_152",
+    acc=_FP16_169, master=Round("fp16_169", "sr"), loss_scale=1024.0,
+    keep=("first", "last"), keep_recipe=FP16_WANG2018,
+    source="Wang et al. 2018, 'Training DNNs with 8-bit floating point numbers' (NeurIPS): "
+           "FP8 (1,5,2) weights, activations, errors and gradients in all three GEMMs; FP16 "
+           "(1,6,9) chunk-based accumulation, chunk 64 (section 3); weight update and momentum "
+           "in FP16 (1,6,9) with stochastic rounding (section 4); first and last layers in FP16. "
+           "Loss scale 1024: fpsim's choice (the paper uses loss scaling; value not read).")
+
+HFP8_SUN2019 = Recipe(
+    "hfp8_sun2019",
+    weights="hfp8_143", activations="hfp8_143", errors="hfp8_152", gradients="fp16_169",
+    acc=_FP16_169, master=Round("fp16_169", "sr"), loss_scale=1024.0,
+    keep=("first", "last"), keep_recipe=FP16_WANG2018,
+    source="Sun et al. 2019, 'Hybrid 8-bit Floating Point (HFP8) Training and Inference' "
+           "(NeurIPS): 1-4-3 weights and activations (forward), 1-5-2 errors (backward), "
+           "weight gradients and accumulation in FP16 (1,6,9) (as Fox et al. 2021, Table 3 "
+           "tabulates it); chunk 64, FP16 master weights with stochastic rounding, first and "
+           "last layers in FP16 and loss scale 1024: fpsim's choice, following Wang et al. 2018.")
+
+FLEXPOINT_KOSTER2017 = Recipe(
+    "flexpoint_koster2017",
+    weights=AutoflexScaling(), activations=AutoflexScaling(), errors=AutoflexScaling(),
+    gradients=AutoflexScaling(), acc=Accumulator("float32"), master=AutoflexScaling(),
+    source="Koster et al. 2017, 'Flexpoint' (NeurIPS): every tensor (weights, activations, "
+           "deltas, weight updates) flex16+5 with its own Autoflex exponent (sections 3.3, 3.5, "
+           "Algorithm 2: l=16, beta=3, gamma=100); weights stored in flex16+5, no float master "
+           "copy (section 5); products summed in float32, as the paper's GPU kernels do "
+           "(section 3.7).")
+
+
+def _bm(n, acc_source):
+    return Recipe(
+        f"bm{n}_fox2021",
+        weights=Round(f"bm{n}_fwd", "sr"), activations=Round(f"bm{n}_fwd", "sr"),
+        errors=Round(f"bm{n}_bwd", "sr"), gradients=Round("fp16_169", "sr"),
+        acc=KulischAccumulator("float32"),
+        source=f"Fox et al. 2021, 'A Block Minifloat Representation for Training DNNs' (ICLR): "
+               f"BM{n} forward/backward element formats and (6,9) weight gradients (Table 3), "
+               f"48x48 blocks (section 3.1), stochastic rounding (section 3.2), exact Kulisch "
+               f"accumulation ({acc_source}) rounded once to float32; weight update in float32 "
+               f"(Fig. 3); no loss scaling.")
+
+
+BM8_FOX2021 = _bm(8, "31-bit, Table 3")
+BM6_FOX2021 = _bm(6, "20-bit, Table 3")
+
+_FIXED16 = Round(FixedFormat(4, 12), "sr")
+FIXED16_GUPTA2015 = Recipe(
+    "fixed16_gupta2015",
+    weights=_FIXED16, activations=_FIXED16, errors=_FIXED16, gradients=_FIXED16,
+    acc=KulischAccumulator("float32"), master=_FIXED16,
+    source="Gupta et al. 2015, 'Deep Learning with Limited Numerical Precision' (ICML): 16-bit "
+           "fixed point <IL,FL> = <4,12> with stochastic rounding for weights, activations, "
+           "gradients and the weight update, no float master copy; the multiply-accumulate sums "
+           "exactly and its result is rounded stochastically by its consumer. The split <4,12> "
+           "is fpsim's choice among the paper's 16-bit settings.")
+
+_FIXED12 = Round(FixedFormat(4, 8), "sr")
+FIXED12_ORTIZ2018 = Recipe(
+    "fixed12_ortiz2018",
+    weights=_FIXED12, activations=_FIXED12, errors=_FIXED12, gradients=_FIXED12,
+    acc=KulischAccumulator("float32"), master=_FIXED12,
+    source="Ortiz et al. 2018, 'Low-precision floating-point schemes for neural network "
+           "training' (abstract): the 12-bit fixed-point baseline with stochastic rounding. "
+           "The split <4,8>, exact accumulation and no master copy: fpsim's choice (the "
+           "paper's method section was not available to us).")
+
+_FLOAT12 = Round("e5m6", "sr")
+FLOAT12_ORTIZ2018 = Recipe(
+    "float12_ortiz2018",
+    weights=_FLOAT12, activations=_FLOAT12, errors=_FLOAT12, gradients=_FLOAT12,
+    acc=KulischAccumulator("float32"), master=_FLOAT12,
+    source="Ortiz et al. 2018 (abstract): 12-bit floating point for training. The split "
+           "1-5-6 (IEEE bias), stochastic rounding, exact accumulation and no master copy: "
+           "fpsim's choice (the method section was not available to us).")
+
+POW2_ORTIZ2018 = Recipe(
+    "pow2_ortiz2018",
+    weights=_FLOAT12, activations="e6m0none", errors="e6m0none", gradients=_FLOAT12,
+    acc=KulischAccumulator("float32"), master=_FLOAT12,
+    source="Ortiz et al. 2018 (abstract): outputs (activations) and gradients (errors) "
+           "constrained to powers of two in 7 bits, so products become exponent additions: "
+           "sign + 6-bit exponent with zero ('e6m0none'). Weights in the 12-bit float and "
+           "nearest rounding: fpsim's choice.")
+
+FP4_SUN2020 = Recipe(
+    "fp4_sun2020",
+    weights=IntScaling(4, signed=True, rule="sawb"), activations=IntScaling(4, signed=False),
+    errors=GradScaling("fp4_130"), gradients="fp16_169",
+    acc=_FP16_169, master=Round("fp16_169", "sr"),
+    keep=("first", "last"), keep_recipe=HFP8_SUN2019,
+    source="Sun et al. 2020, 'Ultra-Low Precision 4-bit Training of DNNs' (NeurIPS): INT4 "
+           "weights and activations, radix-4 FP4 errors with per-layer GradScale instead of "
+           "loss scaling and two-phase rounding, one phase per backward GEMM; first and last "
+           "layers in HFP8. fpsim's choices (not read in the paper): SAWB scale for weights "
+           "(Choi et al. 2018), max scale for activations (the paper's PACT learns a clip), "
+           "even grid for backward-data and odd for backward-weight, FP16 (1,6,9) chunk-64 "
+           "accumulation and master weights.")
+
+RECIPES = {r.name: r for r in (FP32, FP8_WANG2018, HFP8_SUN2019, FLEXPOINT_KOSTER2017,
+                               BM8_FOX2021, BM6_FOX2021, FIXED16_GUPTA2015, FIXED12_ORTIZ2018,
+                               FLOAT12_ORTIZ2018, POW2_ORTIZ2018, FP4_SUN2020)}
+
+
+def get(name) -> Recipe:
+    """The preset called ``name`` (a Recipe passes through)."""
+    if isinstance(name, Recipe):
+        return name
+    if name not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}; got {name!r}")
+    return RECIPES[name]
+
+
+def register(recipe: Recipe) -> Recipe:
+    """Add a user recipe to the presets (so `fpsim train --recipe` and compare find it)."""
+    if not isinstance(recipe, Recipe):
+        raise ValueError(f"recipe must be an fpsim.nn.Recipe, got {recipe!r}")
+    RECIPES[recipe.name] = recipe
+    return recipe

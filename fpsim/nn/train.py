@@ -1,0 +1,211 @@
+"""The training loop, in one plain function, with checkpoints that make a run resumable.
+
+>>> from fpsim.nn import train
+>>> run = train.train("fp32", "mlp", "synthetic", epochs=1, progress=False)
+>>> sorted(run), 0.0 <= run["test_accuracy"] <= 1.0
+(['epochs', 'settings', 'test_accuracy'], True)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import time
+
+import numpy as np
+
+from .. import data as _data
+from . import models as _models
+from .layers import softmax_cross_entropy
+from .optim import SGD
+from .recipes import get as _recipe
+
+EVAL_BATCH = 512
+
+
+def evaluate(model, x, y, step_key):
+    """Accuracy of ``model`` (evaluation mode, its recipe's arithmetic) on (x, y)."""
+    correct = 0
+    for i in range(0, len(x), EVAL_BATCH):
+        model.set_step(*step_key)
+        logits = model.forward(x[i:i + EVAL_BATCH], train=False)
+        correct += int((logits.argmax(axis=1) == y[i:i + EVAL_BATCH]).sum())
+    return correct / max(len(x), 1)
+
+
+def _write_atomic(path, write, binary=False):
+    """Write via a temporary file in the same folder and rename it over ``path``: a run killed
+    at any moment leaves either the old file or the new one, never half of one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _check_positive(name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+
+
+def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch_size=32,
+          lr=0.05, momentum=0.9, weight_decay=1e-4, json_path=None, checkpoint=None,
+          resume=False, plot=None, progress=True, checkpoint_every=50, stop_after=None):
+    """Train ``model`` on ``dataset`` under ``recipe``; return the run as a dict.
+
+    The dict (also written to ``json_path``): "settings", per-epoch "epochs" entries (loss,
+    train_accuracy over the epoch's batches, test_accuracy, seconds) and the final
+    "test_accuracy", accuracies as fractions.  Every random choice (initial weights, batch order,
+    stochastic rounding) comes from ``seed``, so a run is repeatable.
+
+    ``checkpoint`` (default: ``json_path`` + ".ckpt" when a JSON path is given) is rewritten
+    atomically after every ``checkpoint_every`` steps and every epoch; ``resume=True`` continues
+    from it and ends with the weights an uninterrupted run ends with.  ``stop_after=n`` stops after
+    n steps (after checkpointing), as an interrupted run would.  ``plot``: a PNG of the curves.
+    """
+    rec = _recipe(recipe)
+    for name, v in (("epochs", epochs), ("batch_size", batch_size),
+                    ("checkpoint_every", checkpoint_every)):
+        _check_positive(name, v)
+    if checkpoint is None and json_path is not None:
+        checkpoint = str(json_path) + ".ckpt"
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path (or json_path)")
+    settings = dict(recipe=rec.name, model=model, dataset=dataset, epochs=epochs, seed=seed,
+                    batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    ds = _data.load(dataset, seed)
+    n_batches = -(-len(ds.x_train) // batch_size)
+
+    state = None
+    if resume and os.path.exists(checkpoint):
+        with open(checkpoint, "rb") as fh:
+            state = pickle.load(fh)
+        if state["settings"] != settings:
+            raise ValueError(f"checkpoint {checkpoint} is of another run: {state['settings']}")
+    if state is None:
+        net = _models.build(model, seed, ds.n_classes).configure(rec)
+        opt = SGD(net.parameters(), lr, momentum, weight_decay, master=rec.master, seed=seed)
+        state = dict(settings=settings, model=net, opt=opt, epoch=0, batch=0, history=[],
+                     partial=dict(loss=0.0, correct=0, seen=0, seconds=0.0))
+    net, opt, hist = state["model"], state["opt"], state["history"]
+
+    def save():
+        if checkpoint is not None:
+            _write_atomic(checkpoint, lambda fh: pickle.dump(state, fh), binary=True)
+
+    bar = _progress(epochs * n_batches, state["epoch"] * n_batches + state["batch"], rec.name,
+                    progress)
+    steps_run = 0
+    try:
+        while state["epoch"] < epochs:
+            epoch, part = state["epoch"], state["partial"]
+            order = np.random.default_rng([seed, epoch]).permutation(len(ds.x_train))
+            t0 = time.perf_counter()
+            while state["batch"] < n_batches:
+                b = state["batch"]
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                step = epoch * n_batches + b
+                net.set_step(seed, step)
+                logits = net.forward(ds.x_train[idx], train=True)
+                loss, dlogits = softmax_cross_entropy(logits, ds.y_train[idx])
+                net.backward(dlogits * np.float32(rec.loss_scale))
+                opt.step(step, rec.loss_scale)
+                part["loss"] += loss * len(idx)
+                part["correct"] += int((logits.argmax(axis=1) == ds.y_train[idx]).sum())
+                part["seen"] += len(idx)
+                state["batch"] += 1
+                steps_run += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", epoch=epoch + 1)
+                if state["batch"] % checkpoint_every == 0 or stop_after == steps_run:
+                    part["seconds"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    save()
+                if stop_after is not None and steps_run >= stop_after:
+                    return None
+            part["seconds"] += time.perf_counter() - t0
+            test_acc = evaluate(net, ds.x_test, ds.y_test, (seed, -1 - epoch))
+            hist.append(dict(epoch=epoch + 1, loss=part["loss"] / part["seen"],
+                             train_accuracy=part["correct"] / part["seen"],
+                             test_accuracy=test_acc, seconds=part["seconds"]))
+            state.update(epoch=epoch + 1, batch=0,
+                         partial=dict(loss=0.0, correct=0, seen=0, seconds=0.0))
+            save()
+    finally:
+        bar.close()
+    run = Run(settings=settings, epochs=hist, test_accuracy=hist[-1]["test_accuracy"])
+    if json_path is not None:
+        _write_atomic(json_path, lambda fh: json.dump(run, fh, indent=1))
+    if plot is not None:
+        plot_runs([run], plot)
+    run.model = net
+    return run
+
+
+class Run(dict):
+    """A run's JSON-able dict; its ``.model`` attribute holds the trained network."""
+
+
+def _progress(total, initial, label, enabled):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc=label, unit="step", disable=not enabled,
+                leave=False)
+
+
+def plot_runs(runs, path):
+    """PNG of loss and test accuracy per epoch of each run, side by side."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for run in runs:
+        ep = [e["epoch"] for e in run["epochs"]]
+        label = run["settings"]["recipe"]
+        ax_loss.plot(ep, [e["loss"] for e in run["epochs"]], marker="o", label=label)
+        ax_acc.plot(ep, [100 * e["test_accuracy"] for e in run["epochs"]], marker="o", label=label)
+    model, dataset = runs[0]["settings"]["model"], runs[0]["settings"]["dataset"]
+    ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log",
+                title=f"{model} on {dataset}: loss")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def compare(recipes, model="mlp", dataset="digits", epochs=10, seed=0, plot=None, json_path=None,
+            progress=True, **kwargs):
+    """Train ``model`` under each recipe (fp32 first, added if missing); return the runs and a
+    markdown table of final test accuracies and their difference from fp32."""
+    names = [_recipe(r).name for r in recipes]
+    if "fp32" not in names:
+        names.insert(0, "fp32")
+    runs = [train(r, model, dataset, epochs, seed, progress=progress, **kwargs) for r in names]
+    base = runs[0]["test_accuracy"] if names[0] == "fp32" else \
+        runs[names.index("fp32")]["test_accuracy"]
+    rows = ["| recipe | test accuracy | vs fp32 (points) | seconds/epoch |",
+            "|---|---:|---:|---:|"]
+    for name, run in zip(names, runs):
+        sec = float(np.mean([e["seconds"] for e in run["epochs"]]))
+        rows.append(f"| {name} | {100 * run['test_accuracy']:.1f}% | "
+                    f"{100 * (run['test_accuracy'] - base):+.1f} | {sec:.2f} |")
+    table = "\n".join(rows)
+    if plot is not None:
+        plot_runs(runs, plot)
+    if json_path is not None:
+        out = dict(model=model, dataset=dataset, epochs=epochs, seed=seed,
+                   runs=[dict(r) for r in runs], table=table)
+        _write_atomic(json_path, lambda fh: json.dump(out, fh, indent=1))
+    return runs, table
