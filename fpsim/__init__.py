@@ -7,6 +7,8 @@ from .formats import (ExponentFormat, FixedFormat, FloatFormat, PositFormat, Rad
 from .ops import (ROUNDINGS, add, block_exponents, conv2d, conv2d_backward_data,
                   conv2d_backward_weight, decode, div, encode, fma, gemm, mul, quantize, sqrt, sub)
 
+from . import data, nn  # noqa: E402  (fpsim.data, fpsim.nn: after the core API they use)
+
 __version__ = "0.1.0"
 
 __all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "ExponentFormat",
@@ -14,4 +16,5 @@ __all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "Exponen
            "registered_formats", "describe", "quantize", "encode", "decode", "block_exponents",
            "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator", "KulischAccumulator",
            "AccumulatorOverflow", "gemm", "conv2d", "conv2d_backward_data",
-           "conv2d_backward_weight", "Autoflex", "GradScale", "ROUNDINGS", "__version__"]
+           "conv2d_backward_weight", "Autoflex", "GradScale", "ROUNDINGS", "data", "nn",
+           "__version__"]

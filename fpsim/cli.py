@@ -1,4 +1,4 @@
-"""The ``fpsim`` command: formats, table, validate, vectors."""
+"""The ``fpsim`` command: formats, table, validate, vectors, train, compare."""
 
 from __future__ import annotations
 
@@ -83,6 +83,57 @@ def _cmd_validate(args):
     return 1 if any(r.failed for r in reports) else 0
 
 
+def _epochs_table(run) -> str:
+    rows = ["| epoch | loss | train accuracy | test accuracy | seconds |",
+            "|---:|---:|---:|---:|---:|"]
+    for e in run["epochs"]:
+        rows.append(f"| {e['epoch']} | {e['loss']:.4f} | {100 * e['train_accuracy']:.1f}% | "
+                    f"{100 * e['test_accuracy']:.1f}% | {e['seconds']:.2f} |")
+    return "\n".join(rows)
+
+
+def _train_kwargs(args):
+    return dict(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
+                progress=not args.quiet)
+
+
+def _cmd_train(args):
+    from .nn.training import train
+    run = train(args.recipe, args.model, args.dataset, json_path=args.json,
+                      checkpoint=args.checkpoint, resume=args.resume, plot=args.plot,
+                      **_train_kwargs(args))
+    print(f"{args.recipe} / {args.model} / {args.dataset}, seed {args.seed}")
+    print(_epochs_table(run))
+    print(f"test accuracy: {100 * run['test_accuracy']:.1f}%")
+    return 0
+
+
+def _cmd_compare(args):
+    from .nn import recipes
+    from .nn.training import compare
+    names = list(recipes.RECIPES) if args.recipes == "all" else \
+        [r.strip() for r in args.recipes.split(",") if r.strip()]
+    _, table = compare(names, args.model, args.dataset, plot=args.plot,
+                             json_path=args.json, **_train_kwargs(args))
+    print(f"{args.model} on {args.dataset}, {args.epochs} epochs, seed {args.seed}")
+    print(table)
+    return 0
+
+
+def _training_args(s, epochs):
+    from .data import DATASETS
+    from .nn.models import MODELS
+    s.add_argument("--model", default="mlp", choices=MODELS)
+    s.add_argument("--dataset", default="digits", choices=DATASETS)
+    s.add_argument("--epochs", type=int, default=epochs)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (momentum 0.9)")
+    s.add_argument("--json", help="write the run(s) as JSON to this path")
+    s.add_argument("--plot", help="write a PNG of the training curves to this path")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fpsim", description="Bit-exact low-precision arithmetic.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -111,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("-o", "--output", help="file to write (default: standard output)")
     s.set_defaults(func=_cmd_vectors)
+
+    s = sub.add_parser("train", help="train a model under a recipe (fpsim.nn); prints the "
+                                     "epochs and the test accuracy")
+    s.add_argument("--recipe", default="hfp8_sun2019",
+                   help="a preset of fpsim.nn.recipes (default hfp8_sun2019)")
+    _training_args(s, epochs=5)
+    s.add_argument("--checkpoint", help="checkpoint file (default: the JSON path + .ckpt)")
+    s.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("compare", help="train one model under several recipes; table of final "
+                                       "test accuracies against fp32")
+    s.add_argument("--recipes", default="fp8_wang2018,hfp8_sun2019,fp4_sun2020",
+                   help="comma-separated presets, or 'all' (fp32 is always included)")
+    _training_args(s, epochs=5)
+    s.set_defaults(func=_cmd_compare)
     return p
 
 

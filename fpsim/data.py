@@ -7,7 +7,7 @@ on every machine.
 >>> from fpsim import data
 >>> d = data.load("digits", seed=0)
 >>> d.x_train.shape, d.x_test.shape, d.n_classes
-((1347, 1, 8, 8), (450, 1, 8, 8), 10)
+((1348, 1, 8, 8), (449, 1, 8, 8), 10)
 """
 
 from __future__ import annotations

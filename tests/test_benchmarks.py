@@ -70,3 +70,17 @@ def test_bench_blocks_quick_writes_every_row(tmp_path):
         assert r["fpsim"]["median"] > 0 and r["vs_plain"] > 0
         if bench_blocks.BLOCKS[r["format"]] is not None:
             assert r["gfloat_vectorised"]["median"] > 0 and r["same_as_gfloat"]
+
+
+import bench_train  # noqa: E402
+
+
+def test_bench_train_quick_writes_every_row(tmp_path):
+    path = tmp_path / "t.json"
+    bench_train.main(["--quick", "--json", str(path)])
+    data = json.loads(path.read_text())
+    assert [r["recipe"] for r in data["rows"]] == ["fp32", "hfp8_sun2019", "fp8_wang2018"]
+    for r in data["rows"]:
+        s = r["seconds_per_epoch"]
+        assert 0 < s["min"] <= s["median"] <= s["max"] and r["vs_fp32"] > 0
+        assert 0 <= r["test_accuracy"] <= 1

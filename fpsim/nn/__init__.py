@@ -2,7 +2,7 @@
 
 Layers (forward and backward side by side) in :mod:`~fpsim.nn.layers`, the arithmetic of each GEMM
 layer in :mod:`~fpsim.nn.datapath`, recipes in :mod:`~fpsim.nn.recipes`, models in
-:mod:`~fpsim.nn.models`, and the training loop in :mod:`~fpsim.nn.train`.
+:mod:`~fpsim.nn.models`, and the training loop in :mod:`~fpsim.nn.training`.
 
 >>> from fpsim import nn
 >>> run = nn.train("fp8_wang2018", "mlp", "synthetic", epochs=1, progress=False)
@@ -17,7 +17,7 @@ from .layers import (AvgPool, BatchNorm, Conv2d, Flatten, Linear, MaxPool, Model
 from .optim import SGD
 from .quantizers import AutoflexScaling, GradScaling, IntScaling, Round
 from .recipe import Recipe
-from .train import compare, evaluate, plot_runs, train
+from .training import compare, evaluate, plot_runs, train
 
 __all__ = ["Linear", "Conv2d", "BatchNorm", "RangeBatchNorm", "ReLU", "MaxPool", "AvgPool",
            "Flatten", "Residual", "Sequential", "Model", "Param", "softmax_cross_entropy", "SGD",

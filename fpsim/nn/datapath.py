@@ -55,8 +55,9 @@ class Datapath:
 
     @staticmethod
     def _scaled(c, scale):
-        c = np.asarray(c, dtype=np.float32)
-        return c if scale == 1.0 else (c * np.float32(scale)).astype(np.float32)
+        """The GEMM result times the operands' scales (float32 values stay float32)."""
+        c = np.asarray(c)
+        return c if scale == 1.0 else (c * scale).astype(c.dtype)
 
     def _gradient(self, dw):
         v, _, scale = self.quantizers["gradients"](dw, -1, "update", self._key("gradients",
@@ -68,7 +69,7 @@ class Datapath:
         xv, fx, sx = self._operand("activations", x, -1, "forward")
         wv, fw, sw = self._operand("weights", w, -1, "forward")
         if self.recipe.accumulator("forward") is None:
-            return self._scaled(np.matmul(xv, wv.T, dtype=np.float32), sx * sw)
+            return self._scaled(np.matmul(xv, wv.T), sx * sw)
         c = ops.gemm(xv, wv.T, a_format=fx, b_format=fw, **self._acc("forward"))
         return self._scaled(c, sx * sw)
 
@@ -76,7 +77,7 @@ class Datapath:
         dv, fd, sd = self._operand("errors", dy, -1, "backward_data")
         wv, fw, sw = self._operand("weights", w, 0, "backward_data")
         if self.recipe.accumulator("backward_data") is None:
-            return self._scaled(np.matmul(dv, wv, dtype=np.float32), sd * sw)
+            return self._scaled(np.matmul(dv, wv), sd * sw)
         c = ops.gemm(dv, wv, a_format=fd, b_format=fw,
                      **self._acc("backward_data"))
         return self._scaled(c, sd * sw)
@@ -85,7 +86,7 @@ class Datapath:
         dv, fd, sd = self._operand("errors", dy, 0, "backward_weight")
         xv, fx, sx = self._operand("activations", x, 0, "backward_weight")
         if self.recipe.accumulator("backward_weight") is None:
-            dw = np.matmul(dv.T, xv, dtype=np.float32)
+            dw = np.matmul(dv.T, xv)
         else:
             dw = ops.gemm(dv.T, xv, a_format=fd, b_format=fx,
                           **self._acc("backward_weight"))

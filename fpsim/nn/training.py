@@ -1,7 +1,7 @@
 """The training loop, in one plain function, with checkpoints that make a run resumable.
 
->>> from fpsim.nn import train
->>> run = train.train("fp32", "mlp", "synthetic", epochs=1, progress=False)
+>>> from fpsim.nn import training
+>>> run = training.train("fp32", "mlp", "synthetic", epochs=1, progress=False)
 >>> sorted(run), 0.0 <= run["test_accuracy"] <= 1.0
 (['epochs', 'settings', 'test_accuracy'], True)
 """
@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import tempfile
@@ -63,6 +64,9 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
           resume=False, plot=None, progress=True, checkpoint_every=50, stop_after=None):
     """Train ``model`` on ``dataset`` under ``recipe``; return the run as a dict.
 
+    SGD with momentum and weight decay; the learning rate decays from ``lr`` to 0 over the run
+    (cosine), so the last epochs settle instead of jumping around.
+
     The dict (also written to ``json_path``): "settings", per-epoch "epochs" entries (loss,
     train_accuracy over the epoch's batches, test_accuracy, seconds) and the final
     "test_accuracy", accuracies as fractions.  Every random choice (initial weights, batch order,
@@ -115,6 +119,7 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
                 b = state["batch"]
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 step = epoch * n_batches + b
+                opt.lr = lr * 0.5 * (1 + math.cos(math.pi * step / (epochs * n_batches)))
                 net.set_step(seed, step)
                 logits = net.forward(ds.x_train[idx], train=True)
                 loss, dlogits = softmax_cross_entropy(logits, ds.y_train[idx])
@@ -126,7 +131,7 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
                 state["batch"] += 1
                 steps_run += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", epoch=epoch + 1)
+                bar.set_postfix(loss=f"{loss:.3f}", epoch=epoch + 1, refresh=False)
                 if state["batch"] % checkpoint_every == 0 or stop_after == steps_run:
                     part["seconds"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
@@ -158,8 +163,8 @@ class Run(dict):
 
 def _progress(total, initial, label, enabled):
     from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc=label, unit="step", disable=not enabled,
-                leave=False)
+    return tqdm(total=total, initial=initial, desc=label, unit="step", leave=False,
+                disable=None if enabled else True)        # None: off when not a terminal
 
 
 def plot_runs(runs, path):

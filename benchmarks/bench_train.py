@@ -1,0 +1,69 @@
+"""Seconds per training epoch of the LeNet-style CNN on digits: fp32 beside simulated recipes.
+
+    python benchmarks/bench_train.py [--quick] [--json PATH]
+
+Each recipe trains ``fpsim.nn``'s LeNet (two 3x3 convolutions, two linear layers) on scikit-learn's
+digits (1348 training images, batch 32): one warm-up epoch (compiles the kernels), then the timed
+epochs, whose training seconds (forward, backward, update; not the evaluation) give the median,
+min and max.  "fp32" is the same framework on numpy's float32 matmul; the simulated recipes run
+every GEMM of forward, backward-data and backward-weight through fpsim.gemm/conv2d.  Target: a
+simulated epoch within 10x of the fp32 epoch.  ``--quick``: the generated 450-image set, 2 timed
+epochs.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+
+import numba
+
+sys.path.insert(0, os.path.dirname(__file__))
+import common  # noqa: E402
+from common import machine  # noqa: E402
+from fpsim import nn  # noqa: E402
+
+RECIPES = ("fp32", "hfp8_sun2019", "fp8_wang2018")
+TARGET = 10.0
+
+
+def run(quick=False):
+    dataset, timed = ("synthetic", 2) if quick else ("digits", 5)
+    rows = []
+    for recipe in RECIPES:
+        r = nn.train(recipe, "lenet", dataset, epochs=1 + timed, progress=False)
+        secs = [e["seconds"] for e in r["epochs"][1:]]
+        rows.append({"recipe": recipe, "seconds_per_epoch": {
+            "median": statistics.median(secs), "min": min(secs), "max": max(secs)},
+            "test_accuracy": r["test_accuracy"]})
+    base = rows[0]["seconds_per_epoch"]["median"]
+    for row in rows:
+        row["vs_fp32"] = row["seconds_per_epoch"]["median"] / base
+    return {"benchmark": "train", "model": "lenet", "dataset": dataset, "timed_epochs": timed,
+            "threads": numba.get_num_threads(), "target_vs_fp32": TARGET, "machine": machine(),
+            "rows": rows}
+
+
+def table(result):
+    lines = [f"LeNet on {result['dataset']}, {result['timed_epochs']} timed epochs, "
+             f"{result['threads']} threads",
+             "| recipe | s/epoch (median) | min..max | x fp32 | test accuracy |",
+             "|---|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        s = r["seconds_per_epoch"]
+        ok = "" if r["recipe"] == "fp32" else (" (target <= 10)" if r["vs_fp32"] <= TARGET
+                                               else " (MISSES target 10)")
+        lines.append(f"| {r['recipe']} | {s['median']:.3f} | {s['min']:.3f}..{s['max']:.3f} | "
+                     f"{r['vs_fp32']:.1f}{ok} | {100 * r['test_accuracy']:.1f}% |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    return common.main(argv, __doc__, run, table,
+                       os.path.join(os.path.dirname(__file__), "results", "train.json"),
+                       "the generated set, 2 timed epochs (a smoke run)")
+
+
+if __name__ == "__main__":
+    main()
