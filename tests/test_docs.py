@@ -12,6 +12,12 @@ import fpsim.accum
 import fpsim.blocks
 import fpsim.ops
 import fpsim.validate
+import fpsim.data
+import fpsim.nn
+import fpsim.nn.models
+import fpsim.nn.recipe
+import fpsim.nn.recipes
+import fpsim.nn.training
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 
@@ -25,7 +31,8 @@ def test_readme_tour_runs():
 
 
 @pytest.mark.parametrize("module", [fpsim.formats, fpsim.ops, fpsim.accum, fpsim.validate,
-                                    fpsim.blocks])
+                                    fpsim.blocks, fpsim.data, fpsim.nn, fpsim.nn.models,
+                                    fpsim.nn.recipe, fpsim.nn.recipes, fpsim.nn.training])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
@@ -35,3 +42,13 @@ def test_readme_named_formats_table_is_what_fpsim_formats_prints():
     from fpsim.cli import formats_table
     text = open(os.path.join(ROOT, "README.md")).read()
     assert formats_table() in text
+
+
+def test_ci_runs_the_two_commands_readme_starts_with():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    first = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in first.strip().splitlines()]
+    ci = open(os.path.join(ROOT, ".ci", "run")).read()
+    install, main_job = commands[0].split(" && ")
+    assert install.replace("pip install -e", "pip install -q -e") in ci
+    assert main_job in ci and commands[1] in ci

@@ -72,6 +72,14 @@ def test_killed_process_resumes_from_its_checkpoint(tmp_path):
     assert a["test_accuracy"] == b["test_accuracy"]
 
 
+@pytest.mark.parametrize("model, recipe", [("resnet", "hfp8_sun2019"),
+                                           ("resnet_rangebn", "fp8_wang2018")])
+def test_residual_models_train_under_low_precision(model, recipe):
+    run = nn.train(recipe, model, "synthetic", epochs=3, progress=False)
+    assert run["epochs"][-1]["loss"] < run["epochs"][0]["loss"]
+    assert run["test_accuracy"] > 0.3                        # 10 classes: chance is 0.1
+
+
 def test_json_and_plot(tmp_path):
     js, png = tmp_path / "run.json", tmp_path / "run.png"
     nn.train("hfp8_sun2019", "mlp", "synthetic", epochs=2, json_path=str(js), plot=str(png),

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import (AvgPool, BatchNorm, Conv2d, Flatten, Linear, MaxPool, Model, ReLU, Residual,
-                     Sequential)
+from .layers import (AvgPool, BatchNorm, Conv2d, Flatten, Linear, MaxPool, Model, RangeBatchNorm,
+                     ReLU, Residual, Sequential)
 
-MODELS = ("mlp", "lenet", "resnet")
+MODELS = ("mlp", "lenet", "resnet", "resnet_rangebn")
 
 
 def mlp(rng, n_in=64, hidden=128, n_classes=10):
@@ -34,11 +34,11 @@ def _block(c, rng, norm):
                                Conv2d(c, c, 3, rng, padding=1), norm(c)))
 
 
-def resnet(rng, n_classes=10, width=16, norm=BatchNorm):
+def resnet(rng, n_classes=10, width=16, norm=BatchNorm, name="resnet"):
     """A small residual CNN: conv 3x3 (16) - BN - ReLU, two residual blocks (conv-BN-ReLU-conv-BN
     plus identity, then ReLU), global average pool, 16 -> 10.  ``norm=RangeBatchNorm`` swaps in
     Banner et al.'s range normalisation."""
-    return Model("resnet", Conv2d(1, width, 3, rng, padding=1), norm(width), ReLU(),
+    return Model(name, Conv2d(1, width, 3, rng, padding=1), norm(width), ReLU(),
                  _block(width, rng, norm), ReLU(), _block(width, rng, norm), ReLU(),
                  AvgPool(), Flatten(), Linear(width, n_classes, rng))
 
@@ -48,4 +48,6 @@ def build(name="mlp", seed=0, n_classes=10):
     if name not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {name!r}")
     rng = np.random.default_rng(seed)
+    if name == "resnet_rangebn":
+        return resnet(rng, n_classes, norm=RangeBatchNorm, name=name)
     return {"mlp": mlp, "lenet": lenet, "resnet": resnet}[name](rng, n_classes=n_classes)

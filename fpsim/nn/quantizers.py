@@ -47,8 +47,12 @@ class _Cached:
     def __init__(self):
         self._last = None
 
+    def cache_key(self, x, axis):
+        """Uses of x that may share one rounding: all, or those with blocks along ``axis``."""
+        return None if self.axis_free else axis
+
     def __call__(self, x, axis, gemm, seed):
-        key = None if self.axis_free else axis
+        key = self.cache_key(x, axis)
         if self._last is not None and self._last[0] is x and self._last[1] == key:
             return self._last[2]
         out = self.round(x, axis, gemm, seed)
@@ -80,13 +84,20 @@ class Round:
         return _RoundTensor(self)
 
     def __str__(self):
-        return self.fmt.spec + ("" if self.rounding == "rne" else f" ({self.rounding})")
+        return str(self.fmt) + ("" if self.rounding == "rne" else f" ({self.rounding})")
 
 
 class _RoundTensor(_Cached):
     def __init__(self, spec: Round):
         super().__init__()
         self.spec, self.axis_free = spec, _per_tensor(spec.fmt)
+
+    def cache_key(self, x, axis):
+        f = self.spec.fmt
+        block = getattr(f, "block", None)
+        if isinstance(block, tuple) and block[0] == block[1] and x.ndim == 2:
+            return None       # square tiles of a matrix and of its transpose are the same blocks
+        return super().cache_key(x, axis)
 
     def round(self, x, axis, gemm, seed):
         f = self.spec.fmt
@@ -115,7 +126,7 @@ class _AutoflexTensor(_Cached):
         self.flex = Autoflex(spec.fmt, rounding=spec.rounding)
 
     def round(self, x, axis, gemm, seed):
-        self.flex.seed = seed - self.flex.steps          # Autoflex adds its step count
+        self.flex.seed = (seed - self.flex.steps) % 2**63  # Autoflex adds its step count back
         s = self.flex.exponent
         q = self.flex.quantize(x)
         if s is None:                                    # first tensor: Autoflex chose from it
@@ -195,7 +206,7 @@ class _GradScaleTensor:
 
     def __call__(self, x, axis, gemm, seed):
         if self._last is None or self._last[0] is not x:
-            self.scale.seed = seed - 2 * self.scale.steps
+            self.scale.seed = (seed - 2 * self.scale.steps) % 2**63   # GradScale adds it back
             phases = self.scale(x)
             self._last = (x, phases, self.scale.formats(self.scale.exponent))
         _, phases, fmts = self._last

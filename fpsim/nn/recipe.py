@@ -99,11 +99,11 @@ class Recipe:
 
 def _acc_str(a) -> str:
     if isinstance(a, KulischAccumulator):
-        return f"Kulisch -> {a.out_format.spec}"
+        return f"Kulisch -> {a.out_format}"
     extra = "" if a.chunk is None else f", chunk {a.chunk}"
     extra += "" if a.order == "sequential" else f", {a.order}"
     extra += "" if a.rounding == "rne" else f", {a.rounding}"
-    return a.fmt.spec + extra
+    return str(a.fmt) + extra
 
 
 FP32 = Recipe("fp32", source="float32 NumPy baseline: no rounding beyond float32, numpy matmul")

@@ -172,19 +172,25 @@ def plot_runs(runs, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for run in runs:
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = plt.get_cmap("tab20").colors
+    for i, run in enumerate(runs):
         ep = [e["epoch"] for e in run["epochs"]]
         label = run["settings"]["recipe"]
-        ax_loss.plot(ep, [e["loss"] for e in run["epochs"]], marker="o", label=label)
-        ax_acc.plot(ep, [100 * e["test_accuracy"] for e in run["epochs"]], marker="o", label=label)
+        style = dict(color="black", lw=2.5, zorder=3) if label == "fp32" else \
+            dict(color=colors[(2 * i) % 20 + (2 * i) // 20 % 2], lw=1.3)
+        style.update(marker="o", ms=3.5, label=label)
+        ax_loss.plot(ep, [e["loss"] for e in run["epochs"]], **style)
+        ax_acc.plot(ep, [100 * e["test_accuracy"] for e in run["epochs"]], **style)
     model, dataset = runs[0]["settings"]["model"], runs[0]["settings"]["dataset"]
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log",
                 title=f"{model} on {dataset}: loss")
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
+    from matplotlib.ticker import MaxNLocator
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_acc.legend(fontsize=7.5, loc="lower right", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -194,12 +200,13 @@ def compare(recipes, model="mlp", dataset="digits", epochs=10, seed=0, plot=None
             progress=True, **kwargs):
     """Train ``model`` under each recipe (fp32 first, added if missing); return the runs and a
     markdown table of final test accuracies and their difference from fp32."""
-    names = [_recipe(r).name for r in recipes]
+    chosen = [_recipe(r) for r in recipes]
+    names = [r.name for r in chosen]
     if "fp32" not in names:
+        chosen.insert(0, _recipe("fp32"))
         names.insert(0, "fp32")
-    runs = [train(r, model, dataset, epochs, seed, progress=progress, **kwargs) for r in names]
-    base = runs[0]["test_accuracy"] if names[0] == "fp32" else \
-        runs[names.index("fp32")]["test_accuracy"]
+    runs = [train(r, model, dataset, epochs, seed, progress=progress, **kwargs) for r in chosen]
+    base = runs[names.index("fp32")]["test_accuracy"]
     rows = ["| recipe | test accuracy | vs fp32 (points) | seconds/epoch |",
             "|---|---:|---:|---:|"]
     for name, run in zip(names, runs):
