@@ -7,8 +7,8 @@ digits (1348 training images, batch 32): one warm-up epoch (compiles the kernels
 epochs, whose training seconds (forward, backward, update; not the evaluation) give the median,
 min and max.  "fp32" is the same framework on numpy's float32 matmul; the simulated recipes run
 every GEMM of forward, backward-data and backward-weight through fpsim.gemm/conv2d.  Target: a
-simulated epoch within 10x of the fp32 epoch.  ``--quick``: the generated 450-image set, 2 timed
-epochs.
+simulated epoch within 10x of the fp32 epoch.  ``--quick``: the generated 450-image set, 1 timed
+epoch.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ TARGET = 10.0
 
 
 def run(quick=False):
-    dataset, timed = ("synthetic", 2) if quick else ("digits", 5)
+    dataset, timed = ("synthetic", 1) if quick else ("digits", 5)
     rows = []
     for recipe in RECIPES:
         r = nn.train(recipe, "lenet", dataset, epochs=1 + timed, progress=False)
@@ -62,7 +62,7 @@ def table(result):
 def main(argv=None):
     return common.main(argv, __doc__, run, table,
                        os.path.join(os.path.dirname(__file__), "results", "train.json"),
-                       "the generated set, 2 timed epochs (a smoke run)")
+                       "the generated set, 1 timed epoch (a smoke run)")
 
 
 if __name__ == "__main__":

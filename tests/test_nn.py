@@ -133,7 +133,7 @@ def test_linear_forward_equals_fpsim_gemm(recipe):
     wq = quantize_along(layer.w.value, rec.weights.fmt, -1, rec.weights.rounding,
                         layer.datapath._key("weights", "forward"))
     want = fpsim.gemm(xq, wq.T, acc=rec.acc["forward"], a_format=rec.activations.fmt,
-                      b_format=rec.weights.fmt, seed=layer.datapath._key("gradients", "forward"))
+                      b_format=rec.weights.fmt, seed=layer.datapath._key("accumulator", "forward"))
     np.testing.assert_array_equal(y, want)
 
 

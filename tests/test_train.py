@@ -32,7 +32,7 @@ def test_fp32_training_is_deterministic_for_a_seed():
 
 @pytest.mark.parametrize("recipe, model", [("fp32", "mlp"), ("fp8_wang2018", "mlp"),
                                            ("flexpoint_koster2017", "mlp"),
-                                           ("fp4_sun2020", "lenet")])
+                                           ("fp4_sun2020", "mlp")])
 def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, recipe, model):
     """Stochastic rounding keys, Autoflex and GradScale state all come back from the checkpoint."""
     kw = dict(epochs=2, seed=1, progress=False, checkpoint_every=4)
@@ -49,8 +49,8 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, recipe
 def test_killed_process_resumes_from_its_checkpoint(tmp_path):
     """SIGKILL a real `fpsim train` after its first checkpoint; --resume finishes the run with the
     curves of an uninterrupted one."""
-    args = ["--recipe", "fp8_wang2018", "--model", "mlp", "--dataset", "synthetic",
-            "--epochs", "12", "--quiet"]
+    args = ["--recipe", "fp32", "--model", "lenet", "--dataset", "synthetic",
+            "--epochs", "15", "--quiet"]
     cmd = [sys.executable, "-m", "fpsim", "train"] + args
     killed = tmp_path / "killed.json"
     proc = subprocess.Popen(cmd + ["--json", str(killed)], stdout=subprocess.DEVNULL)
@@ -76,8 +76,8 @@ def test_killed_process_resumes_from_its_checkpoint(tmp_path):
                                            ("resnet_rangebn", "fp8_wang2018")])
 def test_residual_models_train_under_low_precision(model, recipe):
     run = nn.train(recipe, model, "synthetic", epochs=3, progress=False)
-    assert run["epochs"][-1]["loss"] < run["epochs"][0]["loss"]
-    assert run["test_accuracy"] > 0.3                        # 10 classes: chance is 0.1
+    assert run["epochs"][-1]["loss"] < 0.9 * run["epochs"][0]["loss"]
+    assert run["test_accuracy"] > 0.2                        # 10 classes: chance is 0.1
 
 
 def test_json_and_plot(tmp_path):
@@ -128,8 +128,8 @@ def test_datasets_split_by_seed():
 
 # --- each preset on the MLP, against fp32 ----------------------------------------------------
 # pow2_ortiz2018 is not held to 2 points: activations and errors rounded to powers of two lose
-# up to a third of their value, and it ends 1.8 points below fp32 here (README, "Training").
-PARITY_EPOCHS = 6
+# up to a third of their value, and it ends 1.3 points below fp32 here (README, "Training").
+PARITY_EPOCHS = 4
 
 
 @pytest.fixture(scope="module")

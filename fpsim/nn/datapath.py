@@ -21,6 +21,7 @@ from . import functional as F
 from .quantizers import GEMMS, make_quantizer
 
 ROLES = ("activations", "weights", "errors", "gradients")
+_KEYS = ROLES + ("accumulator",)           # what a stochastic-rounding key is for
 
 
 def mix_seed(*parts) -> int:
@@ -41,8 +42,8 @@ class Datapath:
         self.quantizers = {role: make_quantizer(getattr(recipe, role)) for role in ROLES}
 
     # --- rounding of operands -----------------------------------------------------------------
-    def _key(self, role, gemm):
-        return mix_seed(self.seed, self.step, self.index, ROLES.index(role),
+    def _key(self, what, gemm):
+        return mix_seed(self.seed, self.step, self.index, _KEYS.index(what),
                         (GEMMS + ("update",)).index(gemm))
 
     def _operand(self, role, x, axis, gemm):
@@ -51,7 +52,7 @@ class Datapath:
 
     def _acc(self, gemm):
         """gemm's accumulator keyword arguments (its stochastic-rounding key included)."""
-        return dict(acc=self.recipe.accumulator(gemm), seed=self._key("gradients", gemm))
+        return dict(acc=self.recipe.accumulator(gemm), seed=self._key("accumulator", gemm))
 
     @staticmethod
     def _scaled(c, scale):

@@ -207,10 +207,10 @@ def compare(recipes, model="mlp", dataset="digits", epochs=10, seed=0, plot=None
         names.insert(0, "fp32")
     runs = [train(r, model, dataset, epochs, seed, progress=progress, **kwargs) for r in chosen]
     base = runs[names.index("fp32")]["test_accuracy"]
-    rows = ["| recipe | test accuracy | vs fp32 (points) | seconds/epoch |",
+    rows = ["| recipe | test accuracy | vs fp32 (points) | seconds/epoch (median) |",
             "|---|---:|---:|---:|"]
     for name, run in zip(names, runs):
-        sec = float(np.mean([e["seconds"] for e in run["epochs"]]))
+        sec = float(np.median([e["seconds"] for e in run["epochs"]]))   # not the compiling one
         rows.append(f"| {name} | {100 * run['test_accuracy']:.1f}% | "
                     f"{100 * (run['test_accuracy'] - base):+.1f} | {sec:.2f} |")
     table = "\n".join(rows)
