@@ -97,6 +97,21 @@ def table(result) -> str:
     return "\n".join(out)
 
 
+def suite_rows(result):
+    """Rows for ``python -m benchmarks``: MX beside gfloat (vectorised by hand); BM and flex16+5,
+    which no other library implements, beside fpsim's plain e4m3 quantize."""
+    out = []
+    for r in result["rows"]:
+        case = f"block quantize {r['format']}"
+        if "gfloat_vectorised" in r:
+            out.append((case, r["threads"], "elem/s", r["fpsim"], "gfloat MX, vectorised",
+                        r["gfloat_vectorised"]))
+        else:
+            out.append((case, r["threads"], "elem/s", r["fpsim"], "fpsim plain e4m3 quantize",
+                        r["fpsim_e4m3"]))
+    return out
+
+
 def main(argv=None):
     return common.main(argv, __doc__, run, table, "benchmarks/results/blocks.json",
                        "2**18 elements, 2 repeats")

@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fpsim  # noqa: E402
+from fpsim.nn.functional import conv2d as numpy_conv2d  # noqa: E402
 import common  # noqa: E402
 from common import machine, rate  # noqa: E402
 
@@ -82,13 +83,16 @@ def run(quick=False):
         macs = nb * f * hw * hw * c * 9
         wm = w.reshape(f, -1)
         cols = rng.standard_normal((nb, c * 9, hw * hw)).astype(ml_dtypes.float8_e5m2)
+        x32, w32 = x.astype(np.float32), w.astype(np.float32)
+        npconv = rate(lambda: numpy_conv2d(x32, w32, padding=1), macs, repeats)
         for threads in range(1, max_threads + 1):
             numba.set_num_threads(threads)
             cv = rate(lambda: fpsim.conv2d(x, w, padding=1, acc=ACC), macs, repeats)
             gm = rate(lambda: fpsim.gemm(wm, cols, acc=ACC), macs, repeats)
             rows.append({"case": "conv2d 3x3 e5m2 -> 1-6-9 chunk 64", "size": f"{nb}x{c}x{hw}x{hw}",
                          "threads": threads, "fpsim": cv, "gemm_same_macs": gm,
-                         "conv_time_over_gemm_time": gm["median"] / cv["median"]})
+                         "conv_time_over_gemm_time": gm["median"] / cv["median"],
+                         "numpy_f32_conv": npconv, "vs_numpy_conv": cv["median"] / npconv["median"]})
     finally:
         numba.set_num_threads(before)
     return {"benchmark": "gemm", "repeats": repeats, "machine": machine(), "rows": rows,
@@ -114,6 +118,24 @@ def table(result) -> str:
                    + (f"{loop['median'] / 1e9:.3f} | {r['vs_loop']:.0f}x | "
                       f"{'yes' if r['same_as_loop'] else 'NO'} |" if loop else " | | |"))
     return "\n".join(out)
+
+
+def suite_rows(result):
+    """Rows for ``python -m benchmarks``: (case, threads, unit, fpsim, reference name, reference)."""
+    out = []
+    for r in result["rows"]:
+        size = f"{r['size']}^3" if isinstance(r["size"], int) else r["size"]
+        case = f"{r['case']}, {size}"
+        if "gemm_same_macs" in r:
+            out.append((case, r["threads"], "MAC/s", r["fpsim"], "numpy float32 conv (im2col + "
+                        "matmul)", r["numpy_f32_conv"]))
+            continue
+        out.append((case, r["threads"], "MAC/s", r["fpsim"], "numpy float32 matmul",
+                    r["numpy_f32_matmul"]))
+        if "numpy_per_k_loop" in r:
+            out.append((case, r["threads"], "MAC/s", r["fpsim"], "NumPy per-k loop",
+                        r["numpy_per_k_loop"]))
+    return out
 
 
 def main(argv=None):

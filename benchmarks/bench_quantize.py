@@ -73,6 +73,18 @@ def table(result) -> str:
     return "\n".join(out)
 
 
+def suite_rows(result):
+    """Rows for ``python -m benchmarks``: (case, threads, unit, fpsim, reference name, reference)."""
+    out = []
+    for r in result["rows"]:
+        case = f"quantize {r['format']} {r['rounding']}"
+        out.append((case, r["threads"], "elem/s", r["fpsim"], "ml_dtypes astype (rne)",
+                    r["ml_dtypes_rne"]))
+        out.append((case, r["threads"], "elem/s", r["fpsim"], "gfloat round_ndarray",
+                    r["gfloat"]))
+    return out
+
+
 def main(argv=None):
     return common.main(argv, __doc__, run, table, "benchmarks/results/quantize.json",
                        "2**20 elements, 3 repeats")

@@ -59,6 +59,17 @@ def table(result):
     return "\n".join(lines)
 
 
+def suite_rows(result):
+    """Rows for ``python -m benchmarks``: epochs per second of each simulated recipe beside the
+    fp32 epoch of the same framework."""
+    def per_s(t):
+        return {"median": 1 / t["median"], "min": 1 / t["max"], "max": 1 / t["min"]}
+    base = per_s(result["rows"][0]["seconds_per_epoch"])
+    return [(f"training epoch, LeNet on {result['dataset']}, {r['recipe']}", result["threads"],
+             "epoch/s", per_s(r["seconds_per_epoch"]), "fpsim.nn fp32 (numpy matmul)", base)
+            for r in result["rows"][1:]]
+
+
 def main(argv=None):
     return common.main(argv, __doc__, run, table,
                        os.path.join(os.path.dirname(__file__), "results", "train.json"),

@@ -1,4 +1,4 @@
-"""The ``fpsim`` command: formats, table, validate, vectors, train, compare."""
+"""The ``fpsim`` command: formats, table, validate, vectors, train, compare, bench."""
 
 from __future__ import annotations
 
@@ -120,6 +120,23 @@ def _cmd_compare(args):
     return 0
 
 
+def _cmd_bench(args):
+    import os
+    import runpy
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+    if not os.path.exists(os.path.join(here, "__main__.py")):
+        raise ValueError(f"fpsim bench runs the benchmarks/ folder of a source checkout; "
+                         f"{here} has none")
+    argv = (["--quick"] if args.quick else []) + (["--json", args.json] if args.json else [])
+    old = sys.argv
+    sys.argv = ["fpsim bench"] + argv
+    try:
+        runpy.run_path(os.path.join(here, "__main__.py"), run_name="__main__")
+    finally:
+        sys.argv = old
+    return 0
+
+
 def _training_args(s, epochs):
     from .data import DATASETS
     from .nn.models import MODELS
@@ -178,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated presets, or 'all' (fp32 is always included)")
     _training_args(s, epochs=5)
     s.set_defaults(func=_cmd_compare)
+
+    s = sub.add_parser("bench", help="run every benchmark (python -m benchmarks): one table, "
+                                     "one JSON")
+    s.add_argument("--quick", action="store_true", help="smoke sizes (under a minute)")
+    s.add_argument("--json", help="where to write the JSON (default "
+                                  "benchmarks/results/suite.json)")
+    s.set_defaults(func=_cmd_bench)
     return p
 
 

@@ -1,18 +1,22 @@
-"""The benchmark scripts run and write every row (speed targets live in the scripts, not here)."""
+"""The benchmark suite runs and writes every row (speed targets live in the scripts, not here).
+
+``python -m benchmarks --quick`` runs every script once at its smoke size; the checks of each
+script's own result are applied to the suite's "details", so nothing runs twice.
+"""
 
 import json
 import os
+import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+ROOT = os.path.dirname(os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-import bench_quantize  # noqa: E402
+import bench_blocks  # noqa: E402
+import demo_swamping  # noqa: E402
 
 
-def test_bench_quantize_quick_writes_every_row(tmp_path):
-    path = tmp_path / "q.json"
-    bench_quantize.main(["--quick", "--json", str(path)])
-    data = json.loads(path.read_text())
+def _check_quantize(data):
     assert data["machine"]["numba"] and data["n"] == 2**20
     rows = {(r["format"], r["rounding"], r["threads"]) for r in data["rows"]}
     threads = {r["threads"] for r in data["rows"]}
@@ -23,14 +27,7 @@ def test_bench_quantize_quick_writes_every_row(tmp_path):
         assert r["vs_ml_dtypes"] > 0 and r["vs_gfloat"] > 0
 
 
-import bench_gemm  # noqa: E402
-import demo_swamping  # noqa: E402
-
-
-def test_bench_gemm_quick_writes_every_row(tmp_path):
-    path = tmp_path / "g.json"
-    bench_gemm.main(["--quick", "--json", str(path)])
-    data = json.loads(path.read_text())
+def _check_gemm(data):
     threads = {r["threads"] for r in data["rows"]}
     cases = {(r["case"], r["threads"]) for r in data["rows"]}
     assert cases == {(c, t) for c in ("gemm e5m2 -> 1-6-9 chunk 64", "gemm e5m2 -> Kulisch -> float32",
@@ -41,6 +38,48 @@ def test_bench_gemm_quick_writes_every_row(tmp_path):
             # the per-k loop rounds acc + product in float32 first: for this configuration that
             # double rounding is harmless, so the results must agree bit for bit
             assert r["same_as_loop"] is True
+        if "gemm_same_macs" in r:
+            assert r["numpy_f32_conv"]["median"] > 0
+
+
+def _check_blocks(data):
+    assert {r["format"] for r in data["rows"]} == set(bench_blocks.BLOCKS)
+    for r in data["rows"]:
+        assert r["fpsim"]["median"] > 0 and r["vs_plain"] > 0
+        if bench_blocks.BLOCKS[r["format"]] is not None:
+            assert r["gfloat_vectorised"]["median"] > 0 and r["same_as_gfloat"]
+
+
+def _check_train(data):
+    assert [r["recipe"] for r in data["rows"]] == ["fp32", "hfp8_sun2019", "fp8_wang2018"]
+    for r in data["rows"]:
+        s = r["seconds_per_epoch"]
+        assert 0 < s["min"] <= s["median"] <= s["max"] and r["vs_fp32"] > 0
+        assert 0 <= r["test_accuracy"] <= 1
+
+
+def test_suite_quick_writes_every_row(tmp_path):
+    path = tmp_path / "suite.json"
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--json", str(path)],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    data = json.loads(path.read_text())
+    assert data["quick"] and data["machine"]["cpus"] and data["numba_threads"] >= 1
+    details = data["details"]
+    _check_quantize(details["bench_quantize"])
+    _check_gemm(details["bench_gemm"])
+    _check_blocks(details["bench_blocks"])
+    _check_train(details["bench_train"])
+    # one suite row per (script row, reference), every figure with its spread
+    expected = (2 * len(details["bench_quantize"]["rows"]) + len(details["bench_blocks"]["rows"])
+                + sum(1 + ("numpy_per_k_loop" in r) for r in details["bench_gemm"]["rows"])
+                + len(details["bench_train"]["rows"]) - 1)
+    assert len(data["rows"]) == expected
+    for r in data["rows"]:
+        assert r["fpsim"]["min"] <= r["fpsim"]["median"] <= r["fpsim"]["max"]
+        assert r["reference"] and r["fpsim_over_reference"] > 0
+        assert r["case"] in out                                  # the printed table has it
+    assert {r["benchmark"] for r in data["rows"]} == {"bench_quantize", "bench_blocks",
+                                                      "bench_gemm", "bench_train"}
 
 
 def test_swamping_demo_shows_stagnation_and_the_chunk_fix(tmp_path):
@@ -57,30 +96,12 @@ def test_swamping_demo_shows_stagnation_and_the_chunk_fix(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 1000
 
 
-import bench_blocks  # noqa: E402
-
-
-def test_bench_blocks_quick_writes_every_row(tmp_path):
-    path = tmp_path / "blocks.json"
-    bench_blocks.main(["--quick", "--json", str(path)])
-    result = json.loads(path.read_text())
-    names = [r["format"] for r in result["rows"]]
-    assert set(names) == set(bench_blocks.BLOCKS)
-    for r in result["rows"]:
-        assert r["fpsim"]["median"] > 0 and r["vs_plain"] > 0
-        if bench_blocks.BLOCKS[r["format"]] is not None:
-            assert r["gfloat_vectorised"]["median"] > 0 and r["same_as_gfloat"]
-
-
-import bench_train  # noqa: E402
-
-
-def test_bench_train_quick_writes_every_row(tmp_path):
-    path = tmp_path / "t.json"
-    bench_train.main(["--quick", "--json", str(path)])
-    data = json.loads(path.read_text())
-    assert [r["recipe"] for r in data["rows"]] == ["fp32", "hfp8_sun2019", "fp8_wang2018"]
-    for r in data["rows"]:
-        s = r["seconds_per_epoch"]
-        assert 0 < s["min"] <= s["median"] <= s["max"] and r["vs_fp32"] > 0
-        assert 0 <= r["test_accuracy"] <= 1
+def test_fpsim_bench_runs_the_suite(tmp_path, monkeypatch):
+    """`fpsim bench` is the same runner (checked on its argument handling, not rerun)."""
+    from fpsim import cli
+    calls = []
+    monkeypatch.setattr("runpy.run_path", lambda path, run_name: calls.append((path, sys.argv[:])))
+    assert cli.main(["bench", "--quick", "--json", str(tmp_path / "x.json")]) == 0
+    path, argv = calls[0]
+    assert path.endswith(os.path.join("benchmarks", "__main__.py"))
+    assert argv[1:] == ["--quick", "--json", str(tmp_path / "x.json")]
