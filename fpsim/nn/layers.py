@@ -142,8 +142,7 @@ class RangeBatchNorm(BatchNorm):
         xc = x - _per_channel(mean, x)
         flat = np.moveaxis(xc, 1, 0).reshape(x.shape[1], -1)
         self.imax, self.imin = flat.argmax(axis=1), flat.argmin(axis=1)
-        rng = flat.max(axis=1) - flat.min(axis=1)
-        scale = c * rng
+        scale = c * (flat.max(axis=1) - flat.min(axis=1))
         m = self.momentum
         self.running_mean = ((1 - m) * self.running_mean + m * mean).astype(f32)
         self.running_var = ((1 - m) * self.running_var + m * scale * scale).astype(f32)
@@ -158,8 +157,7 @@ class RangeBatchNorm(BatchNorm):
         dx = _per_channel(self.inv, dy) * (g - g.mean(axis=ax, keepdims=True))
         # d(range)/dx is +1 at the maximum and -1 at the minimum of each channel
         pull = (g * xh).sum(axis=ax) * self.inv * self.c
-        flat = np.moveaxis(dx, 1, 0).reshape(dx.shape[1], -1)      # a view of dx's copy
-        flat = flat.copy()
+        flat = np.moveaxis(dx, 1, 0).reshape(dx.shape[1], -1).copy()   # (channel, element)
         ch = np.arange(flat.shape[0])
         flat[ch, self.imax] -= pull
         flat[ch, self.imin] += pull
