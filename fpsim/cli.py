@@ -98,7 +98,12 @@ def _train_kwargs(args):
 
 
 def _cmd_train(args):
+    import os
     from .nn.training import train
+    ckpt = args.checkpoint or (args.json + ".ckpt" if args.json else None)
+    if args.resume and ckpt and not os.path.exists(ckpt):
+        print(f"fpsim train: no checkpoint at {ckpt}; starting from the beginning",
+              file=sys.stderr)
     run = train(args.recipe, args.model, args.dataset, json_path=args.json,
                       checkpoint=args.checkpoint, resume=args.resume, plot=args.plot,
                       **_train_kwargs(args))

@@ -14,7 +14,10 @@ import fpsim.ops
 import fpsim.validate
 import fpsim.data
 import fpsim.nn
+import fpsim.nn.layers
 import fpsim.nn.models
+import fpsim.nn.optim
+import fpsim.nn.quantizers
 import fpsim.nn.recipe
 import fpsim.nn.recipes
 import fpsim.nn.training
@@ -31,7 +34,8 @@ def test_readme_tour_runs():
 
 
 @pytest.mark.parametrize("module", [fpsim.formats, fpsim.ops, fpsim.accum, fpsim.validate,
-                                    fpsim.blocks, fpsim.data, fpsim.nn, fpsim.nn.models,
+                                    fpsim.blocks, fpsim.data, fpsim.nn, fpsim.nn.layers,
+                                    fpsim.nn.models, fpsim.nn.optim, fpsim.nn.quantizers,
                                     fpsim.nn.recipe, fpsim.nn.recipes, fpsim.nn.training])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

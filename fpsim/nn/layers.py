@@ -6,6 +6,15 @@ needs; ``backward(dy)`` stores the parameters' gradients in ``param.grad`` and r
 matrix products of Linear and Conv2d go through the layer's :class:`Datapath` (the recipe's
 formats and accumulators); everything else (bias add, batch norm, pooling, residual add) is
 float32 NumPy, as a vector unit beside the matrix engine would compute it.
+
+>>> import numpy as np
+>>> from fpsim.nn import Linear, Model, ReLU, recipes
+>>> net = Model("tiny", Linear(4, 3, np.random.default_rng(0)), ReLU())
+>>> net = net.configure(recipes.get("fp8_wang2018"))
+>>> y = net.forward(np.ones((2, 4), np.float32))
+>>> dx = net.backward(np.ones_like(y))        # first layer: no input gradient needed
+>>> y.shape, dx, net.layers[0].w.grad.shape
+((2, 3), None, (3, 4))
 """
 
 from __future__ import annotations

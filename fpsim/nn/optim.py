@@ -4,6 +4,15 @@ Per parameter: ``g = grad / loss_scale + weight_decay * w`` (decay where the par
 ``v = momentum * v + g``, ``w = w - lr * v``; with a master scheme (a recipe's ``master``: e.g.
 ``Round("fp16_169", "sr")``, Wang et al. 2018's FP16 update with stochastic rounding), v and w
 are each rounded by it after the update.  The arithmetic in between is float64, rounded once.
+
+>>> import numpy as np
+>>> from fpsim.nn import SGD, Param, Round
+>>> w = Param(np.array([1.0, 2.0]))
+>>> opt = SGD([w], lr=0.5, momentum=0.0, master=Round("e5m2"))
+>>> w.grad = np.array([0.25, 0.25], np.float32)
+>>> opt.step(step=0)
+>>> w.value                     # 0.875 and 1.875, rounded to e5m2: 1.875 ties to even 2
+array([0.875, 2.   ], dtype=float32)
 """
 
 from __future__ import annotations

@@ -7,6 +7,15 @@ one layer uses for one tensor.  Each object's ``__call__(x, axis, gemm, seed)`` 
 ``(values, fmt, scale)``: the GEMM runs on ``values``, whose format is ``fmt``, and its result is
 multiplied by the product of the two operands' ``scale`` (1.0 unless the scale is not a power of
 two the format can hold).
+
+>>> import numpy as np
+>>> from fpsim.nn import IntScaling, Round
+>>> x = np.array([0.3, -1.2, 2.5], np.float32)
+>>> Round("e4m3", "rne").make()(x, -1, "forward", 0)[0]
+array([ 0.3125, -1.25  ,  2.5   ], dtype=float32)
+>>> q, fmt, scale = IntScaling(4).make()(x, -1, "forward", 0)   # int4 times one real scale
+>>> q, str(fmt), scale
+(array([ 1., -3.,  7.]), 'fixed<4,0>', 0.35714285714285715)
 """
 
 from __future__ import annotations
