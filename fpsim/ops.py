@@ -900,14 +900,31 @@ def _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key):
 QUIRE_STAGE = FloatFormat(10, 50)   # the exact sum, rounded to odd, on its way to posit or fixed
 
 
+def _quantum_span(x, f: FloatFormat):
+    """(q, e): every nonzero finite value of x (values of f) is a multiple of 2**q, and
+    e = floor(log2 max|x|).  A value v of f is a multiple of 2**(floor(log2|v|) - man_bits) (or
+    of f's subnormal quantum), so products of two such arrays are multiples of 2**(qa + qb) and
+    below 2**(ea + eb + 2): the exact sum needs only those digits."""
+    a = np.abs(x[np.isfinite(x) & (x != 0)])
+    if a.size == 0:
+        return f.emin - f.man_bits, f.emin
+    _, lo = np.frexp(a.min())                 # frexp's exponent is floor(log2|v|) + 1
+    _, hi = np.frexp(a.max())
+    return max(int(lo) - 1 - f.man_bits, f.emin - f.man_bits), int(hi) - 1
+
+
 def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
     m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
     if fp_ is None:
         lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
         emax = fa_.emax + fb_.emax + 2          # every |product| < 2**emax
+        if acc.width is None:                   # no register to model: digits the data needs
+            (qa, ea), (qb, eb) = _quantum_span(a3, fa_), _quantum_span(b3, fb_)
+            lsb, emax = max(lsb, qa + qb), min(emax, ea + eb + 2)
     else:
         lsb = fp_.emin - fp_.man_bits
         emax = fp_.emax + 1
+    emax = max(emax, lsb + 1)
     dbits = min(51, 52 - int(np.ceil(np.log2(kk + 1))))
     ndigits = max(1, -(-(emax - lsb + 1) // dbits))
     staged = not isinstance(acc.fmt, FloatFormat)   # posit quire, fixed point: round to odd first

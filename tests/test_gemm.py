@@ -518,3 +518,20 @@ def test_empty_reduction_gives_positive_zero():
                                           ((2, 0), (4, 0, 3), (4, 2, 3))]:
             got = fpsim.gemm(np.ones(a_shape), np.ones(b_shape), acc, **E43)
             assert got.shape == c_shape and np.all(got == 0) and not np.signbit(got).any()
+
+
+def test_kulisch_on_block_operands_spanning_many_binades():
+    """The exact sum sizes its digits from the operands present (unbounded width): block formats,
+    whose containers span 2**-140..2**135, with tiles 40 binades apart, zeros and one all-zero
+    row; every result equals the Fraction dot product rounded once."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((6, 96)) * np.repeat(2.0 ** np.array([-60, -20, 20]), 32)
+    x[2] = 0.0
+    x[3, ::3] = 0.0
+    w = rng.standard_normal((96, 5)) * 2.0 ** 30
+    xa, wa = fpsim.quantize(x, "bm8_fwd"), fpsim.quantize(w, "bm8_bwd")
+    for accf in ["float32", "fp16_169"]:
+        got = fpsim.gemm(xa, wa, fpsim.KulischAccumulator(accf), a_format="bm8_fwd",
+                         b_format="bm8_bwd")
+        np.testing.assert_array_equal(got, exact_rounded_dot(xa, wa, fpsim.format(accf), "rne"))
+    assert not got[2].any()
