@@ -114,7 +114,9 @@ class Accumulator:
 class KulischAccumulator:
     """An exact fixed-point accumulator with one rounding at the end into ``fmt`` (Kulisch).
 
-    The LSB is the smallest quantum a product can have (from the operand or ``product`` formats).
+    The LSB is the smallest quantum a product can have (from the operand or ``product`` formats;
+    with ``width=None`` the kernel keeps only the digits the operands present can reach, which
+    changes no result: the sum is exact either way).
     ``width=None`` sizes the register so that no sum overflows; ``width=W`` models a W-bit two's
     complement register: it adds modulo 2**W, so its result is wrong exactly when the final exact
     sum lies outside [-2**(W-1), 2**(W-1) - 1] LSBs, and that is what is checked.  ``overflow``:
