@@ -22,7 +22,7 @@ def _f64(layer):
     return layer
 
 
-def _gradcheck(layer, x, n_checks=25, eps=1e-6, rtol=1e-6, atol=1e-8):
+def _gradcheck(layer, x, n_checks=25, eps=1e-7, rtol=1e-6, atol=1e-8):
     """Compare backward's dx and parameter gradients with central differences of
     L = sum(forward(x) * R) in float64."""
     layer = _f64(layer)
@@ -32,9 +32,10 @@ def _gradcheck(layer, x, n_checks=25, eps=1e-6, rtol=1e-6, atol=1e-8):
     def loss():
         return float((layer.forward(x, train=True) * r).sum())
 
-    layer.forward(x, train=True)
+    base = loss()
     dx = layer.backward(r.copy())
     pairs = [(x, dx)] + [(p.value, p.grad) for m in layer.walk() for p in m.params]
+    checked = skipped = 0
     for arr, grad in pairs:
         assert grad.shape == arr.shape
         flat, g = arr.reshape(-1), np.asarray(grad).reshape(-1)
@@ -45,9 +46,15 @@ def _gradcheck(layer, x, n_checks=25, eps=1e-6, rtol=1e-6, atol=1e-8):
             flat[i] = old - eps
             down = loss()
             flat[i] = old
+            right, left = (up - base) / eps, (base - down) / eps
+            if abs(right - left) > 1e-4 * max(abs(right), abs(left), 1.0):
+                skipped += 1        # a kink (ReLU at 0, max/min or pool argmax changing hands)
+                continue
             numeric = (up - down) / (2 * eps)
             assert abs(numeric - g[i]) <= atol + rtol * max(abs(numeric), 1.0) * 1e2, \
                 (type(layer).__name__, i, numeric, g[i])
+            checked += 1
+    assert skipped <= max(2, checked // 10), (checked, skipped)
 
 
 LAYERS = {
@@ -157,6 +164,50 @@ def test_conv_forward_and_backward_equal_fpsim_conv():
     np.testing.assert_array_equal(layer.w.grad, fpsim.quantize(dw, "fp16_169"))
 
 
+def test_blocks_run_along_each_gemms_reduction_axis():
+    """MX operands: Linear blocks along in-features (forward), out-features (backward-data) and
+    the batch (backward-weight); Conv2d along channels, filters and the batch."""
+    acc = fpsim.Accumulator("float32")
+    rec = nn.Recipe("mx", weights="mxfp8_e4m3", activations="mxfp8_e4m3", errors="mxfp8_e5m2",
+                    acc=acc)
+    rng = np.random.default_rng(0)
+
+    def q(a, f, ax):
+        return fpsim.quantize(a, f, axis=ax)
+
+    lin = L.Linear(64, 32, rng)
+    L.Model("t", L.ReLU(), lin).configure(rec)          # ReLU first: the input gradient is kept
+    x = rng.standard_normal((32, 64)).astype(np.float32)
+    dy = rng.standard_normal((32, 32)).astype(np.float32)
+    y, dx, w = lin.forward(x), lin.backward(dy), lin.w.value
+    np.testing.assert_array_equal(y - lin.b.value, fpsim.gemm(
+        q(x, "mxfp8_e4m3", -1), q(w, "mxfp8_e4m3", -1).T, acc=acc))
+    np.testing.assert_array_equal(dx, fpsim.gemm(q(dy, "mxfp8_e5m2", -1), q(w, "mxfp8_e4m3", 0),
+                                                 acc=acc))
+    np.testing.assert_array_equal(lin.w.grad, fpsim.gemm(
+        q(dy, "mxfp8_e5m2", 0).T, q(x, "mxfp8_e4m3", 0), acc=acc))
+
+    c = L.Conv2d(32, 8, 3, rng, padding=1)
+    L.Model("c", L.ReLU(), c).configure(rec)
+    x = rng.standard_normal((2, 32, 5, 5)).astype(np.float32)
+    y = c.forward(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, w = c.backward(dy), c.w.value
+    np.testing.assert_array_equal(y - c.b.value[:, None, None], fpsim.conv2d(
+        q(x, "mxfp8_e4m3", 1), q(w, "mxfp8_e4m3", 1), 1, 1, acc=acc))
+    np.testing.assert_array_equal(dx, fpsim.conv2d_backward_data(
+        q(dy, "mxfp8_e5m2", 1), q(w, "mxfp8_e4m3", 0), x.shape, 1, 1, acc=acc))
+    np.testing.assert_array_equal(c.w.grad, fpsim.conv2d_backward_weight(
+        q(dy, "mxfp8_e5m2", 0), q(x, "mxfp8_e4m3", 0), w.shape, 1, 1, acc=acc))
+
+
+def test_int_scaling_keeps_float32():
+    rec = nn.Recipe("int4", weights=nn.IntScaling(4), activations=nn.IntScaling(4, signed=False))
+    lin = L.Linear(8, 4, np.random.default_rng(0))
+    L.Model("t", lin).configure(rec)
+    assert lin.forward(np.ones((2, 8), np.float32)).dtype == np.float32
+
+
 def test_kept_layers_use_the_keep_recipe():
     net = _configured("mlp", "fp8_wang2018")
     names = [m.datapath.recipe.name for m in net.gemm_layers()]
@@ -176,7 +227,10 @@ def test_a_user_recipe_in_a_few_lines():
 @pytest.mark.parametrize("bad, match", [
     (dict(acc="float32"), "acc"), (dict(acc={"sideways": None}), "acc keys"),
     (dict(update_rounding="up"), "update_rounding"), (dict(loss_scale=0), "loss_scale"),
-    (dict(keep=("middle",)), "keep"), (dict(weights="e9m99"), "man_bits")])
+    (dict(keep=("middle",)), "keep"), (dict(weights="e9m99"), "man_bits"),
+    (dict(loss_scale=True), "loss_scale"), (dict(loss_scale=float("inf")), "loss_scale"),
+    (dict(keep="first"), "keep must be a tuple"), (dict(keep=("first",), keep_recipe=5),
+                                                   "keep_recipe")])
 def test_recipe_rejects_bad_settings(bad, match):
     with pytest.raises(ValueError, match=match):
         nn.Recipe("bad", **bad)
@@ -189,5 +243,17 @@ def test_unknown_names_are_clear_errors():
         nn.models.build("vgg")
     with pytest.raises(ValueError, match="dataset must be one of"):
         fpsim.data.load("mnist")
-    with pytest.raises(ValueError, match="epochs must be a positive int"):
+    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         nn.train("fp32", epochs=0)
+    for bad, match in [(dict(seed=-1), "seed"), (dict(lr="a"), "lr"), (dict(momentum=2), "momentum"),
+                       (dict(stop_after=0), "stop_after")]:
+        with pytest.raises(ValueError, match=match):
+            nn.train("fp32", **bad)
+    with pytest.raises(ValueError, match="backward_data_phase"):
+        nn.GradScaling(backward_data_phase=2)
+    for make in (lambda: nn.Round("e5m2", "up"), lambda: nn.AutoflexScaling(rounding="nearest"),
+                 lambda: nn.IntScaling(rounding="floor"), lambda: nn.GradScaling(rounding="x")):
+        with pytest.raises(ValueError, match="rounding must be one of"):
+            make()
+    with pytest.raises(ValueError, match="checkpoint"):
+        nn.compare(["fp32"], checkpoint="x.ckpt")

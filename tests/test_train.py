@@ -30,20 +30,41 @@ def test_fp32_training_is_deterministic_for_a_seed():
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(_weights(a), _weights(c)))
 
 
-@pytest.mark.parametrize("recipe, model", [("fp32", "mlp"), ("fp8_wang2018", "mlp"),
-                                           ("flexpoint_koster2017", "mlp"),
-                                           ("fp4_sun2020", "mlp")])
-def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, recipe, model):
-    """Stochastic rounding keys, Autoflex and GradScale state all come back from the checkpoint."""
-    kw = dict(epochs=2, seed=1, progress=False, checkpoint_every=4)
+@pytest.mark.parametrize("recipe, model, every, stop", [
+    ("fp32", "mlp", 4, 10), ("fp8_wang2018", "mlp", 4, 10), ("flexpoint_koster2017", "mlp", 4, 10),
+    ("fp4_sun2020", "mlp", 4, 10),
+    # only end-of-epoch checkpoints (15 steps per epoch): resumed right after an evaluation
+    ("bm8_fox2021", "mlp", 100, 18), ("flexpoint_koster2017", "mlp", 100, 18)])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, recipe, model, every,
+                                                                stop):
+    """Stochastic rounding keys, Autoflex and GradScale state all come back from the checkpoint;
+    the run stops without a checkpoint of its own, as a kill would."""
+    kw = dict(epochs=2, seed=1, progress=False, checkpoint_every=every)
     whole = nn.train(recipe, model, "synthetic", **kw)
     ckpt = tmp_path / "run.ckpt"
-    assert nn.train(recipe, model, "synthetic", checkpoint=str(ckpt), stop_after=10, **kw) is None
+    assert nn.train(recipe, model, "synthetic", checkpoint=str(ckpt), stop_after=stop,
+                    **kw) is None
     assert ckpt.exists()
     resumed = nn.train(recipe, model, "synthetic", checkpoint=str(ckpt), resume=True, **kw)
     assert _epochs(resumed) == _epochs(whole)
     for a, b in zip(_weights(whole), _weights(resumed)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_evaluation_does_not_steer_training():
+    """Autoflex statistics seen during evaluation are put back: the weights after two epochs
+    equal those of a run whose evaluation is skipped."""
+    from fpsim.nn import training
+    kw = dict(epochs=2, seed=2, progress=False)
+    a = nn.train("flexpoint_koster2017", "mlp", "synthetic", **kw)
+    real = training.evaluate
+    training.evaluate = lambda *args: 0.0
+    try:
+        b = nn.train("flexpoint_koster2017", "mlp", "synthetic", **kw)
+    finally:
+        training.evaluate = real
+    for wa, wb in zip(_weights(a), _weights(b)):
+        np.testing.assert_array_equal(wa, wb)
 
 
 def test_killed_process_resumes_from_its_checkpoint(tmp_path):

@@ -41,6 +41,11 @@ class Datapath:
         self.seed, self.step = 0, 0
         self.quantizers = {role: make_quantizer(getattr(recipe, role)) for role in ROLES}
 
+    def set_step(self, seed, step):
+        self.seed, self.step = seed, step
+        for q in self.quantizers.values():
+            q.forget()
+
     # --- rounding of operands -----------------------------------------------------------------
     def _key(self, what, gemm):
         return mix_seed(self.seed, self.step, self.index, _KEYS.index(what),

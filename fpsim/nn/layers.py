@@ -327,5 +327,7 @@ class Model(Sequential):
         return [p for m in self.walk() for p in m.params]
 
     def set_step(self, seed, step):
+        """Key the next tensors' stochastic rounding by (seed, step); roundings kept from the
+        previous step are dropped (the weights change between steps)."""
         for layer in self.gemm_layers():
-            layer.datapath.seed, layer.datapath.step = seed, step
+            layer.datapath.set_step(seed, step)

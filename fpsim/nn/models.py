@@ -47,7 +47,7 @@ def build(name="mlp", seed=0, n_classes=10):
     """The model called ``name`` (one of :data:`MODELS`), initialised from ``seed``."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {name!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, 3])         # its own stream (fpsim.data uses 1, 2)
     if name == "resnet_rangebn":
         return resnet(rng, n_classes, norm=RangeBatchNorm, name=name)
     return {"mlp": mlp, "lenet": lenet, "resnet": resnet}[name](rng, n_classes=n_classes)

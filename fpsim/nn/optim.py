@@ -26,7 +26,8 @@ from .quantizers import make_quantizer
 class SGD:
     def __init__(self, params, lr=0.05, momentum=0.9, weight_decay=0.0, master=None, seed=0):
         for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-            if not np.isfinite(v) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         self.params, self.lr, self.momentum, self.weight_decay = params, lr, momentum, weight_decay
         self.seed = seed

@@ -15,7 +15,7 @@ two the format can hold).
 array([ 0.3125, -1.25  ,  2.5   ], dtype=float32)
 >>> q, fmt, scale = IntScaling(4).make()(x, -1, "forward", 0)   # int4 times one real scale
 >>> q, str(fmt), scale
-(array([ 1., -3.,  7.]), 'fixed<4,0>', 0.35714285714285715)
+(array([ 1., -3.,  7.], dtype=float32), 'fixed<4,0>', 0.35714285714285715)
 """
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ def quantize_along(x, fmt, axis, rounding="rne", seed=0):
     return ops.quantize(x, fmt, rounding=rounding, seed=seed, axis=axis)
 
 
+def _check_rounding(rounding):
+    if rounding not in ops.ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(ops.ROUNDINGS)}; got {rounding!r}")
+
+
 def _per_tensor(fmt) -> bool:
     return not isinstance(fmt, BlockFormat) or fmt.block is None
 
@@ -68,6 +73,10 @@ class _Cached:
         self._last = (x, key, out)
         return out
 
+    def forget(self):
+        """Drop the kept rounding (a new step: the tensors are new)."""
+        self._last = None
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_last"] = None                 # a cache, not state: never checkpointed
@@ -85,9 +94,7 @@ class Round:
         object.__setattr__(self, "fmt", _format(self.fmt) if isinstance(self.fmt, str)
                            else self.fmt)
         ops._check_format(self.fmt)
-        if self.rounding not in ops.ROUNDINGS:
-            raise ValueError(f"rounding must be one of {', '.join(ops.ROUNDINGS)}; "
-                             f"got {self.rounding!r}")
+        _check_rounding(self.rounding)
 
     def make(self):
         return _RoundTensor(self)
@@ -119,6 +126,10 @@ class AutoflexScaling:
     tensor, predicted from the maxima of the same tensor in earlier steps."""
     fmt: str = "flex16+5"
     rounding: str = "rne"
+
+    def __post_init__(self):
+        _check_rounding(self.rounding)
+        Autoflex(self.fmt)                       # checks fmt now, not at the first step
 
     def make(self):
         return _AutoflexTensor(self)
@@ -155,6 +166,7 @@ class IntScaling:
     rounding: str = "rne"
 
     def __post_init__(self):
+        _check_rounding(self.rounding)
         if self.rule not in ("max", "sawb"):
             raise ValueError(f"rule must be 'max' or 'sawb', got {self.rule!r}")
         if not isinstance(self.bits, int) or not 2 <= self.bits <= 16:
@@ -188,7 +200,7 @@ class _IntTensor(_Cached):
             alpha = float(a.max(initial=0.0))
         scale = alpha / f.max if alpha > 0 else 1.0
         q = ops.quantize(x.astype(np.float64) / scale, f, rounding=spec.rounding, seed=seed)
-        return q, f, scale
+        return q.astype(x.dtype), f, scale           # small integers: exact in x's dtype
 
 
 @dataclass(frozen=True)
@@ -200,6 +212,14 @@ class GradScaling:
     rounding: str = "rne"
     backward_data_phase: int = 0
     backward_weight_phase: int = 1
+
+    def __post_init__(self):
+        _check_rounding(self.rounding)
+        GradScale(self.fmt)                      # checks fmt now
+        for name in ("backward_data_phase", "backward_weight_phase"):
+            if getattr(self, name) not in (0, 1):
+                raise ValueError(f"{name} must be 0 (even grid) or 1 (odd grid), got "
+                                 f"{getattr(self, name)!r}")
 
     def make(self):
         return _GradScaleTensor(self)
@@ -223,6 +243,7 @@ class _GradScaleTensor:
             else self.spec.backward_data_phase
         return phases[p], fmts[p], 1.0
 
+    forget = _Cached.forget
     __getstate__ = _Cached.__getstate__
 
 
@@ -231,6 +252,9 @@ class _Exact:
 
     def __call__(self, x, axis, gemm, seed):
         return x, None, 1.0
+
+    def forget(self):
+        pass
 
 
 def as_scheme(spec):

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 from .. import ops
@@ -65,8 +67,11 @@ class Recipe:
         if self.update_rounding not in ops.ROUNDINGS:
             raise ValueError(f"update_rounding must be one of {', '.join(ops.ROUNDINGS)}; got "
                              f"{self.update_rounding!r}")
-        if not (isinstance(self.loss_scale, (int, float)) and self.loss_scale > 0):
-            raise ValueError(f"loss_scale must be a positive number, got {self.loss_scale!r}")
+        if isinstance(self.loss_scale, bool) or not isinstance(self.loss_scale, numbers.Real) \
+                or not math.isfinite(self.loss_scale) or self.loss_scale <= 0:
+            raise ValueError(f"loss_scale must be a finite number > 0, got {self.loss_scale!r}")
+        if isinstance(self.keep, str):
+            raise ValueError(f"keep must be a tuple such as ('first', 'last'), got {self.keep!r}")
         if self.master is not None and not hasattr(self.master, "make"):
             set_("master", Round(self.master, self.update_rounding))
         set_("keep", tuple(self.keep))
@@ -77,6 +82,9 @@ class Recipe:
         elif isinstance(self.keep_recipe, str):
             from .recipes import get
             set_("keep_recipe", get(self.keep_recipe))
+        elif not isinstance(self.keep_recipe, Recipe):
+            raise ValueError(f"keep_recipe must be a Recipe or a preset name, got "
+                             f"{self.keep_recipe!r}")
 
     def accumulator(self, gemm):
         return self.acc[gemm]

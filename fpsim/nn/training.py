@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -27,12 +28,20 @@ EVAL_BATCH = 512
 
 
 def evaluate(model, x, y, step_key):
-    """Accuracy of ``model`` (evaluation mode, its recipe's arithmetic) on (x, y)."""
+    """Accuracy of ``model`` (evaluation mode, its recipe's arithmetic) on (x, y).  The
+    quantizers' state (Autoflex statistics, GradScale counts) is put back afterwards, so
+    evaluating does not steer training."""
+    layers = model.gemm_layers()
+    saved = [copy.deepcopy(m.datapath.quantizers) for m in layers]
     correct = 0
-    for i in range(0, len(x), EVAL_BATCH):
-        model.set_step(*step_key)
-        logits = model.forward(x[i:i + EVAL_BATCH], train=False)
-        correct += int((logits.argmax(axis=1) == y[i:i + EVAL_BATCH]).sum())
+    try:
+        for i in range(0, len(x), EVAL_BATCH):
+            model.set_step(*step_key)
+            logits = model.forward(x[i:i + EVAL_BATCH], train=False)
+            correct += int((logits.argmax(axis=1) == y[i:i + EVAL_BATCH]).sum())
+    finally:
+        for m, q in zip(layers, saved):
+            m.datapath.quantizers = q
     return correct / max(len(x), 1)
 
 
@@ -54,9 +63,17 @@ def _write_atomic(path, write, binary=False):
         raise
 
 
-def _check_positive(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
+def _check_positive(name, v, low=1):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+
+
+def _check_real(name, v, lo, hi, hi_open=False):
+    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+        and np.isfinite(v) and lo <= v and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise ValueError(f"{name} must be a number in [{lo}, {hi}{')' if hi_open else ']'}, "
+                         f"got {v!r}")
 
 
 def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch_size=32,
@@ -73,14 +90,21 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
     stochastic rounding) comes from ``seed``, so a run is repeatable.
 
     ``checkpoint`` (default: ``json_path`` + ".ckpt" when a JSON path is given) is rewritten
-    atomically after every ``checkpoint_every`` steps and every epoch; ``resume=True`` continues
-    from it and ends with the weights an uninterrupted run ends with.  ``stop_after=n`` stops after
-    n steps (after checkpointing), as an interrupted run would.  ``plot``: a PNG of the curves.
+    atomically after every ``checkpoint_every`` steps of an epoch and at the end of every epoch;
+    ``resume=True`` continues from it and ends with the weights an uninterrupted run ends with.
+    ``stop_after=n`` returns None after n steps without checkpointing, as a killed run would.
+    ``plot``: a PNG of the curves.
     """
     rec = _recipe(recipe)
     for name, v in (("epochs", epochs), ("batch_size", batch_size),
                     ("checkpoint_every", checkpoint_every)):
         _check_positive(name, v)
+    _check_positive("seed", seed, low=0)
+    if stop_after is not None:
+        _check_positive("stop_after", stop_after)
+    _check_real("lr", lr, 0.0, 1e3)
+    _check_real("momentum", momentum, 0.0, 1.0, hi_open=True)
+    _check_real("weight_decay", weight_decay, 0.0, 1.0)
     if checkpoint is None and json_path is not None:
         checkpoint = str(json_path) + ".ckpt"
     if resume and checkpoint is None:
@@ -113,7 +137,7 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
     try:
         while state["epoch"] < epochs:
             epoch, part = state["epoch"], state["partial"]
-            order = np.random.default_rng([seed, epoch]).permutation(len(ds.x_train))
+            order = np.random.default_rng([seed, 4, epoch]).permutation(len(ds.x_train))
             t0 = time.perf_counter()
             while state["batch"] < n_batches:
                 b = state["batch"]
@@ -132,12 +156,12 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
                 steps_run += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", epoch=epoch + 1, refresh=False)
-                if state["batch"] % checkpoint_every == 0 or stop_after == steps_run:
+                if stop_after is not None and steps_run >= stop_after:
+                    return None                   # as a kill would: no checkpoint of its own
+                if state["batch"] % checkpoint_every == 0:
                     part["seconds"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     save()
-                if stop_after is not None and steps_run >= stop_after:
-                    return None
             part["seconds"] += time.perf_counter() - t0
             test_acc = evaluate(net, ds.x_test, ds.y_test, (seed, -1 - epoch))
             hist.append(dict(epoch=epoch + 1, loss=part["loss"] / part["seen"],
@@ -206,6 +230,9 @@ def compare(recipes, model="mlp", dataset="digits", epochs=10, seed=0, plot=None
     >>> [r["settings"]["recipe"] for r in runs], table.splitlines()[0]
     (['fp32', 'fp4_sun2020'], '| recipe | test accuracy | vs fp32 (points) | seconds/epoch (median) |')
     """
+    if "checkpoint" in kwargs or "resume" in kwargs:
+        raise ValueError("compare runs several recipes: checkpoint/resume apply to single runs "
+                         "(fpsim train)")
     chosen = [_recipe(r) for r in recipes]
     names = [r.name for r in chosen]
     if "fp32" not in names:
