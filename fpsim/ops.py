@@ -842,8 +842,8 @@ def _gemm_values(a64, b64, fa_, fb_, acc, product, out, seed):
     b3 = b64.reshape((b64.shape[0] if b64.ndim == 3 else 1,) + b64.shape[-2:])
     c = _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key)
     final = acc.out_format if fo_ is None else fo_
-    if fo_ is not None:
-        c = quantize(c, fo_)
+    if fo_ is not None:   # widened first (exact): a float32 register array would round into
+        c = quantize(np.asarray(c, np.float64), fo_)    # float32 twice for a wider out format
     return c.reshape(out_shape).astype(_natural_dtype(final), copy=False)
 
 

@@ -535,3 +535,12 @@ def test_kulisch_on_block_operands_spanning_many_binades():
                          b_format="bm8_bwd")
         np.testing.assert_array_equal(got, exact_rounded_dot(xa, wa, fpsim.format(accf), "rne"))
     assert not got[2].any()
+
+
+def test_out_format_wider_than_float32_after_the_float32_fast_path():
+    """The e5m2 x e5m2 -> 1-6-9 path keeps registers in float32; an ``out`` format with 24
+    fraction bits must still get its own value (4 - 2**-23 is no float32), found by hypothesis."""
+    out = fpsim.FloatFormat(1, 24, bias=0, subnormals=False, specials="none")
+    a = np.array([[112.0]]).astype(ml_dtypes.float8_e5m2)
+    got = fpsim.gemm(a, a, fpsim.Accumulator("fp16_169"), out=out)
+    assert got.dtype == np.float64 and got[0, 0] == 4 - 2.0**-23 == out.max
