@@ -105,8 +105,8 @@ def _cmd_train(args):
         print(f"fpsim train: no checkpoint at {ckpt}; starting from the beginning",
               file=sys.stderr)
     run = train(args.recipe, args.model, args.dataset, json_path=args.json,
-                      checkpoint=args.checkpoint, resume=args.resume, plot=args.plot,
-                      **_train_kwargs(args))
+                checkpoint=args.checkpoint, resume=args.resume, plot=args.plot,
+                **_train_kwargs(args))
     print(f"{args.recipe} / {args.model} / {args.dataset}, seed {args.seed}")
     print(_epochs_table(run))
     print(f"test accuracy: {100 * run['test_accuracy']:.1f}%")
@@ -118,8 +118,8 @@ def _cmd_compare(args):
     from .nn.training import compare
     names = list(recipes.RECIPES) if args.recipes == "all" else \
         [r.strip() for r in args.recipes.split(",") if r.strip()]
-    _, table = compare(names, args.model, args.dataset, plot=args.plot,
-                             json_path=args.json, **_train_kwargs(args))
+    _, table = compare(names, args.model, args.dataset, plot=args.plot, json_path=args.json,
+                       **_train_kwargs(args))
     print(f"{args.model} on {args.dataset}, {args.epochs} epochs, seed {args.seed}")
     print(table)
     return 0
