@@ -1,4 +1,4 @@
-"""The ``fpsim`` command: formats, table, validate, vectors, train, compare, bench."""
+"""The ``fpsim`` command: formats, table, validate, vectors, recipes, train, compare, bench."""
 
 from __future__ import annotations
 
@@ -113,6 +113,25 @@ def _cmd_train(args):
     return 0
 
 
+def recipes_table() -> str:
+    """Markdown table of every training recipe preset (fpsim.nn.recipes)."""
+    from .nn import recipes
+    rows = ["| recipe | weights | activations | errors | weight gradients | forward accumulator "
+            "| master weights | kept layers | source |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in recipes.RECIPES.items():
+        d = r.describe()
+        src = d["source"].split(":")[0]
+        rows.append(f"| {name} | {d['weights']} | {d['activations']} | {d['errors']} | "
+                    f"{d['gradients']} | {d['forward_acc']} | {d['master']} | {d['keep']} | "
+                    f"{src} |")
+    return "\n".join(rows)
+
+
+def _cmd_recipes(args):
+    print(recipes_table())
+    return 0
+
+
 def _cmd_compare(args):
     from .nn import recipes
     from .nn.training import compare
@@ -184,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("-o", "--output", help="file to write (default: standard output)")
     s.set_defaults(func=_cmd_vectors)
+
+    s = sub.add_parser("recipes", help="table of every training recipe preset")
+    s.set_defaults(func=_cmd_recipes)
 
     s = sub.add_parser("train", help="train a model under a recipe (fpsim.nn); prints the "
                                      "epochs and the test accuracy")

@@ -135,6 +135,14 @@ def test_cli_train_and_compare(tmp_path):
     assert main(["train", "--recipe", "nope", "--quiet"]) == 2
 
 
+def test_cli_recipes_lists_every_preset(capsys):
+    from fpsim.cli import main
+    assert main(["recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(" | ")[0].strip("| ") for ln in lines[2:]] == list(nn.recipes.RECIPES)
+    assert "fp16_169, chunk 64" in lines[3] and "Wang et al. 2018" in lines[3]
+
+
 def test_datasets_split_by_seed():
     a, b, c = data.load("digits", 0), data.load("digits", 0), data.load("digits", 1)
     assert a.x_train.shape == (1348, 1, 8, 8) and a.x_test.shape == (449, 1, 8, 8)
