@@ -99,8 +99,8 @@ def _train_kwargs(args):
 
 def _cmd_train(args):
     import os
-    from .nn.training import train
-    ckpt = args.checkpoint or (args.json + ".ckpt" if args.json else None)
+    from .nn.training import checkpoint_path, train
+    ckpt = checkpoint_path(args.json, args.checkpoint)
     if args.resume and ckpt and not os.path.exists(ckpt):
         print(f"fpsim train: no checkpoint at {ckpt}; starting from the beginning",
               file=sys.stderr)

@@ -23,12 +23,21 @@ from .datapath import mix_seed
 from .quantizers import make_quantizer
 
 
+def check_hyperparameters(lr, momentum, weight_decay):
+    """ValueError naming the first of lr in [0, 1000], momentum in [0, 1), weight_decay in
+    [0, 1] that is not a finite number in its range."""
+    for name, v, hi, open_hi in (("lr", lr, 1e3, False), ("momentum", momentum, 1.0, True),
+                                 ("weight_decay", weight_decay, 1.0, False)):
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+            and np.isfinite(v) and 0 <= v and (v < hi if open_hi else v <= hi)
+        if not ok:
+            raise ValueError(f"{name} must be a number in [0, {hi:g}{')' if open_hi else ']'}, "
+                             f"got {v!r}")
+
+
 class SGD:
     def __init__(self, params, lr=0.05, momentum=0.9, weight_decay=0.0, master=None, seed=0):
-        for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                    or not np.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        check_hyperparameters(lr, momentum, weight_decay)
         self.params, self.lr, self.momentum, self.weight_decay = params, lr, momentum, weight_decay
         self.seed = seed
         self.velocity = [np.zeros_like(p.value) for p in params]

@@ -228,23 +228,24 @@ class GradScaling:
         return f"{self.fmt} (GradScale, two-phase)"
 
 
-class _GradScaleTensor:
+class _GradScaleTensor(_Cached):
+    """Both phases of an error tensor are rounded once; each backward GEMM takes its own."""
+    axis_free = True
+
     def __init__(self, spec: GradScaling):
+        super().__init__()
         self.spec, self.scale = spec, GradScale(spec.fmt, rounding=spec.rounding)
-        self._last = None
+
+    def round(self, x, axis, gemm, seed):
+        self.scale.seed = (seed - 2 * self.scale.steps) % 2**63   # GradScale adds it back
+        phases = self.scale(x)
+        return phases, self.scale.formats(self.scale.exponent)
 
     def __call__(self, x, axis, gemm, seed):
-        if self._last is None or self._last[0] is not x:
-            self.scale.seed = (seed - 2 * self.scale.steps) % 2**63   # GradScale adds it back
-            phases = self.scale(x)
-            self._last = (x, phases, self.scale.formats(self.scale.exponent))
-        _, phases, fmts = self._last
+        phases, fmts = super().__call__(x, axis, gemm, seed)
         p = self.spec.backward_weight_phase if gemm == "backward_weight" \
             else self.spec.backward_data_phase
         return phases[p], fmts[p], 1.0
-
-    forget = _Cached.forget
-    __getstate__ = _Cached.__getstate__
 
 
 class _Exact:

@@ -21,7 +21,7 @@ import numpy as np
 from .. import data as _data
 from . import models as _models
 from .layers import softmax_cross_entropy
-from .optim import SGD
+from .optim import SGD, check_hyperparameters
 from .recipes import get as _recipe
 
 EVAL_BATCH = 512
@@ -68,12 +68,11 @@ def _check_positive(name, v, low=1):
         raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
 
 
-def _check_real(name, v, lo, hi, hi_open=False):
-    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
-        and np.isfinite(v) and lo <= v and (v < hi if hi_open else v <= hi)
-    if not ok:
-        raise ValueError(f"{name} must be a number in [{lo}, {hi}{')' if hi_open else ']'}, "
-                         f"got {v!r}")
+def checkpoint_path(json_path, checkpoint=None):
+    """The checkpoint file of a run: ``checkpoint``, else ``json_path`` + ".ckpt", else None."""
+    if checkpoint is None and json_path is not None:
+        return str(json_path) + ".ckpt"
+    return checkpoint
 
 
 def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch_size=32,
@@ -102,11 +101,8 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
     _check_positive("seed", seed, low=0)
     if stop_after is not None:
         _check_positive("stop_after", stop_after)
-    _check_real("lr", lr, 0.0, 1e3)
-    _check_real("momentum", momentum, 0.0, 1.0, hi_open=True)
-    _check_real("weight_decay", weight_decay, 0.0, 1.0)
-    if checkpoint is None and json_path is not None:
-        checkpoint = str(json_path) + ".ckpt"
+    check_hyperparameters(lr, momentum, weight_decay)
+    checkpoint = checkpoint_path(json_path, checkpoint)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path (or json_path)")
     settings = dict(recipe=rec.name, model=model, dataset=dataset, epochs=epochs, seed=seed,
