@@ -753,28 +753,12 @@ def _lean_constants(acc_fmt: FloatFormat, wide: bool):
 
 
 def _lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
-    """Which lanes (32 or 64 bits) make the round-to-nearest-even accumulation exact, or None.
-
-    See kernels/gemm.py: the sum of the register and a product in P-bit lanes, rounded to the
-    accumulator, equals the exact sum rounded once when P >= p + q + 2 (2p + 2 when register values
-    are added to each other: chunks, trees) and every product is a value of the accumulator grid."""
+    """Lane width of the exact round-to-nearest-even fast path, or None (kernels.gemm.lean_lanes
+    holds the condition and its proof)."""
     f = acc.fmt
-    if acc.rounding != "rne" or product is not None or not f.subnormals \
-            or f.specials not in ("ieee", "fn") or f.man_bits < 1:
-        return None
-    p, q = f.man_bits + 1, fa_.man_bits + fb_.man_bits + 2
-    lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
-    if q > p or lsb < f.emin - f.man_bits:
-        return None
-    need = 2 * p + 2 if (acc.chunk is not None or acc.order == "pairwise") else p + q + 2
-    f32 = _NUMPY_FORMATS[np.dtype(np.float32)]
-    if need <= 24 and f32.contains(fa_) and f32.contains(fb_) and lsb >= -126 \
-            and f.emin - f.man_bits >= -126 and f.emax + 1 + 23 - f.man_bits <= 127 \
-            and fa_.emax + fb_.emax + 2 <= 127:
-        return 32
-    if need <= 53 and f.emax + 1 + 52 - f.man_bits <= 1023:
-        return 64
-    return None
+    return _gemm.lean_lanes((f.man_bits, f.emin, f.emax), (fa_.man_bits, fa_.emin, fa_.emax),
+                            (fb_.man_bits, fb_.emin, fb_.emax), acc.rounding == "rne",
+                            product is None, f.subnormals, f.specials in ("ieee", "fn"))
 
 
 def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format=None,

@@ -1,7 +1,8 @@
-"""The round-to-nearest-even fast path of the GEMM kernel (float32 lanes, double rounding argued
-harmless in kernels/gemm.py) against the exact TwoSum path, on every accumulator value of the
-benchmark configuration: 1-6-9 accumulator, e5m2 x e5m2 products.  The exact path itself is
-checked against the Fraction reference in test_gemm.py."""
+"""The round-to-nearest-even fast path of the GEMM kernel (32- or 64-bit lanes, double rounding
+proved harmless in kernels.gemm.lean_lanes) against the exact path and the Fraction reference.
+
+The adversarial case of that proof is a small register plus a large product: the register's p bits
+sit below the product's, and the lane must hold both (2p + 2 bits), in every order."""
 
 import numpy as np
 import pytest
@@ -9,8 +10,10 @@ import pytest
 import fpsim
 from fpsim import ops
 from fpsim.kernels import gemm as kg
+from reference_arith import AccDesc, gemm_ref
 
 ACC = fpsim.format("fp16_169")
+E5M2 = fpsim.format("e5m2")
 
 
 def run(kind, A, B, chunk=0):
@@ -24,14 +27,13 @@ def run(kind, A, B, chunk=0):
 
 
 def e5m2_products():
-    v = fpsim.format("float8_e5m2").values()
+    v = E5M2.values()
     p = np.unique(np.multiply.outer(v, v).reshape(-1))
     return p[np.isfinite(p)]
 
 
 def test_lean_path_is_exact_for_every_register_value_and_product():
-    assert ops._lean_lanes(fpsim.Accumulator(ACC), fpsim.format("e5m2"), fpsim.format("e5m2"),
-                           None) == 32
+    assert ops._lean_lanes(fpsim.Accumulator(ACC), E5M2, E5M2, None) == 32
     regs = ACC.values()                           # every finite 1-6-9 value
     prods = e5m2_products()
     A = np.stack([regs, np.ones_like(regs)], axis=1)
@@ -56,3 +58,56 @@ def test_lean_path_is_exact_for_chunk_sums(seed):
     lean, exact = run(kg.LEAN, A, B, chunk=1), run(kg.EXACT, A, B, chunk=1)
     same = (lean == exact) | (np.isnan(lean) & np.isnan(exact))
     assert same.all()
+
+
+def test_small_register_plus_large_product_repro():
+    """The issue's repro: 2**-6 + 2**-14 in the register, then + 2**10 (e6m15: 1024.03125)."""
+    A = np.array([[2.0**-3, 2.0**-7, 2.0**5]])
+    acc = fpsim.Accumulator(fpsim.FloatFormat(6, 15))
+    got = fpsim.gemm(A, A.T.copy(), acc=acc, a_format=E5M2, b_format=E5M2)
+    assert got[0, 0] == 1024.03125
+
+
+def outlier_e5m2(rng, shape):
+    """e5m2 values over 2**-12 .. 2**9, half of them tiny, a few huge: small registers meet
+    large products in every order."""
+    exps = np.where(rng.random(shape) < 0.5, rng.integers(-12, -4, shape),
+                    rng.integers(-2, 10, shape))
+    sig = 1 + rng.integers(0, 4, shape) / 4
+    return np.where(rng.random(shape) < 0.5, -1, 1) * sig * 2.0 ** exps
+
+
+ORDERS = [(None, "sequential"), (None, "pairwise"), (3, "sequential"), (4, "pairwise")]
+
+
+@pytest.mark.parametrize("exp_bits", [5, 6, 7, 8])
+def test_every_accumulator_width_matches_the_fraction_reference(exp_bits):
+    """Accumulator significands 9..23 bits (man_bits 8..22) and exponent widths 5..8, e5m2
+    outlier data, every order; whatever lanes the kernel picks, the result is the reference's."""
+    rng = np.random.default_rng(exp_bits)
+    A = outlier_e5m2(rng, (4, 12))
+    B = outlier_e5m2(rng, (12, 5))
+    A[0, :3] = [2.0**-3, 2.0**-7, 2.0**5]
+    B[:3, 0] = [2.0**-3, 2.0**-7, 2.0**5]
+    lanes_seen = set()
+    for man in range(8, 23):
+        f = fpsim.FloatFormat(exp_bits, man)
+        for chunk, order in ORDERS:
+            acc = fpsim.Accumulator(f, chunk=chunk, order=order)
+            lanes_seen.add(ops._lean_lanes(acc, E5M2, E5M2, None))
+            got = fpsim.gemm(A, B, acc=acc, a_format=E5M2, b_format=E5M2)
+            want, skip = gemm_ref(A, B, AccDesc(f, chunk, "rne", order))
+            ok = (got == want) | (np.isnan(got) & np.isnan(want)) | skip
+            assert ok.all(), (f, chunk, order, got[~ok], want[~ok])
+    # every kind of path was exercised: e5 registers cannot hold e5m2 products' grid (exact
+    # path); e8 has no room above its top binade in float32 lanes
+    assert lanes_seen == {5: {None, 64}, 6: {32, 64}, 7: {32, 64}, 8: {64}}[exp_bits]
+
+
+@pytest.mark.parametrize("man", range(8, 23))
+def test_lane_bound_is_2p_plus_2_in_every_order(man):
+    """The condition itself: 32-bit lanes exactly while 2p + 2 <= 24."""
+    f = fpsim.FloatFormat(6, man)
+    for chunk, order in ORDERS:
+        lanes = ops._lean_lanes(fpsim.Accumulator(f, chunk=chunk, order=order), E5M2, E5M2, None)
+        assert lanes == (32 if 2 * (man + 1) + 2 <= 24 else 64)

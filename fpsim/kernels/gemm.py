@@ -7,12 +7,9 @@ accumulator registers of a column tile are a vector, and every step updates the 
 LLVM vectorises over the contiguous column index.  Three ways to do one accumulator addition
 ``reg = round(reg + p)``, picked once per call by ops.py:
 
-* ``LEAN`` (round-to-nearest-even only): ``s = reg + p`` in the array dtype (float32 or float64,
-  P fraction bits), then ``s`` rounded to the accumulator's fraction bits (``lean_round``).  The
-  double rounding is harmless - exact - when P >= (bits of reg) + (bits of p) + 2 and every product
-  lies on the accumulator's grid: an inexact ``s`` then lies far from every midpoint of the
-  accumulator grid (ops.py checks the conditions; tests compare with the exact path on every
-  accumulator value and product of the benchmark configuration).
+* ``LEAN`` (round-to-nearest-even only): ``s = reg + p`` in the array dtype (float32 or float64),
+  then ``s`` rounded to the accumulator's fraction bits (``lean_round``).  When that double
+  rounding is exact is :func:`lean_lanes`, with its proof.
 * ``EXACT`` (deterministic modes and ``sr`` with r bits): TwoSum gives the exact sum as a pair,
   its round-to-odd (or truncated) 53-bit value is rounded branch-free (``round_fast``); exact for
   accumulator formats of at most 50 fraction bits (see arith.py).
@@ -33,6 +30,50 @@ from .posit import decode_posit, round_posit
 from .rounding import IEEE, RDN, RTO, SR, SRB, pow2, random_word, round_fast
 
 LEAN, EXACT, SCALAR = range(3)
+
+
+def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok):
+    """Lane width (32 or 64) in which the ``LEAN`` accumulation is exact, or None.
+
+    ``acc``, ``a``, ``b``: ``(man_bits, emin, emax)`` of the accumulator and of the two operand
+    formats; ``rne``: the accumulator rounds to nearest-even; ``exact_products``: no product
+    format; ``acc_subnormals``/``acc_specials_ok``: the accumulator keeps subnormals and has
+    IEEE or "fn" specials (``lean_round`` produces exactly those overflow values).
+
+    Proof.  Let p = acc man_bits + 1 and q = the significand bits of a product (at most
+    ``a.man + b.man + 2``).  Require q <= p and every product on the accumulator's grid (its
+    quantum ``2**(a.emin - a.man + b.emin - b.man)`` at least the accumulator's
+    ``2**(emin - man_bits)``): then both addends of every step - register and product, or two
+    register values (chunks, adder trees) - are values with at most p significant bits on the
+    accumulator grid.  The sum of two such values, rounded to nearest-even at P >= 2p + 2 bits
+    and then to p bits, equals the sum rounded once (double rounding of a sum of two p-bit
+    values is innocuous when P >= 2p + 1: Figueroa, "When is double rounding innocuous?",
+    SIGNUM 1995; one more bit covers the subnormal grid, which ``lean_round`` reaches by raising
+    the exponent to emin).  The bound must be 2p + 2 in every order: p + q + 2 covers only a
+    small product added to a large register, while a small register plus a large product puts p
+    register bits below the product's q bits (e5m2 operands [2**-3, 2**-7, 2**5] into e6m15 gave
+    1024 instead of 1024.03125 under the weaker bound).  The lane must also hold every operand,
+    product and register value without overflow or underflow: float32 lanes need the operand
+    values in float32, product and accumulator quanta >= 2**-126 and the accumulator's top
+    binade, widened to 24 bits, below 2**128; float64 lanes the same in float64.
+    """
+    acc_man, acc_emin, acc_emax = acc
+    (a_man, a_emin, a_emax), (b_man, b_emin, b_emax) = a, b
+    if not (rne and exact_products and acc_subnormals and acc_specials_ok) or acc_man < 1:
+        return None
+    p, q = acc_man + 1, a_man + b_man + 2
+    lsb = (a_emin - a_man) + (b_emin - b_man)
+    if q > p or lsb < acc_emin - acc_man:
+        return None
+    need = 2 * p + 2
+    f32_operands = all(m <= 23 and emax <= 127 and emin - m >= -149
+                       for m, emin, emax in (a, b))
+    if need <= 24 and f32_operands and lsb >= -126 and acc_emin - acc_man >= -126 \
+            and acc_emax + 1 + 23 - acc_man <= 127 and a_emax + b_emax + 2 <= 127:
+        return 32
+    if need <= 53 and acc_emax + 1 + 52 - acc_man <= 1023:
+        return 64
+    return None
 MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
 TILE = 256        # columns per task: the registers of a tile stay in L1
 ROWS = 4          # rows per task
