@@ -106,6 +106,22 @@ def _widened(x):
                      "types, integers and bool")
 
 
+def _positive_nans(out):
+    """NaN rule for computed results (arithmetic, accumulators): every NaN is +NaN of zero
+    payload, whatever sign and payload the float arithmetic underneath produced (x86 gives
+    -NaN for Inf - Inf).  quantize and encode instead keep the input NaN's sign, as ml_dtypes."""
+    nan = np.isnan(out)
+    if nan.any():
+        out[nan] = np.nan
+    return out
+
+
+def _work_array(xa, out_dtype):
+    """The array the kernels write into: float64 when the output is, so that a rounded value
+    beyond float32's range is not cut to Inf before it reaches a float64 result."""
+    return xa.astype(np.float64) if out_dtype == np.float64 and xa.dtype != np.float64 else xa
+
+
 def _check_out_dtype(dtype, natural, fmt, explicit: bool) -> np.dtype:
     if dtype is None:
         out = natural
@@ -234,10 +250,10 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
         if random_words is not None:
             raise ValueError("random_words is not supported with block formats; use seed")
         out_dtype = _check_block_dtype(dtype, natural)
-        q, _ = _block_quantize(xa, f, axis, mode, r_bits, key)
+        q, _ = _block_quantize(_work_array(xa, out_dtype), f, axis, mode, r_bits, key)
         return q.astype(out_dtype, copy=False)
     out_dtype = _check_out_dtype(dtype, natural, f, explicit=dtype is not None)
-    flat = xa.reshape(-1)
+    flat = _work_array(xa, out_dtype).reshape(-1)
     rand = _check_random(random_words, flat.size)
     out = np.empty_like(flat)
     if isinstance(f, PositFormat):
@@ -586,7 +602,7 @@ def _elementwise(op, names, arrays, fmt, rounding, seed, sr_bits, dtype):
     out = np.empty(flat[0].size, dtype=np.float64)
     _arith.elementwise(op, flat[0], flat[1], flat[2], out, *_kernel_format_args(f), mode, r_bits,
                        key)
-    out = out.reshape(shape)
+    out = _positive_nans(out).reshape(shape)
     return out if out.dtype == out_dtype else out.astype(out_dtype)
 
 
@@ -824,7 +840,7 @@ def _gemm_values(a64, b64, fa_, fb_, acc, product, out, seed):
     _check_products(fa_, fb_)
     a3 = a64.reshape((a64.shape[0] if a64.ndim == 3 else 1,) + a64.shape[-2:])
     b3 = b64.reshape((b64.shape[0] if b64.ndim == 3 else 1,) + b64.shape[-2:])
-    c = _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key)
+    c = _positive_nans(_gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key))
     final = acc.out_format if fo_ is None else fo_
     if fo_ is not None:   # widened first (exact): a float32 register array would round into
         c = quantize(np.asarray(c, np.float64), fo_)    # float32 twice for a wider out format

@@ -11,15 +11,16 @@ Overflow is then saturated, or wrapped by an ``fmod`` of the rounded value by ``
 import numpy as np
 from numba import njit, prange
 
-from .rounding import CHUNK, IEEE, SR, element_word, pow2, round_f64
+from .bits import f64_bits
+from .rounding import CHUNK, IEEE, SR, element_word, pow2, round_f64, signed_nan
 
 
 @njit(cache=True, inline="always")
 def round_fixed(x, u, frac_bits, k_lo, k_hi, saturate, mode, r_bits):
     """``x`` rounded onto the grid of step ``2**-frac_bits``, then saturated to the integer range
-    ``[k_lo, k_hi]`` (times the step) or wrapped modulo ``k_hi - k_lo + 1``; NaN stays NaN."""
+    ``[k_lo, k_hi]`` (times the step) or wrapped modulo ``k_hi - k_lo + 1``; NaN stays NaN (payload dropped, sign kept)."""
     if x != x:
-        return x
+        return signed_nan(f64_bits(x) < 0)   # the quiet NaN of zero payload, sign kept
     step = pow2(-frac_bits)
     if x == np.inf:
         return k_hi * step

@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from .bits import f64_bits
 from .rounding import (ABS, CHUNK, IEEE, RDN, RNA, RNE, RTO, RUP, SR, SRB, element_word, pow2,
-                       round_f64, split)
+                       round_f64, signed_nan, split)
 
 
 @njit(cache=True, inline="always")
@@ -32,9 +32,9 @@ def _sr_fraction(t, den_log2, r_bits):
 
 @njit(cache=True)
 def round_radix4(x, u, bias, phase, top_field, mode, r_bits):
-    """x rounded to the radix-4 grid; NaN stays NaN, everything else saturates."""
+    """x rounded to the radix-4 grid; NaN stays NaN (payload dropped, sign kept), everything else saturates."""
     if x != x:
-        return x
+        return signed_nan(f64_bits(x) < 0)   # the quiet NaN of zero payload, sign kept
     b = f64_bits(x)
     neg = b < 0
     a = b & ABS

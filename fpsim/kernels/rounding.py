@@ -133,10 +133,10 @@ def round_f64(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals
     neg = b < 0
     a = b & ABS
     if a >= EXP_MASK:
-        if a > EXP_MASK:  # NaN
+        if a > EXP_MASK:  # NaN: the quiet NaN of zero payload, sign kept (fpsim's one rule)
             if spec == NONE:
                 return 0.0 if neg else -0.0
-            return x
+            return signed_nan(neg)
         if saturate or spec == NONE:  # +-Inf
             return -maxv if neg else maxv
         if spec == IEEE:
@@ -256,10 +256,11 @@ def decode_code(c, man_bits, exp_bits, bias, spec, subnormals):
 
 # --- branch-free core for the common case ------------------------------------------------------
 # Valid when man_bits <= 50 (kept <= 2**(man_bits+1) after a carry, and the 2**52 magic-number
-# conversion needs kept < 2**52) and
-# emin - man_bits >= -1022 (every quantum is a normal power of two).  All decisions are selects, so
-# LLVM vectorises the loop.  Inputs below 2**-1022 need no normalisation here: they lie far below
-# half a quantum, and only "inexact" and "below half" matter for them (capped shift keeps both).
+# conversion needs kept < 2**52) and emin - man_bits >= -1022 (every quantum is a normal power of
+# two, so the result is assembled by one multiply).  All decisions are selects, so LLVM vectorises
+# the loop.  float64 subnormal inputs are read as sig = fraction field (no implicit bit) at
+# exponent -1022, the value they have: every decision below works on unnormalised integers, which
+# matters where half a quantum (2**-1023 when emin - man_bits = -1022) is itself subnormal.
 MAGIC = np.int64(0x4330000000000000)   # bits of 2.0**52
 TWO52 = 4503599627370496.0
 
@@ -282,8 +283,9 @@ def round_fast(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormal
     b = f64_bits(x)
     neg = b < 0
     a = b & ABS
-    e = (a >> np.int64(52)) - np.int64(1023)
-    sig = (a & MANT) | IMPL
+    e11 = a >> np.int64(52)
+    e = max(e11, np.int64(1)) - np.int64(1023)
+    sig = (a & MANT) | sel(e11 != 0, IMPL, np.int64(0))
     qe = max(e, emin) - man_bits
     shift_full = qe - e + 52
     shift = min(shift_full, 62)
