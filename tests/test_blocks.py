@@ -282,9 +282,19 @@ def test_bm8_gemm_with_kulisch_accumulation_is_the_exactly_rounded_dot_product()
 
 
 def test_mx_gemm_reads_operands_blocked_along_the_reduction_axis():
+    """Every output against the exact-rational dot product, rounded once into e10m50; the exact
+    sums need fewer than 51 significant bits here, so that rounding is checked to be exact too."""
+    from fractions import Fraction
+    from reference_arith import round_exact
     rng = np.random.default_rng(5)
     A = fpsim.quantize(rng.normal(size=(8, 64)), "mxfp8_e4m3", axis=1)
     B = fpsim.quantize(rng.normal(size=(64, 8)), "mxfp8_e5m2", axis=0)
+    e10m50 = fpsim.format("e10m50")
     C = fpsim.gemm(A, B, a_format="mxfp8_e4m3", b_format="mxfp8_e5m2",
-                   acc=fpsim.KulischAccumulator("e10m50"))
-    assert np.array_equal(C, A @ B)       # 4 + 3 significant bits: every sum exact in float64
+                   acc=fpsim.KulischAccumulator(e10m50))
+    for i in range(A.shape[0]):
+        for j in range(B.shape[1]):
+            exact = sum(Fraction(a) * Fraction(b) for a, b in zip(A[i], B[:, j]))
+            want = round_exact(abs(exact), exact < 0, e10m50, "rne")
+            assert Fraction(want) == exact, (i, j)
+            assert C[i, j] == want and math.copysign(1.0, C[i, j]) == math.copysign(1.0, want)

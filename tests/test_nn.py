@@ -201,11 +201,45 @@ def test_blocks_run_along_each_gemms_reduction_axis():
         q(dy, "mxfp8_e5m2", 0), q(x, "mxfp8_e4m3", 0), w.shape, 1, 1, acc=acc))
 
 
-def test_int_scaling_keeps_float32():
-    rec = nn.Recipe("int4", weights=nn.IntScaling(4), activations=nn.IntScaling(4, signed=False))
-    lin = L.Linear(8, 4, np.random.default_rng(0))
-    L.Model("t", lin).configure(rec)
-    assert lin.forward(np.ones((2, 8), np.float32)).dtype == np.float32
+@pytest.mark.parametrize("scheme", [nn.IntScaling(4), nn.IntScaling(4, signed=False),
+                                    nn.IntScaling(4, rule="sawb"), nn.IntScaling(8, rounding="sr")],
+                         ids=str)
+def test_int_scaling_quantizer_returns_float32_integers(scheme):
+    """The quantizer's own output: float32 values of its integer format, times one scale."""
+    x = np.random.default_rng(4).standard_normal((6, 40)).astype(np.float32)
+    q, fmt, scale = scheme.make()(x, -1, "forward", 5)          # explicit stochastic key
+    assert q.dtype == np.float32 and q.shape == x.shape
+    assert fmt == fpsim.FixedFormat(scheme.bits, 0, signed=scheme.signed)
+    np.testing.assert_array_equal(q, fpsim.quantize(q, fmt))    # integers of the format
+    assert np.abs(q).max() > 0 and scale > 0 and isinstance(scale, float)
+
+
+@pytest.mark.parametrize("acc", [None, fpsim.Accumulator("float32")],
+                         ids=["numpy_matmul", "fpsim_gemm"])
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_int_scaling_keeps_float32(kind, acc):
+    """Weights, activations, errors and gradients under IntScaling: forward, backward-data and
+    the weight gradient stay float32.  With ``acc=None`` the GEMMs are numpy matmuls of the
+    quantizers' outputs, whose dtype would follow any float64 operand; with an accumulator they
+    go through fpsim.gemm / conv2d."""
+    rec = nn.Recipe("int", weights=nn.IntScaling(4, rule="sawb"),
+                    activations=nn.IntScaling(4, signed=False), errors=nn.IntScaling(8),
+                    gradients=nn.IntScaling(8, rounding="sr"), acc=acc)
+    rng = np.random.default_rng(0)
+    if kind == "linear":
+        layer, x = L.Linear(8, 4, rng), rng.random((3, 8)).astype(np.float32)
+    else:
+        layer, x = L.Conv2d(2, 3, 3, rng, padding=1), rng.random((2, 2, 5, 5)).astype(np.float32)
+    layer.datapath = nn.Datapath(rec, 0)
+    layer.datapath.set_step(seed=1, step=0)
+    y = layer.forward(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = layer.backward(dy)
+    assert layer.input_grad and dx is not None
+    for name, v in (("forward", y), ("backward_data", dx), ("weight_gradient", layer.w.grad)):
+        assert v.dtype == np.float32, (name, v.dtype)
+    assert dx.shape == x.shape and layer.w.grad.shape == layer.w.value.shape
+    assert np.abs(y).max() > 0 and np.abs(dx).max() > 0 and np.abs(layer.w.grad).max() > 0
 
 
 def test_kept_layers_use_the_keep_recipe():
@@ -216,7 +250,9 @@ def test_kept_layers_use_the_keep_recipe():
         == ["bm8_fox2021"] * 3
 
 
-def test_a_user_recipe_in_a_few_lines():
+def test_smoke_a_user_recipe_in_a_few_lines():
+    """Smoke test: a recipe written by hand trains the MLP on the synthetic 8x8 set for 2 epochs
+    and beats chance by a wide margin."""
     mine = nn.Recipe("mine", weights="e4m3", activations="e4m3", errors="e5m2",
                      acc=fpsim.Accumulator("float16", chunk=16), master="float16",
                      update_rounding="sr")

@@ -95,7 +95,9 @@ def test_killed_process_resumes_from_its_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("model, recipe", [("resnet", "hfp8_sun2019"),
                                            ("resnet_rangebn", "fp8_wang2018")])
-def test_residual_models_train_under_low_precision(model, recipe):
+def test_smoke_residual_models_train_under_low_precision(model, recipe):
+    """Smoke test: a residual model runs 3 epochs on the synthetic 8x8 set under a low-precision
+    preset, its loss falls and it beats chance; no claim about accuracy parity with fp32."""
     run = nn.train(recipe, model, "synthetic", epochs=3, progress=False)
     assert run["epochs"][-1]["loss"] < 0.9 * run["epochs"][0]["loss"]
     assert run["test_accuracy"] > 0.2                        # 10 classes: chance is 0.1
@@ -167,7 +169,10 @@ def fp32_accuracy():
 
 
 @pytest.mark.parametrize("recipe", [r for r in nn.recipes.RECIPES if r != "fp32"])
-def test_preset_trains_the_mlp_on_digits(recipe, fp32_accuracy):
+def test_smoke_preset_trains_the_mlp_on_digits(recipe, fp32_accuracy):
+    """Smoke test: the preset trains the MLP on the 8x8 digits for a few epochs and ends within
+    a margin of fp32 (one seed, one split, 449 test images); not evidence of the paper's
+    accuracy claims at scale."""
     acc = nn.train(recipe, "mlp", "digits", epochs=PARITY_EPOCHS, progress=False)["test_accuracy"]
     margin = 0.04 if recipe == "pow2_ortiz2018" else 0.02
     assert acc >= fp32_accuracy - margin, (recipe, acc, fp32_accuracy)
