@@ -5,7 +5,8 @@ from .blocks import Autoflex, BlockFormat, GradScale
 from .formats import (ExponentFormat, FixedFormat, FloatFormat, PositFormat, Radix4Format,
                       describe, format, registered_formats)
 from .ops import (ROUNDINGS, add, block_exponents, conv2d, conv2d_backward_data,
-                  conv2d_backward_weight, decode, div, encode, fma, gemm, mul, quantize, sqrt, sub)
+                  conv2d_backward_weight, decode, div, encode, fma, gemm, mul, quantize, seed, sqrt,
+                  sub)
 
 from . import data, nn  # noqa: E402  (fpsim.data, fpsim.nn: after the core API they use)
 
@@ -16,5 +17,5 @@ __all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "Exponen
            "registered_formats", "describe", "quantize", "encode", "decode", "block_exponents",
            "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator", "KulischAccumulator",
            "AccumulatorOverflow", "gemm", "conv2d", "conv2d_backward_data",
-           "conv2d_backward_weight", "Autoflex", "GradScale", "ROUNDINGS", "data", "nn",
+           "conv2d_backward_weight", "seed", "Autoflex", "GradScale", "ROUNDINGS", "data", "nn",
            "__version__"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+from ._args import check_sr_bits
 from .formats import FixedFormat, FloatFormat, PositFormat, format as _format
 
 ORDERS = ("sequential", "pairwise")
@@ -27,6 +28,17 @@ def _as_format(fmt, what) -> FloatFormat:
     if isinstance(fmt, str):
         return _format(fmt)
     raise ValueError(f"{what} must be a FloatFormat or a format name, got {fmt!r}")
+
+
+def _as_any_format(fmt):
+    """A format object, from a format, a name/spec string or a float dtype fpsim names."""
+    if isinstance(fmt, (FloatFormat, FixedFormat, PositFormat)):
+        return fmt
+    try:
+        return _format(fmt)
+    except ValueError:
+        raise ValueError(f"fmt must be a FloatFormat, FixedFormat, PositFormat or a format "
+                         f"name, got {fmt!r}") from None
 
 
 def _arith_ok(f: FloatFormat) -> bool:
@@ -65,7 +77,7 @@ class Accumulator:
     sr_bits: int | None = None
 
     def __post_init__(self):
-        f = _format(self.fmt) if isinstance(self.fmt, str) else self.fmt
+        f = _as_any_format(self.fmt)
         object.__setattr__(self, "fmt", f)
         if isinstance(f, FixedFormat):      # a saturating fixed-point register
             if f.bits > 50 or not f.saturate or not f.signed:
@@ -97,13 +109,8 @@ class Accumulator:
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {self.order!r}")
         if self.sr_bits is not None:
-            if self.rounding != "sr":
-                raise ValueError("sr_bits is only meaningful with rounding='sr', "
-                                 f"got rounding={self.rounding!r}")
-            if isinstance(self.sr_bits, bool) or not isinstance(self.sr_bits, numbers.Integral) \
-                    or not 1 <= self.sr_bits <= 52 - f.man_bits:
-                raise ValueError(f"sr_bits must be an int in 1..{52 - f.man_bits} for {f}, "
-                                 f"got {self.sr_bits!r}")
+            object.__setattr__(self, "sr_bits", check_sr_bits(self.sr_bits, self.rounding,
+                                                              f.man_bits, f" for {f}"))
 
     @property
     def out_format(self):
@@ -142,7 +149,7 @@ class KulischAccumulator:
     overflow: str = "raise"
 
     def __post_init__(self):
-        f = _format(self.fmt) if isinstance(self.fmt, str) else self.fmt
+        f = _as_any_format(self.fmt)
         if isinstance(f, PositFormat):      # the quire
             object.__setattr__(self, "fmt", f)
             if self.rounding != "rne":

@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:
+    except (ValueError, OSError) as e:     # bad input or a path that cannot be read: one line
         print(f"fpsim {args.command}: {e}", file=sys.stderr)
         return 2
 

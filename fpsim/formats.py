@@ -14,6 +14,7 @@ every result exactly in float64 integer arithmetic.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import dataclasses
 from dataclasses import dataclass, field
@@ -32,6 +33,18 @@ def code_dtype(bits: int) -> np.dtype:
         if bits <= 8 * np.dtype(dt).itemsize:
             return np.dtype(dt)
     raise ValueError(f"codes of {bits} bits do not fit an unsigned numpy integer type")
+
+
+def _coerce(record, ints=(), bools=()):
+    """Numpy integers and booleans given for int and bool fields become Python ones (a record
+    holds plain values); anything else is left for the field checks to refuse."""
+    for name in ints:
+        v = getattr(record, name)
+        if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+            object.__setattr__(record, name, int(v))
+    for name in bools:
+        if isinstance(getattr(record, name), np.bool_):
+            object.__setattr__(record, name, bool(getattr(record, name)))
 
 
 class _Coded:
@@ -102,6 +115,7 @@ class FloatFormat(_Coded):
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        _coerce(self, ("exp_bits", "man_bits", "bias"), ("subnormals", "saturate"))
         for pname in ("exp_bits", "man_bits"):
             v = getattr(self, pname)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -201,17 +215,24 @@ class FloatFormat(_Coded):
 
     @property
     def spec(self) -> str:
-        """Canonical spec string; ``fpsim.format(f.spec) == f``."""
-        s = f"e{self.exp_bits}m{self.man_bits}"
-        if self.bias != (1 << (self.exp_bits - 1)) - 1:
-            s += f"b{self.bias}"
-        if self.specials != "ieee":
-            s += self.specials
-        if not self.subnormals:
-            s += "_ftz"
-        if self.saturate:
-            s += "_sat"
-        return s
+        """Canonical spec string; ``fpsim.format(f.spec) == f``.
+
+        The bias is written unless it is the spec grammar's default for the specials policy
+        (:func:`spec_default_bias`), and also where the short string would be the prefix-less
+        name of a different ml_dtypes type (``FloatFormat(2, 1, specials="fn").spec`` is
+        ``"e2m1b1fn"``: ``"e2m1fn"`` names float4_e2m1fn, which has no NaN)."""
+        head = f"e{self.exp_bits}m{self.man_bits}"
+        tail = ("" if self.specials == "ieee" else self.specials) \
+            + ("" if self.subnormals else "_ftz") + ("_sat" if self.saturate else "")
+        if self.bias == spec_default_bias(self.exp_bits, self.specials) \
+                and _ML_ALIASES.get(head + tail, self) == self:
+            return head + tail
+        return f"{head}b{self.bias}{tail}"
+
+    @property
+    def float_container(self) -> "FloatFormat":
+        """The format itself (every format family names the FloatFormat that holds its values)."""
+        return self
 
     def contains(self, other: "FloatFormat") -> bool:
         """True when every value of ``other`` (finite values, Inf, NaN, -0) is a value of ``self``.
@@ -228,6 +249,13 @@ class FloatFormat(_Coded):
         if other.emin >= self.emin:
             return True
         return self.subnormals and other.emin - other.man_bits >= self.emin - self.man_bits
+
+
+def spec_default_bias(exp_bits: int, specials: str) -> int:
+    """The bias a float spec string means when it names none: ``2**(E-1)`` for "fnuz" (the
+    convention of every fnuz type of ml_dtypes, so ``"e4m3fnuz"`` is float8_e4m3fnuz), else the
+    IEEE ``2**(E-1) - 1``.  (``FloatFormat(bias=None)`` is always the IEEE bias.)"""
+    return (1 << (exp_bits - 1)) - (0 if specials == "fnuz" else 1)
 
 
 # --- fixed point ----------------------------------------------------------------------------------
@@ -272,6 +300,7 @@ class FixedFormat(_Coded):
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        _coerce(self, ("int_bits", "frac_bits"), ("signed", "saturate"))
         for pname in ("int_bits", "frac_bits"):
             v = getattr(self, pname)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -358,6 +387,7 @@ class PositFormat(_Coded):
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        _coerce(self, ("n", "es"))
         for pname, lo, hi in (("n", 2, 16), ("es", 0, 4)):
             v = getattr(self, pname)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -418,6 +448,7 @@ class Radix4Format(_Coded):
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        _coerce(self, ("exp_bits", "bias", "phase"))
         if isinstance(self.exp_bits, bool) or not isinstance(self.exp_bits, int) \
                 or not 1 <= self.exp_bits <= 8:
             raise ValueError(f"exp_bits must be an int in 1..8, got {self.exp_bits!r}")
@@ -478,6 +509,7 @@ class ExponentFormat(_Coded):
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
+        _coerce(self, ("exp_bits", "bias"))
         if isinstance(self.exp_bits, bool) or not isinstance(self.exp_bits, int) \
                 or not 1 <= self.exp_bits <= 10:
             raise ValueError(f"exp_bits must be an int in 1..10, got {self.exp_bits!r}")
@@ -593,6 +625,25 @@ register("fp4_130_phase1", Radix4Format(3, phase=1), f"{_SUN2020}; the odd-power
          "of two-phase rounding")
 
 
+# The ml_dtypes names without their "float8_"/"float6_"/"float4_" prefix name the same formats
+# ("e2m1fn" is float4_e2m1fn, which has no NaN; "e4m3fnuz" is float8_e4m3fnuz, bias 8).
+_ML_ALIASES = {n.split("_", 1)[1]: f for n, (f, _) in _REGISTRY.items()
+               if n.startswith(("float8_", "float6_", "float4_"))}
+
+
+def _dtype_name(obj):
+    """The registry name of a numpy/ml_dtypes float type or dtype (e.g. ml_dtypes.bfloat16), or
+    None when obj is not one fpsim names."""
+    if obj is None:
+        return None
+    try:
+        dt = np.dtype(obj)
+    except (TypeError, ValueError):
+        return None
+    name = dt.name
+    return name if name in _REGISTRY and (dt.kind == "f" or dt.kind == "V") else None
+
+
 def registered_formats() -> dict:
     """Every named format: ``{name: format}`` in registration order."""
     return {k: v[0] for k, v in _REGISTRY.items()}
@@ -619,13 +670,17 @@ _FIXED_RE = re.compile(r"^(?P<u>u?)fixed<(?P<il>-?\d+),(?P<fl>-?\d+)>(?P<wrap>_w
 def format(spec):
     """Look up a format by name or parse a spec string.
 
-    Accepts a format object (returned as is), any name of :func:`registered_formats`
+    Accepts a format object (returned as is), a numpy or ml_dtypes float type or dtype
+    (``ml_dtypes.float8_e4m3fn``, ``np.float16``), any name of :func:`registered_formats`
     (``"float8_e4m3fn"``, ``"fp16_169"``, ``"mxfp8_e4m3"``, ...), or a spec string:
 
     - floats: ``eXmY`` or the papers' ``1-X-Y``, optionally followed by ``bN`` (bias), a specials
       policy ``fn``/``fnuz``/``none`` (default ``ieee``) and the flags ``_ftz`` (no subnormals) and
-      ``_sat`` (saturate), e.g. ``"e4m3"``, ``"e4m3b11fnuz"``, ``"1-6-9"``, ``"e2m1none_sat"``.  The
-      ml_dtypes names without the ``float8_`` prefix (``"e4m3fn"``) mean the same formats.
+      ``_sat`` (saturate), e.g. ``"e4m3"``, ``"e4m3b11fnuz"``, ``"1-6-9"``, ``"e2m1none_sat"``.
+      Without ``bN`` the bias is IEEE's ``2**(E-1) - 1``, or ``2**(E-1)`` with ``fnuz``
+      (:func:`spec_default_bias`).  The ml_dtypes names without their ``float8_``/``float6_``/
+      ``float4_`` prefix mean the same formats: ``"e4m3fnuz"`` is float8_e4m3fnuz (bias 8),
+      ``"e2m1fn"`` is float4_e2m1fn (no NaN).
     - fixed point: ``fixed<IL,FL>`` (signed), ``ufixed<IL,FL>``, with ``_wrap`` for wrap-around
       overflow (default: saturate), e.g. ``"fixed<4,12>"``.
     - posits: ``posit<n,es>``, e.g. ``"posit<8,0>"``.
@@ -641,10 +696,16 @@ def format(spec):
     if not isinstance(spec, str) and dataclasses.is_dataclass(spec) and hasattr(spec, "name"):
         return spec
     if not isinstance(spec, str):
-        raise ValueError(f"format must be a FloatFormat or a name/spec string, got {spec!r}")
+        named = _dtype_name(spec)
+        if named is None:
+            raise ValueError(f"format must be a format object, a name/spec string or a float "
+                             f"dtype fpsim names (float16/32/64, ml_dtypes types), got {spec!r}")
+        return _REGISTRY[named][0]
     key = spec.strip()
     if key in _REGISTRY:
         return _REGISTRY[key][0]
+    if key.lower() in _ML_ALIASES:
+        return _ML_ALIASES[key.lower()]
     m = _BLOCK_RE.match(key.lower().replace(" ", ""))
     if m is not None:
         from .blocks import BlockFormat     # blocks.py builds on this module
@@ -676,7 +737,8 @@ def format(spec):
     e = int(m["e"] or m["e2"])
     mm = int(m["m"] or m["m2"])
     flags = m["flags"] or ""
+    specials = m["sp"] or "ieee"
     return FloatFormat(exp_bits=e, man_bits=mm,
-                       bias=None if m["bias"] is None else int(m["bias"]),
-                       specials=m["sp"] or "ieee",
+                       bias=spec_default_bias(e, specials) if m["bias"] is None else int(m["bias"]),
+                       specials=specials,
                        subnormals="_ftz" not in flags, saturate="_sat" in flags)

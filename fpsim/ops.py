@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import numbers
+import threading
 import warnings
 
 import ml_dtypes
 import numpy as np
 
+from ._args import ROUNDINGS, check_rounding
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
 from .blocks import BlockFormat
 from .formats import (SPECIALS_CODE, ExponentFormat, FixedFormat, FloatFormat, PositFormat,
@@ -26,8 +28,6 @@ from .kernels import posit as _kposit
 from .kernels import radix4 as _kradix4
 from .kernels import rounding as _k
 
-ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
-MAX_SR_BITS = 62
 
 # ml_dtypes float types fpsim knows, by dtype -> FloatFormat of the same name
 _ML_FORMATS = {np.dtype(getattr(ml_dtypes, n)): f for n, f in registered_formats().items()
@@ -42,7 +42,7 @@ ELEMENT_FORMATS = (FloatFormat, FixedFormat, PositFormat, Radix4Format, Exponent
 
 
 def _check_format(fmt, blocks=True):
-    f = _format(fmt) if isinstance(fmt, str) else fmt
+    f = fmt if isinstance(fmt, ELEMENT_FORMATS + (BlockFormat,)) else _format(fmt)
     if isinstance(f, ELEMENT_FORMATS) or (blocks and isinstance(f, BlockFormat)):
         return f
     if isinstance(f, BlockFormat):
@@ -53,27 +53,55 @@ def _check_format(fmt, blocks=True):
 
 
 def _holder(f) -> FloatFormat:
-    """The FloatFormat that holds every value of format f (f itself for float formats; fixed
-    point and block formats say which in their ``float_container``)."""
-    return f if isinstance(f, FloatFormat) else f.float_container
+    """The FloatFormat that holds every value of format f (f itself for float formats)."""
+    return f.float_container
 
 
-def _check_rounding(rounding, sr_bits):
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
-    if sr_bits is None:
-        return _k.MODE[rounding], 0
-    if rounding != "sr":
-        raise ValueError(f"sr_bits is only meaningful with rounding='sr', got rounding={rounding!r}")
-    if isinstance(sr_bits, bool) or not isinstance(sr_bits, numbers.Integral) \
-            or not 1 <= sr_bits <= MAX_SR_BITS:
-        raise ValueError(f"sr_bits must be an int in 1..{MAX_SR_BITS} or None, got {sr_bits!r}")
-    return _k.MODE["sr_bits"], int(sr_bits)
+def _check_rounding(rounding, sr_bits, f):
+    """(mode code, random bits) of a rounding into format f (sr_bits: _args.check_sr_bits)."""
+    r_bits = check_rounding(rounding, sr_bits, f)
+    return (_k.MODE["sr_bits"], r_bits) if r_bits else (_k.MODE[rounding], 0)
 
 
-def _check_seed(seed) -> np.uint64:
+_STREAM = {"seed": 0, "calls": 0}     # the process-wide stream of keys for calls without seed=
+_STREAM_LOCK = threading.Lock()
+
+
+def seed(s=0):
+    """Restart the stream of random keys that stochastic calls without ``seed=`` draw from.
+
+    Each call of :func:`quantize`, :func:`encode`, the arithmetic units, :func:`gemm` or the
+    convolutions that rounds stochastically and is given no ``seed`` takes the next key of this
+    stream, so a loop gets fresh random words at every step; a program that calls
+    ``fpsim.seed(s)`` first (the stream starts as ``fpsim.seed(0)``) draws the same keys in the
+    same order every run.  Deterministic calls do not advance the stream.
+
+    >>> import numpy as np, fpsim
+    >>> x = np.full(4, 1 + 2.0**-4)
+    >>> fpsim.seed(1); a = fpsim.quantize(x, "e5m2", rounding="sr")
+    >>> b = fpsim.quantize(x, "e5m2", rounding="sr")     # the next key: other words
+    >>> fpsim.seed(1); np.array_equal(a, fpsim.quantize(x, "e5m2", rounding="sr"))
+    True
+    """
+    if isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s < 2**64:
+        raise ValueError(f"seed must be an int in 0..2**64-1, got {s!r}")
+    with _STREAM_LOCK:
+        _STREAM["seed"], _STREAM["calls"] = int(s), 0
+
+
+def _check_seed(seed, stochastic=True) -> np.uint64:
+    """The stream key of a call: from ``seed``, or (None) the next key of the process stream."""
+    if seed is None:
+        if not stochastic:
+            return np.uint64(0)
+        with _STREAM_LOCK:
+            base, n = _STREAM["seed"], _STREAM["calls"]
+            _STREAM["calls"] += 1
+        # key n of stream `base`: a key no explicit seed's key is related to by construction
+        stream = int(_k.mix64(np.uint64(base ^ 0xA0761D6478BD642F)))
+        return np.uint64(_k.seed_key(np.uint64((stream + n * int(_k.GOLDEN2)) % 2**64)))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an int in 0..2**64-1, got {seed!r}")
+        raise ValueError(f"seed must be None or an int in 0..2**64-1, got {seed!r}")
     return np.uint64(_k.seed_key(np.uint64(seed)))  # numba hands uint64 back as a Python int
 
 
@@ -97,10 +125,12 @@ def _widened(x):
         raise ValueError(f"x has dtype {dt}; supported: float16, float32, float64, "
                          "ml_dtypes float types, integers and bool")
     if dt.kind in "iub":
-        if dt.kind in "iu" and dt.itemsize == 8 and x.size and \
-                np.abs(x.astype(np.float64)).max() > 2.0**53:
-            raise ValueError("x has 64-bit integers beyond 2**53 in magnitude, which float64 "
-                             "cannot hold exactly; convert them yourself first")
+        if dt.kind in "iu" and dt.itemsize == 8 and x.size:
+            bad = ~_float64_holds(x)
+            if bad.any():
+                first = x.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]
+                raise ValueError(f"x has {int(bad.sum())} 64-bit integers that float64 cannot "
+                                 f"hold exactly (first: {int(first)}); convert them yourself first")
         return np.ascontiguousarray(x, dtype=np.float64), np.dtype(np.float64)
     raise ValueError(f"x has dtype {dt}; supported: float16, float32, float64, ml_dtypes float "
                      "types, integers and bool")
@@ -120,6 +150,15 @@ def _work_array(xa, out_dtype):
     """The array the kernels write into: float64 when the output is, so that a rounded value
     beyond float32's range is not cut to Inf before it reaches a float64 result."""
     return xa.astype(np.float64) if out_dtype == np.float64 and xa.dtype != np.float64 else xa
+
+
+def _float64_holds(x):
+    """Which 64-bit integers of x are float64 values: |x| stripped of its trailing zero bits
+    has at most 53 bits.  Computed in integers (a float64 round trip would round first)."""
+    mag = x.astype(np.uint64)
+    mag = np.where(x < 0, np.uint64(0) - mag, mag) if x.dtype.kind == "i" else mag
+    low = mag & (np.uint64(0) - mag)                 # lowest set bit (0 for 0)
+    return (mag >> np.uint64(53)) < np.maximum(low, np.uint64(1))
 
 
 def _check_out_dtype(dtype, natural, fmt, explicit: bool) -> np.dtype:
@@ -154,7 +193,11 @@ def _check_out_dtype(dtype, natural, fmt, explicit: bool) -> np.dtype:
 def _check_random(random_words, n):
     if random_words is None:
         return np.empty(0, dtype=np.uint64)
-    r = np.ascontiguousarray(random_words, dtype=np.uint64).reshape(-1)
+    r = np.asarray(random_words)
+    if r.dtype.kind not in "ui" or (r.dtype.kind == "i" and r.size and r.min() < 0):
+        raise ValueError(f"random_words must be unsigned 64-bit integers (uint64), got dtype "
+                         f"{r.dtype}" + (" with negative values" if r.dtype.kind == "i" else ""))
+    r = np.ascontiguousarray(r, dtype=np.uint64).reshape(-1)
     if r.size != n:
         raise ValueError(f"random_words must have one word per element ({n}), got {r.size}")
     return r
@@ -197,8 +240,8 @@ def _kernel_format_args(f: FloatFormat):
 
 
 # --- public functions ---------------------------------------------------------------------------
-def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_words=None,
-             axis=-1):
+def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random_words=None,
+             axis=None):
     """Round every element of ``x`` once into ``fmt``; same shape, and x's float dtype.
 
     Parameters
@@ -210,9 +253,10 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
         The target format, or a name/spec string for :func:`fpsim.format`.
     rounding : {"rne", "rna", "rtz", "rup", "rdn", "rto", "sr"}
         Nearest-even, nearest-away, toward zero, toward +inf, toward -inf, round-to-odd, stochastic.
-    seed : int
+    seed : int or None
         Stochastic rounding key: element ``i`` (C order) uses the random word of ``(seed, i)`` only,
-        so results do not depend on the thread count or chunking.
+        so results do not depend on the thread count or chunking.  None (default): the next key
+        of fpsim's process-wide stream (:func:`seed` restarts it), fresh at every call.
     sr_bits : int or None
         With ``rounding="sr"``: ``None`` rounds up with probability exactly (discarded part)/ulp;
         an int ``r`` uses ``r`` random bits as hardware does (probability = the discarded part
@@ -223,9 +267,10 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     random_words : array_like of uint64, optional
         One 64-bit random word per element, used instead of the seeded generator (RTL test vectors
         feed the hardware's own random bits this way).  The top ``sr_bits`` bits are used.
-    axis : int
-        Block formats (:class:`fpsim.BlockFormat`, e.g. ``"mxfp8_e4m3"``): the axis the blocks run
-        along (1-D blocks); tiles always cover the last two axes.  Each block gets its scale from
+    axis : int or None
+        Block formats only (:class:`fpsim.BlockFormat`, e.g. ``"mxfp8_e4m3"``): the axis the
+        blocks run along (1-D blocks; None means -1); tiles always cover the last two axes and a
+        per-tensor scale needs none.  Given with any other format it is an error.  Each block gets its scale from
         its own largest magnitude; stochastic words are keyed by the element's index in the
         blocked layout (``axis`` moved last, padded to whole blocks).
 
@@ -243,8 +288,9 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     dtype('float32')
     """
     f = _check_format(fmt)
-    mode, r_bits = _check_rounding(rounding, sr_bits)
-    key = _check_seed(seed)
+    _check_axis_use(f, axis)
+    mode, r_bits = _check_rounding(rounding, sr_bits, f)
+    key = _check_seed(seed, mode >= _k.SR)
     xa, natural = _values_array(x)
     if isinstance(f, BlockFormat):
         if random_words is not None:
@@ -273,7 +319,7 @@ def quantize(x, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None, random_wo
     return out if out.dtype == out_dtype else out.astype(out_dtype)
 
 
-def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None, axis=-1):
+def encode(x, fmt, rounding="rne", seed=None, sr_bits=None, random_words=None, axis=None):
     """Round ``x`` into ``fmt`` (as :func:`quantize`) and return the bit patterns.
 
     Codes are unsigned integers of the smallest of uint8/16/32/64 that holds ``fmt.bits`` bits
@@ -290,8 +336,9 @@ def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None, axis
     array([ 60, 192, 124], dtype=uint8)
     """
     f = _check_format(fmt)
-    mode, r_bits = _check_rounding(rounding, sr_bits)
-    key = _check_seed(seed)
+    _check_axis_use(f, axis)
+    mode, r_bits = _check_rounding(rounding, sr_bits, f)
+    key = _check_seed(seed, mode >= _k.SR)
     xa, _ = _values_array(x)
     if isinstance(f, BlockFormat):
         if random_words is not None:
@@ -322,7 +369,7 @@ def encode(x, fmt, rounding="rne", seed=0, sr_bits=None, random_words=None, axis
     return out.reshape(xa.shape)
 
 
-def decode(codes, fmt, dtype=None, axis=-1):
+def decode(codes, fmt, dtype=None, axis=None):
     """Values of the bit patterns ``codes`` of ``fmt``.
 
     ``dtype`` defaults to float32 when float32 holds every value of ``fmt``, else float64.  Codes
@@ -335,6 +382,7 @@ def decode(codes, fmt, dtype=None, axis=-1):
     array([1.        ,        nan, 0.00195312], dtype=float32)
     """
     f = _check_format(fmt)
+    _check_axis_use(f, axis)
     if isinstance(f, BlockFormat):
         return _block_decode(codes, f, axis).astype(_check_block_dtype(dtype, np.float64))
     c = np.asarray(codes)
@@ -373,7 +421,15 @@ def _check_block_dtype(dtype, natural) -> np.dtype:
     return out
 
 
+def _check_axis_use(f, axis):
+    if axis is not None and not isinstance(f, BlockFormat):
+        raise ValueError(f"axis is for block formats (where blocks run along it); format {f} "
+                         f"rounds every element alone: leave axis=None, got {axis!r}")
+
+
 def _check_axis(axis, ndim):
+    if axis is None:
+        return max(ndim, 1) - 1
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or \
             not -max(ndim, 1) <= axis < max(ndim, 1):
         raise ValueError(f"axis must be an int in {-max(ndim, 1)}..{max(ndim, 1) - 1} for an "
@@ -489,7 +545,7 @@ def _block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=Fal
     return layout.unflat(out), layout.shaped_scales(scales)
 
 
-def block_exponents(x, fmt, axis=-1):
+def block_exponents(x, fmt, axis=None):
     """The scale exponent ``s`` (scale ``2**s``) that each block of ``x`` gets in block format
     ``fmt``; float64, NaN for a block that becomes NaN (MX: a NaN or Inf in the block).
 
@@ -541,21 +597,16 @@ def _block_decode(codes, f: BlockFormat, axis):
 EXACT_RANGE = 2.0 ** 480   # float64 operands beyond 2**+-480 would break TwoProduct's exactness
 
 
-def _check_arith_format(fmt) -> FloatFormat:
+def _check_arith_format(fmt, what="fmt") -> FloatFormat:
     f = _check_format(fmt)
+    if not isinstance(f, FloatFormat):
+        raise ValueError(f"{what} must be a floating-point format (FloatFormat or a float format "
+                         f"name) for the arithmetic units, got {type(f).__name__} {f}")
     if not _k.fast_path_ok(f.man_bits, f.emin):
         raise ValueError(f"arithmetic in format {f} is not supported: it needs man_bits <= 50 and "
                          f"emin - man_bits >= -1022 (float32, bfloat16, every 8- to 16-bit "
                          f"format qualify; for float64 arithmetic use numpy)")
     return f
-
-
-def _check_arith_rounding(rounding, sr_bits, f: FloatFormat):
-    mode, r_bits = _check_rounding(rounding, sr_bits)
-    if sr_bits is not None and r_bits > 52 - f.man_bits:
-        raise ValueError(f"sr_bits must be at most 52 - man_bits = {52 - f.man_bits} for "
-                         f"arithmetic in {f}, got {sr_bits}")
-    return mode, r_bits
 
 
 def _check_exact_range(name, v):
@@ -591,8 +642,8 @@ def _operands(names, arrays, f: FloatFormat, dtype):
 
 def _elementwise(op, names, arrays, fmt, rounding, seed, sr_bits, dtype):
     f = _check_arith_format(fmt)
-    mode, r_bits = _check_arith_rounding(rounding, sr_bits, f)
-    key = _check_seed(seed)
+    mode, r_bits = _check_rounding(rounding, sr_bits, f)
+    key = _check_seed(seed, mode >= _k.SR)
     flat, shape, out_dtype = _operands(names, arrays, f, dtype)
     while len(flat) < 3:
         flat.append(flat[0])
@@ -621,28 +672,28 @@ _ARITH_DOC = """{summary}
     """
 
 
-def add(a, b, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+def add(a, b, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None):
     return _elementwise(_arith.OP_ADD, ("a", "b"), (a, b), fmt, rounding, seed, sr_bits, dtype)
 
 
-def sub(a, b, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+def sub(a, b, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None):
     return _elementwise(_arith.OP_SUB, ("a", "b"), (a, b), fmt, rounding, seed, sr_bits, dtype)
 
 
-def mul(a, b, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+def mul(a, b, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None):
     return _elementwise(_arith.OP_MUL, ("a", "b"), (a, b), fmt, rounding, seed, sr_bits, dtype)
 
 
-def div(a, b, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+def div(a, b, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None):
     return _elementwise(_arith.OP_DIV, ("a", "b"), (a, b), fmt, rounding, seed, sr_bits, dtype)
 
 
-def fma(a, b, c, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+def fma(a, b, c, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None):
     return _elementwise(_arith.OP_FMA, ("a", "b", "c"), (a, b, c), fmt, rounding, seed, sr_bits,
                         dtype)
 
 
-def sqrt(a, fmt, rounding="rne", seed=0, sr_bits=None, dtype=None):
+def sqrt(a, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None):
     return _elementwise(_arith.OP_SQRT, ("a",), (a,), fmt, rounding, seed, sr_bits, dtype)
 
 
@@ -746,7 +797,7 @@ def _gemm_shapes(A, B):
                          f"(A's last axis must equal B's second-to-last)")
     if A.ndim == 3 and B.ndim == 3 and A.shape[0] != B.shape[0]:
         raise ValueError(f"batch sizes differ: A is {A.shape}, B is {B.shape}")
-    batch = max(A.shape[0] if A.ndim == 3 else 1, B.shape[0] if B.ndim == 3 else 1)
+    batch = A.shape[0] if A.ndim == 3 else (B.shape[0] if B.ndim == 3 else 1)
     out_shape = (A.shape[-2], B.shape[-1])
     if A.ndim == 3 or B.ndim == 3:
         out_shape = (batch,) + out_shape
@@ -777,7 +828,7 @@ def _lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
                             product is None, f.subnormals, f.specials in ("ieee", "fn"))
 
 
-def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format=None,
+def gemm(A, B, acc=None, product=None, out=None, seed=None, a_format=None, b_format=None,
          quantize_operands=False):
     """Matrix product with the multiply-accumulate datapath modelled bit-exactly.
 
@@ -799,8 +850,9 @@ def gemm(A, B, acc=None, product=None, out=None, seed=0, a_format=None, b_format
     out : FloatFormat or str, optional
         Round the result once more (nearest-even) into this format, as when the register is
         written to memory; None returns the register values.
-    seed : int
-        Stochastic accumulators: the random word of output element e and step t is the word
+    seed : int or None
+        As in :func:`quantize` (None: the next key of the process stream).  Stochastic
+        accumulators: the random word of output element e and step t is the word
         ``e*(K*K + 2K) + t`` of ``seed``'s stream (kernels/gemm.py lists the steps).
     a_format, b_format : FloatFormat or str, optional
         The operand formats; values outside them raise ValueError unless ``quantize_operands``.
@@ -833,9 +885,9 @@ def _gemm_values(a64, b64, fa_, fb_, acc, product, out, seed):
     """gemm of float64 arrays already known to hold values of the formats fa_ and fb_."""
     fa_, fb_ = _holder(fa_), _holder(fb_)   # the kernels see fixed-point operands as floats
     acc = _check_acc(acc)
-    key = _check_seed(seed)
+    key = _check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
     batch, out_shape = _gemm_shapes(a64, b64)
-    fp_ = None if product is None else _check_arith_format(product)
+    fp_ = None if product is None else _check_arith_format(product, "product")
     fo_ = None if out is None else _check_format(out)
     _check_products(fa_, fb_)
     a3 = a64.reshape((a64.shape[0] if a64.ndim == 3 else 1,) + a64.shape[-2:])
@@ -866,7 +918,7 @@ def _gemm_run(a3, b3, batch, acc, fa_, fb_, fp_, key):
     fp = _product_args(fp_)
     if isinstance(acc, KulischAccumulator):
         return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp)
-    mode, r_bits = _check_rounding(acc.rounding, acc.sr_bits)
+    mode, r_bits = _check_rounding(acc.rounding, acc.sr_bits, acc.fmt)
     if isinstance(acc.fmt, (FixedFormat, PositFormat)) and fp_ is not None:
         raise ValueError(f"a {type(acc.fmt).__name__} accumulator adds exact products; product= "
                          "is for float accumulators")
@@ -932,7 +984,7 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
         mode, r_bits = _k.MODE["rto"], 0
         fa = _fmt_tuple(QUIRE_STAGE) + (mode, r_bits)
     else:
-        mode, r_bits = _check_rounding(acc.rounding, None)
+        mode, r_bits = _check_rounding(acc.rounding, None, acc.fmt)
         fa = _fmt_tuple(acc.fmt) + (mode, r_bits)
     c = np.empty((batch, m, n))
     flags = np.zeros((batch, m, n), dtype=np.bool_)
@@ -988,7 +1040,7 @@ def _im2col(xv, kh, kw, stride, padding, out_hw):
     return cols
 
 
-def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out=None, seed=0, x_format=None,
+def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out=None, seed=None, x_format=None,
            w_format=None, quantize_operands=False):
     """2-D convolution (cross-correlation, NCHW) through :func:`gemm`'s datapath.
 
@@ -1018,7 +1070,7 @@ def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out=None, seed=0, 
 
 
 def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=None, out=None,
-                         seed=0, dy_format=None, w_format=None, quantize_operands=False):
+                         seed=None, dy_format=None, w_format=None, quantize_operands=False):
     """Gradient of :func:`conv2d` with respect to x: the transposed convolution, through gemm.
 
     ``dy`` (N, F, Ho, Wo) is dilated by the stride (zeros between rows and columns), padded by
@@ -1076,7 +1128,7 @@ def _pad_or_crop(a, axis, before, after):
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, acc=None, product=None, out=None,
-                           seed=0, dy_format=None, x_format=None, quantize_operands=False):
+                           seed=None, dy_format=None, x_format=None, quantize_operands=False):
     """Gradient of :func:`conv2d` with respect to w, through gemm.
 
     ``dw[f, (c, r, s)] = sum over (n, oh, ow) of dy[n, f, oh, ow] * cols[n, (c, r, s), (oh, ow)]``:

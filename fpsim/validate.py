@@ -40,6 +40,7 @@ from importlib import resources
 import numpy as np
 
 from . import ops
+from ._args import check_rounding
 from .formats import format as _format
 
 INPUT_TYPES = {"binary16": np.float16, "binary32": np.float32, "binary64": np.float64}
@@ -192,10 +193,10 @@ def write_vectors(fmt, out, rounding="rne", input_type="binary32", sr_bits=None,
     f = _format(fmt)
     if input_type not in INPUT_TYPES:
         raise ValueError(f"input_type must be one of {tuple(INPUT_TYPES)}, got {input_type!r}")
+    check_rounding(rounding, sr_bits, f)
     if rounding == "sr" and sr_bits is None:
         raise ValueError("test vectors with rounding='sr' need sr_bits (the random bits are "
                          "listed per case)")
-    ops._check_rounding(rounding, sr_bits)
     t = INPUT_TYPES[input_type]
     ut = _UINT[t]
     if inputs is None:

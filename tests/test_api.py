@@ -116,7 +116,7 @@ def test_integer_and_bool_inputs_read_as_float64():
     assert y.dtype == np.float64
     np.testing.assert_array_equal(y, [1, 3, 16, np.inf])
     np.testing.assert_array_equal(fpsim.quantize(np.array([True, False]), "e2m1none"), [1, 0])
-    with pytest.raises(ValueError, match="2\\*\\*53"):
+    with pytest.raises(ValueError, match="float64 cannot hold"):
         fpsim.quantize(np.array([2**60 + 1]), "e4m3")
 
 

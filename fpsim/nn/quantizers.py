@@ -40,7 +40,8 @@ def quantize_along(x, fmt, axis, rounding="rne", seed=0):
         moved = np.moveaxis(x, axis, -1)
         q = ops.quantize(moved.reshape(-1, moved.shape[-1]), fmt, rounding=rounding, seed=seed)
         return np.moveaxis(q.reshape(moved.shape), -1, axis)
-    return ops.quantize(x, fmt, rounding=rounding, seed=seed, axis=axis)
+    return ops.quantize(x, fmt, rounding=rounding, seed=seed,
+                        axis=axis if isinstance(fmt, BlockFormat) else None)
 
 
 def _check_rounding(rounding):
