@@ -1,21 +1,27 @@
-"""fpsim: bit-exact simulation of low-precision deep-learning arithmetic."""
+"""fpsim: bit-exact simulation of low-precision deep-learning arithmetic.
 
+Layers, lowest first (a module imports only from layers below it; tests/test_layout.py checks):
+kernels -> formats -> _args -> quantize -> arith -> accum -> gemm -> conv -> scaling -> nn ->
+data, validate -> cli.
+"""
+
+from ._args import ROUNDINGS, seed
+from .formats import (BlockFormat, ExponentFormat, FixedFormat, FloatFormat, PositFormat,
+                      Radix4Format, describe, format, registered_formats)
+from .quantize import block_exponents, decode, encode, quantize
+from .arith import add, div, fma, mul, sqrt, sub
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
-from .blocks import Autoflex, BlockFormat, GradScale
-from .formats import (ExponentFormat, FixedFormat, FloatFormat, PositFormat, Radix4Format,
-                      describe, format, registered_formats)
-from .ops import (ROUNDINGS, add, block_exponents, conv2d, conv2d_backward_data,
-                  conv2d_backward_weight, decode, div, encode, fma, gemm, mul, quantize, seed, sqrt,
-                  sub)
+from .gemm import dot, gemm, sum
+from .conv import conv2d, conv2d_backward_data, conv2d_backward_weight
+from .scaling import Autoflex, GradScale
 
 from . import data, nn  # noqa: E402  (fpsim.data, fpsim.nn: after the core API they use)
 
 __version__ = "0.1.0"
 
 __all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "ExponentFormat",
-           "BlockFormat", "format",
-           "registered_formats", "describe", "quantize", "encode", "decode", "block_exponents",
-           "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator", "KulischAccumulator",
-           "AccumulatorOverflow", "gemm", "conv2d", "conv2d_backward_data",
-           "conv2d_backward_weight", "seed", "Autoflex", "GradScale", "ROUNDINGS", "data", "nn",
-           "__version__"]
+           "BlockFormat", "format", "registered_formats", "describe", "quantize", "encode",
+           "decode", "block_exponents", "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator",
+           "KulischAccumulator", "AccumulatorOverflow", "gemm", "sum", "dot", "conv2d",
+           "conv2d_backward_data", "conv2d_backward_weight", "seed", "Autoflex", "GradScale",
+           "ROUNDINGS", "data", "nn", "__version__"]

@@ -1,4 +1,6 @@
-"""Accumulator specs: what the adder of a multiply-accumulate datapath does with the products.
+"""Accumulator specs - what the adder of a multiply-accumulate datapath does with the products -
+and their kernel plan (:func:`run`: which kernel of :mod:`fpsim.kernels.gemm`, with which
+constants).
 
 A spec is a frozen dataclass of facts, checked when it is made; :func:`fpsim.gemm` and the
 convolutions take one as ``acc=``.
@@ -7,10 +9,16 @@ convolutions take one as ``acc=``.
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
-from ._args import check_sr_bits
-from .formats import FixedFormat, FloatFormat, PositFormat, format as _format
+import numpy as np
+
+from ._args import check_arith_format, check_format, check_sr_bits, rounding_mode
+from .formats import SPECIALS_CODE, FixedFormat, FloatFormat, PositFormat
+from .kernels import gemm as _gemm
+from .kernels import rounding as _k
+from .quantize import fixed_args, posit_tables, quantize
 
 ORDERS = ("sequential", "pairwise")
 ACC_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
@@ -22,27 +30,13 @@ class AccumulatorOverflow(ArithmeticError):
     """A Kulisch accumulator of the given width could not hold an exact sum."""
 
 
-def _as_format(fmt, what) -> FloatFormat:
-    if isinstance(fmt, FloatFormat):
-        return fmt
-    if isinstance(fmt, str):
-        return _format(fmt)
-    raise ValueError(f"{what} must be a FloatFormat or a format name, got {fmt!r}")
-
-
 def _as_any_format(fmt):
     """A format object, from a format, a name/spec string or a float dtype fpsim names."""
-    if isinstance(fmt, (FloatFormat, FixedFormat, PositFormat)):
-        return fmt
     try:
-        return _format(fmt)
-    except ValueError:
+        return check_format(fmt, blocks=False)
+    except ValueError as e:
         raise ValueError(f"fmt must be a FloatFormat, FixedFormat, PositFormat or a format "
-                         f"name, got {fmt!r}") from None
-
-
-def _arith_ok(f: FloatFormat) -> bool:
-    return f.man_bits <= 50 and f.emin - f.man_bits >= -1022
+                         f"name: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -94,10 +88,7 @@ class Accumulator:
                                  "other roundings are for float accumulators")
             f = None
         else:
-            f = _as_format(f, "fmt")
-        if f is not None and not _arith_ok(f):
-            raise ValueError(f"accumulator format {f} is not supported: it needs man_bits <= 50 "
-                             "and emin - man_bits >= -1022 (float32 and narrower qualify)")
+            f = check_arith_format(f, "fmt")
         if self.chunk is not None and (isinstance(self.chunk, bool)
                                        or not isinstance(self.chunk, numbers.Integral)
                                        or self.chunk < 1):
@@ -164,11 +155,8 @@ class KulischAccumulator:
                                  f"Kulisch accumulator, got {f}")
             f = None
         else:
-            f = _as_format(self.fmt, "fmt")
+            f = check_arith_format(f, "fmt")
             object.__setattr__(self, "fmt", f)
-        if f is not None and not _arith_ok(f):
-            raise ValueError(f"output format {f} is not supported: it needs man_bits <= 50 "
-                             "and emin - man_bits >= -1022 (float32 and narrower qualify)")
         if self.width is not None and (isinstance(self.width, bool)
                                        or not isinstance(self.width, numbers.Integral)
                                        or not 2 <= self.width <= 4096):
@@ -183,3 +171,134 @@ class KulischAccumulator:
     @property
     def out_format(self) -> FloatFormat:
         return self.fmt
+
+
+# --- the kernel plan -----------------------------------------------------------------------------
+def fmt_tuple(f: FloatFormat):
+    return (int(f.man_bits), int(f.emin), float(f.max), float(f.min_normal),
+            int(SPECIALS_CODE[f.specials]), bool(f.saturate), bool(f.subnormals))
+
+
+def lean_constants(acc_fmt: FloatFormat, wide: bool):
+    """Constants of kernels.gemm.lean_round for float32 (wide False) or float64 lanes."""
+    ity, fty, frac, bias = (np.int64, np.float64, 52, 1023) if wide else (np.int32, np.float32, 23,
+                                                                           127)
+    over = acc_fmt.max if acc_fmt.saturate else (np.inf if acc_fmt.specials == "ieee" else np.nan)
+    expmask = ((1 << (63 - frac)) - 1) << frac if wide else 0x7F800000
+    return (ity(np.iinfo(ity).min), ity(expmask), ity((acc_fmt.emin + bias) << frac),
+            ity((frac - acc_fmt.man_bits) << frac), fty(acc_fmt.max), fty(over))
+
+
+def lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
+    """Lane width of the exact round-to-nearest-even fast path, or None (kernels.gemm.lean_lanes
+    holds the condition and its proof)."""
+    f = acc.fmt
+    return _gemm.lean_lanes((f.man_bits, f.emin, f.emax), (fa_.man_bits, fa_.emin, fa_.emax),
+                            (fb_.man_bits, fb_.emin, fb_.emax), acc.rounding == "rne",
+                            product is None, f.subnormals, f.specials in ("ieee", "fn"))
+
+
+def check_products(fa_: FloatFormat, fb_: FloatFormat):
+    if fa_.man_bits + fb_.man_bits + 2 > 53 or fa_.emax + fb_.emax + 2 > 1023 \
+            or (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits) < -1074:
+        raise ValueError(f"products of {fa_} and {fb_} are not exact in float64; the operand "
+                         "formats need at most 53 significant bits together (float32 x float32 "
+                         "and every narrower pair qualify)")
+
+
+def product_args(fp_, mode="rne"):
+    """Kernel arguments of the product format (None: exact products) and its rounding."""
+    if fp_ is None:
+        return (False, 0, 0, 0.0, 0.0, 0, False, False, 0)
+    return (True,) + fmt_tuple(fp_) + (_k.MODE[mode],)
+
+
+def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
+    """C (batch, m, n) of a3 @ b3 through accumulator ``acc`` (operand formats fa_, fb_; product
+    format fp_ or None): picks the kernel and its constants."""
+    m, n = a3.shape[1], b3.shape[2]
+    fp = product_args(fp_, product_rounding)
+    if isinstance(acc, KulischAccumulator):
+        return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp)
+    mode, r_bits = rounding_mode(acc.rounding, acc.sr_bits, acc.fmt)
+    if isinstance(acc.fmt, (FixedFormat, PositFormat)) and fp_ is not None:
+        raise ValueError(f"a {type(acc.fmt).__name__} accumulator adds exact products; product= "
+                         "is for float accumulators")
+    if isinstance(acc.fmt, PositFormat):
+        c = np.empty((batch, m, n))
+        _gemm.gemm_posit(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c,
+                         fmt_tuple(QUIRE_STAGE), *posit_tables(acc.fmt), acc.fmt.n,
+                         acc.fmt.es)
+        return c
+    if isinstance(acc.fmt, FixedFormat):
+        frac, k_lo, k_hi, _ = fixed_args(acc.fmt)
+        c = np.empty((batch, m, n))
+        _gemm.gemm_fixed(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, frac, k_lo, k_hi,
+                         mode, r_bits, key)
+        return c
+    fa = fmt_tuple(acc.fmt) + (mode, r_bits)
+    lanes = lean_lanes(acc, fa_, fb_, fp_)
+    if lanes is not None:
+        kind = _gemm.LEAN
+    else:
+        kind = _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
+    wide = lanes != 32
+    dt = np.float64 if wide else np.float32
+    lc = lean_constants(acc.fmt, wide)
+    c = np.empty((batch, m, n), dtype=dt)
+    _gemm.gemm_float(np.ascontiguousarray(a3, dtype=dt), np.ascontiguousarray(b3, dtype=dt), c,
+                     kind, acc.chunk or 0, acc.order == "pairwise", fa, fp, lc, key)
+    return c
+
+
+QUIRE_STAGE = FloatFormat(10, 50)   # the exact sum, rounded to odd, on its way to posit or fixed
+
+
+def _quantum_span(x, f: FloatFormat):
+    """(q, e): every nonzero finite value of x (values of f) is a multiple of 2**q, and
+    e = floor(log2 max|x|).  A value v of f is a multiple of 2**(floor(log2|v|) - man_bits) (or
+    of f's subnormal quantum), so products of two such arrays are multiples of 2**(qa + qb) and
+    below 2**(ea + eb + 2): the exact sum needs only those digits."""
+    a = np.abs(x[np.isfinite(x) & (x != 0)])
+    if a.size == 0:
+        return f.emin - f.man_bits, f.emin
+    _, lo = np.frexp(a.min())                 # frexp's exponent is floor(log2|v|) + 1
+    _, hi = np.frexp(a.max())
+    return max(int(lo) - 1 - f.man_bits, f.emin - f.man_bits), int(hi) - 1
+
+
+def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
+    m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
+    if fp_ is None:
+        lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+        emax = fa_.emax + fb_.emax + 2          # every |product| < 2**emax
+        if acc.width is None:                   # no register to model: digits the data needs
+            (qa, ea), (qb, eb) = _quantum_span(a3, fa_), _quantum_span(b3, fb_)
+            lsb, emax = max(lsb, qa + qb), min(emax, ea + eb + 2)
+    else:
+        lsb = fp_.emin - fp_.man_bits
+        emax = fp_.emax + 1
+    emax = max(emax, lsb + 1)
+    dbits = min(51, 52 - int(np.ceil(np.log2(kk + 1))))
+    ndigits = max(1, -(-(emax - lsb + 1) // dbits))
+    staged = not isinstance(acc.fmt, FloatFormat)   # posit quire, fixed point: round to odd first
+    if staged:   # ... onto 51 bits, which keeps every decision of the final rounding (accum.py)
+        mode, r_bits = _k.MODE["rto"], 0
+        fa = fmt_tuple(QUIRE_STAGE) + (mode, r_bits)
+    else:
+        mode, r_bits = rounding_mode(acc.rounding, None, acc.fmt)
+        fa = fmt_tuple(acc.fmt) + (mode, r_bits)
+    c = np.empty((batch, m, n))
+    flags = np.zeros((batch, m, n), dtype=np.bool_)
+    _gemm.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp, lsb,
+                       dbits, ndigits, acc.width or 0, fa)
+    if flags.any():
+        count = int(flags.sum())
+        msg = (f"{count} output(s) overflow a {acc.width}-bit Kulisch accumulator (LSB 2**{lsb}); "
+               f"a width of {emax - lsb + 1 + int(np.ceil(np.log2(kk + 1)))} bits holds any sum "
+               f"of {kk} products")
+        if acc.overflow == "raise":
+            raise AccumulatorOverflow(msg)
+        warnings.warn(msg + "; those outputs are NaN", RuntimeWarning, stacklevel=3)
+        c[flags] = np.nan
+    return quantize(c, acc.fmt, rounding=acc.rounding) if staged else c

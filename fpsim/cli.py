@@ -6,10 +6,9 @@ import argparse
 import sys
 
 from . import validate as _v
-from .blocks import BlockFormat
-from .formats import (ExponentFormat, FixedFormat, FloatFormat, PositFormat, Radix4Format,
-                      describe, registered_formats)
-from .ops import ROUNDINGS
+from ._args import ROUNDINGS
+from .formats import (BlockFormat, ExponentFormat, FixedFormat, FloatFormat, PositFormat,
+                      Radix4Format, describe, registered_formats)
 
 
 def _g(v: float) -> str:

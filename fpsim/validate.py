@@ -39,7 +39,7 @@ from importlib import resources
 
 import numpy as np
 
-from . import ops
+from .quantize import decode, encode
 from ._args import check_rounding
 from .formats import format as _format
 
@@ -85,7 +85,7 @@ def write_table(fmt, out, values=None, source="fpsim (self-generated; not a refe
         raise ValueError(f"tables list formats of at most 16 bits; {f} has {f.bits}")
     codes = np.arange(f.n_codes, dtype=f.code_dtype)
     if values is None:
-        values = ops.decode(codes, f, dtype=np.float64)
+        values = decode(codes, f, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     if values.shape != codes.shape:
         raise ValueError(f"values must have one entry per code ({f.n_codes})")
@@ -140,7 +140,7 @@ def check_table(path) -> Report:
     compare with its code (formats whose codes are all canonical)."""
     f, codes, values = read_table(path)
     rep = Report(f"table {os.path.basename(str(path))} ({f})")
-    got = ops.decode(codes.astype(f.code_dtype), f, dtype=np.float64)
+    got = decode(codes.astype(f.code_dtype), f, dtype=np.float64)
     rep.add(_same(got, values), lambda i: f"decode {int(codes[i]):#x}: got {got[i]!r}, "
                                           f"want {values[i]!r}")
     canon = ~np.isnan(values)
@@ -148,7 +148,7 @@ def check_table(path) -> Report:
         canon &= np.isfinite(values)
     if not f.subnormals:
         canon &= ((codes >> np.uint64(f.man_bits)) & np.uint64((1 << f.exp_bits) - 1)) != 0
-    enc = ops.encode(values[canon], f).astype(np.uint64)
+    enc = encode(values[canon], f).astype(np.uint64)
     cc = codes[canon]
     vv = values[canon]
     rep.add(enc == cc, lambda i: f"encode {vv[i]!r}: got {int(enc[i]):#x}, want {int(cc[i]):#x}")
@@ -212,7 +212,7 @@ def write_vectors(fmt, out, rounding="rne", input_type="binary32", sr_bits=None,
         r = rng.integers(0, 2**sr_bits, size=x.size, dtype=np.uint64)
         words = r << np.uint64(64 - sr_bits)
     if codes is None:
-        codes = ops.encode(x, f, rounding=rounding, sr_bits=sr_bits, random_words=words)
+        codes = encode(x, f, rounding=rounding, sr_bits=sr_bits, random_words=words)
     hexw = {np.float16: 4, np.float32: 8, np.float64: 16}[t]
     cw = (f.bits + 3) // 4
     head = ["# fpsim test vectors v1", "# op: quantize", f"# format: {f.spec}",
@@ -258,7 +258,7 @@ def check_vectors(path) -> Report:
     words = None
     if rounding == "sr":
         words = np.array([int(c[1], 16) for c in cols], dtype=np.uint64) << np.uint64(64 - sr_bits)
-    got = ops.encode(x, f, rounding=rounding, sr_bits=sr_bits, random_words=words).astype(np.uint64)
+    got = encode(x, f, rounding=rounding, sr_bits=sr_bits, random_words=words).astype(np.uint64)
     rep = Report(f"vectors {os.path.basename(str(path))} ({f}, {rounding}"
                  + (f", sr_bits={sr_bits}" if sr_bits else "") + ")")
     rep.add(got == want, lambda i: f"input {body[i].split()[0]}: got {int(got[i]):x}, "

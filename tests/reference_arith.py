@@ -283,8 +283,8 @@ def _round_val(x: float, f, mode, u, sr_bits):
     return None if r is ANYZERO else r
 
 
-def product_values(a_row, b_col, product=None):
-    """The products p_k (floats, exact in float64 or rounded rne into ``product``)."""
+def product_values(a_row, b_col, product=None, product_rounding="rne"):
+    """The products p_k (floats, exact in float64 or rounded into ``product``)."""
     out = []
     for a, b in zip(a_row, b_col):
         a, b = float(a), float(b)
@@ -298,7 +298,7 @@ def product_values(a_row, b_col, product=None):
         else:
             p = -math.inf if n else math.inf
         if product is not None:
-            p = round_ref(p, product, "rne")
+            p = round_ref(p, product, product_rounding)
         out.append(p)
     return out
 
@@ -355,7 +355,7 @@ def _batched(A, B):
     return A, B, True
 
 
-def gemm_ref(A, B, acc_desc, product=None, out=None, key=None):
+def gemm_ref(A, B, acc_desc, product=None, out=None, key=None, product_rounding="rne"):
     """C = A @ B with the spec's accumulation; A, B hold the operand VALUES (float64 arrays).
 
     Returns (C as float64 array, skip mask) -- skip marks elements the spec says not to test
@@ -370,7 +370,7 @@ def gemm_ref(A, B, acc_desc, product=None, out=None, key=None):
         for i in range(M):
             for j in range(N):
                 e = (bt * M + i) * N + j
-                ps = product_values(A3[bt, i], B3[bt, :, j], product)
+                ps = product_values(A3[bt, i], B3[bt, :, j], product, product_rounding)
                 words = None
                 if stochastic:
                     from fpsim.kernels.rounding import random_word  # the RNG: an input
@@ -397,7 +397,8 @@ def kulisch_lsb_exp(a_fmt, b_fmt, product=None) -> int:
     return (a_fmt.emin - a_fmt.man_bits) + (b_fmt.emin - b_fmt.man_bits)
 
 
-def kulisch_ref(A, B, kdesc: KulischDesc, a_fmt, b_fmt, product=None, out=None):
+def kulisch_ref(A, B, kdesc: KulischDesc, a_fmt, b_fmt, product=None, out=None,
+                product_rounding="rne"):
     """Exact sum of the products, ONE rounding into kdesc.fmt (then rne into ``out``).
 
     Returns (C, overflow mask, zero mask).  ``zero`` marks exact-zero sums (the zero sign of a
@@ -415,7 +416,7 @@ def kulisch_ref(A, B, kdesc: KulischDesc, a_fmt, b_fmt, product=None, out=None):
     for bt in range(Bt):
         for i in range(M):
             for j in range(N):
-                ps = product_values(A3[bt, i], B3[bt, :, j], product)
+                ps = product_values(A3[bt, i], B3[bt, :, j], product, product_rounding)
                 S = sum((Fraction(p) for p in ps), Fraction(0))
                 if W is not None:
                     units = S / lsb

@@ -150,3 +150,23 @@ def test_flush_to_zero():
     # denormal codes read as (signed) zero
     np.testing.assert_array_equal(fpsim.decode(np.array([0x01, 0x81], np.uint8), f, dtype=np.float64),
                                   [0.0, -0.0])
+
+
+FAMILY_SAMPLES = [fpsim.FloatFormat(e, m, bias=b, specials=sp, subnormals=sub)
+                  for e, m, b, sp, sub in [(4, 3, None, "fn", True), (5, 2, 3, "fnuz", False),
+                                           (2, 1, 1, "none", True), (3, 0, None, "fn", True),
+                                           (1, 4, 0, "none", True), (6, 9, 40, "ieee", False)]] + \
+    [fpsim.FixedFormat(4, 4), fpsim.FixedFormat(3, 5, signed=False), fpsim.PositFormat(6, 1),
+     fpsim.PositFormat(9, 3), fpsim.Radix4Format(3, phase=1), fpsim.ExponentFormat(5, 10)]
+
+
+@pytest.mark.parametrize("f", list(fpsim.registered_formats().values()) + FAMILY_SAMPLES, ids=str)
+def test_values_listed_by_the_record_equal_the_decoded_codes(f):
+    """A record lists its values from its fields alone; decoding every code must agree."""
+    if isinstance(f, fpsim.BlockFormat) or f.bits > 16:
+        pytest.skip("values() lists element formats of at most 16 bits")
+    v = fpsim.decode(np.arange(f.n_codes, dtype=f.code_dtype), f, dtype=np.float64)
+    want = np.unique(v[np.isfinite(v)])
+    got = f.values()
+    assert np.array_equal(got, want)
+    assert not np.signbit(got[got == 0]).any()             # one zero in the list: +0

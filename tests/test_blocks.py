@@ -224,7 +224,7 @@ def test_presets_are_what_the_sources_say():
     assert (fpsim.format("bm8_fwd").element.exp_bits, fpsim.format("bm8_fwd").element.man_bits) \
         == (2, 5)
     assert bwd.block == (48, 48)
-    from fpsim.blocks import bm_kulisch_width
+    from fpsim.formats import bm_kulisch_width
     assert bm_kulisch_width((2, 5), (4, 3)) == 31      # Table 3: 31-bit accumulator for BM8
     assert bm_kulisch_width((2, 3), (3, 2)) == 20      # BM6: 20
     assert bm_kulisch_width((2, 2), (3, 1)) == 18      # BM5: 18

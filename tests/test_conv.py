@@ -69,7 +69,7 @@ def test_conv2d_equals_gemm_on_im2col(shapes, seed, accn, chunk, order, mode, pr
     x = values("float8_e5m2", xs, rng)
     w = values("float8_e4m3fn", ws, rng)
     acc = fpsim.Accumulator(accn, chunk=chunk, rounding=mode, order=order)
-    kw = dict(stride=stride, padding=padding, acc=acc, product=product, out=out)
+    kw = dict(stride=stride, padding=padding, acc=acc, product=product, out_format=out)
     if as_ml:
         y = fpsim.conv2d(x.astype(ml_dtypes.float8_e5m2), w.astype(ml_dtypes.float8_e4m3fn), **kw)
     else:
@@ -84,7 +84,7 @@ def test_conv2d_equals_gemm_on_im2col(shapes, seed, accn, chunk, order, mode, pr
     for n in range(N):
         want, skip = gemm_ref(w2, cols[n], AccDesc(fpsim.format(accn), chunk, mode, order), pf, of)
         assert_gemm_equal(y[n].reshape(F, -1), want, skip, (acc, product, out, shapes, n))
-        g = fpsim.gemm(w2, cols[n], acc, product=product, out=out,
+        g = fpsim.gemm(w2, cols[n], acc, product=product, out_format=out,
                        a_format="float8_e4m3fn", b_format="float8_e5m2")
         assert_gemm_equal(y[n].reshape(F, -1), np.asarray(g, np.float64),
                           np.zeros(g.shape, bool), "conv2d vs fpsim.gemm on im2col")

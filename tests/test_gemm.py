@@ -115,7 +115,7 @@ def test_gemm_equals_reference(data, M, N, K, an, bn, order, mode, seed, as_dtyp
     B = data.draw(operand_values(bn, (K, N)))
     fa, fb = fpsim.format(an), fpsim.format(bn)
     acc = fpsim.Accumulator(accf, chunk=chunk, rounding=mode, order=order, sr_bits=sr_bits)
-    kw = dict(acc=acc, product=product, out=out, seed=seed)
+    kw = dict(acc=acc, product=product, out_format=out, seed=seed)
     if as_dtype and OPERANDS[an] is not None and OPERANDS[bn] is not None:
         got = fpsim.gemm(A.astype(OPERANDS[an]), B.astype(OPERANDS[bn]), **kw)
     else:
@@ -294,7 +294,7 @@ def test_kulisch_equals_exact_sum_rounded_once(data, M, N, K, an, bn, mode):
         # products that overflow a product format become Inf/NaN: not a Kulisch input
         assume(all(math.isfinite(p) for i in range(M) for j in range(N)
                    for p in product_values(A[i], B[:, j], product)))
-    got = fpsim.gemm(A, B, acc, product=product, out=out, a_format=fa, b_format=fb)
+    got = fpsim.gemm(A, B, acc, product=product, out_format=out, a_format=fa, b_format=fb)
     want, over, zero = kulisch_ref(A, B, KulischDesc(fmt, None, mode), fa, fb, product, out)
     assert not over.any()
     assert got.dtype == expected_dtype(out or fmt)
@@ -542,5 +542,5 @@ def test_out_format_wider_than_float32_after_the_float32_fast_path():
     fraction bits must still get its own value (4 - 2**-23 is no float32), found by hypothesis."""
     out = fpsim.FloatFormat(1, 24, bias=0, subnormals=False, specials="none")
     a = np.array([[112.0]]).astype(ml_dtypes.float8_e5m2)
-    got = fpsim.gemm(a, a, fpsim.Accumulator("fp16_169"), out=out)
+    got = fpsim.gemm(a, a, fpsim.Accumulator("fp16_169"), out_format=out)
     assert got.dtype == np.float64 and got[0, 0] == 4 - 2.0**-23 == out.max

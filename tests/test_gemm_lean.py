@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fpsim
-from fpsim import ops
+from fpsim import accum
 from fpsim.kernels import gemm as kg
 from reference_arith import AccDesc, gemm_ref
 
@@ -19,10 +19,10 @@ E5M2 = fpsim.format("e5m2")
 def run(kind, A, B, chunk=0):
     wide = kind != kg.LEAN
     dt = np.float64 if wide else np.float32
-    fa = ops._fmt_tuple(ACC) + (0, 0)
+    fa = accum.fmt_tuple(ACC) + (0, 0)
     c = np.empty((1, A.shape[0], B.shape[1]), dt)
     kg.gemm_float(A[None].astype(dt), B[None].astype(dt), c, kind, chunk, False, fa,
-                  ops._product_args(None), ops._lean_constants(ACC, wide), np.uint64(0))
+                  accum.product_args(None), accum.lean_constants(ACC, wide), np.uint64(0))
     return c[0].astype(np.float64)
 
 
@@ -33,7 +33,7 @@ def e5m2_products():
 
 
 def test_lean_path_is_exact_for_every_register_value_and_product():
-    assert ops._lean_lanes(fpsim.Accumulator(ACC), E5M2, E5M2, None) == 32
+    assert accum.lean_lanes(fpsim.Accumulator(ACC), E5M2, E5M2, None) == 32
     regs = ACC.values()                           # every finite 1-6-9 value
     prods = e5m2_products()
     A = np.stack([regs, np.ones_like(regs)], axis=1)
@@ -94,7 +94,7 @@ def test_every_accumulator_width_matches_the_fraction_reference(exp_bits):
         f = fpsim.FloatFormat(exp_bits, man)
         for chunk, order in ORDERS:
             acc = fpsim.Accumulator(f, chunk=chunk, order=order)
-            lanes_seen.add(ops._lean_lanes(acc, E5M2, E5M2, None))
+            lanes_seen.add(accum.lean_lanes(acc, E5M2, E5M2, None))
             got = fpsim.gemm(A, B, acc=acc, a_format=E5M2, b_format=E5M2)
             want, skip = gemm_ref(A, B, AccDesc(f, chunk, "rne", order))
             ok = (got == want) | (np.isnan(got) & np.isnan(want)) | skip
@@ -109,5 +109,5 @@ def test_lane_bound_is_2p_plus_2_in_every_order(man):
     """The condition itself: 32-bit lanes exactly while 2p + 2 <= 24."""
     f = fpsim.FloatFormat(6, man)
     for chunk, order in ORDERS:
-        lanes = ops._lean_lanes(fpsim.Accumulator(f, chunk=chunk, order=order), E5M2, E5M2, None)
+        lanes = accum.lean_lanes(fpsim.Accumulator(f, chunk=chunk, order=order), E5M2, E5M2, None)
         assert lanes == (32 if 2 * (man + 1) + 2 <= 24 else 64)

@@ -190,3 +190,95 @@ def test_validate_cli_on_a_bad_path_prints_one_line(path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+# --- hole 9: API names ----------------------------------------------------------------------------
+from reference_arith import AccDesc, KulischDesc, dot_ref, gemm_ref, kulisch_ref  # noqa: E402
+
+E5M2 = fpsim.format("e5m2")
+
+
+def e5m2_data(shape, seed):
+    rng = np.random.default_rng(seed)
+    return fpsim.quantize(rng.standard_normal(shape) * 4.0 ** rng.integers(-3, 4, shape), E5M2,
+                          seed=0)
+
+
+def test_acc_by_name_is_the_accumulator_of_that_format():
+    A, B = e5m2_data((5, 40), 1), e5m2_data((40, 3), 2)
+    for name in ("fp16_169", "bfloat16", fpsim.format("e6m5"), ml_dtypes.bfloat16):
+        want = fpsim.gemm(A, B, acc=fpsim.Accumulator(name), a_format=E5M2, b_format=E5M2)
+        got = fpsim.gemm(A, B, acc=name, a_format=E5M2, b_format=E5M2)
+        assert np.array_equal(got, want)
+    with pytest.raises(ValueError, match="acc must be"):
+        fpsim.gemm(A, B, acc="nonsense", a_format=E5M2, b_format=E5M2)
+
+
+@pytest.mark.parametrize("mode", ["rne", "rna", "rtz", "rup", "rdn", "rto"])
+@pytest.mark.parametrize("product", ["e5m3", "e6m1"])
+def test_product_rounding_modes_match_the_reference(mode, product):
+    A, B = e5m2_data((4, 24), 3), e5m2_data((24, 5), 4)
+    pf = fpsim.format(product)
+    acc = fpsim.Accumulator("bfloat16")
+    got = fpsim.gemm(A, B, acc=acc, product=pf, product_rounding=mode, a_format=E5M2,
+                     b_format=E5M2)
+    want, skip = gemm_ref(A, B, AccDesc(acc.fmt), product=pf, product_rounding=mode)
+    assert np.array_equal(got[~skip], want[~skip])
+    kacc = fpsim.KulischAccumulator("float32")
+    got = fpsim.gemm(A, B, acc=kacc, product=pf, product_rounding=mode, a_format=E5M2,
+                     b_format=E5M2)
+    want, _, _ = kulisch_ref(A, B, KulischDesc(kacc.fmt), E5M2, E5M2, product=pf,
+                             product_rounding=mode)
+    assert np.array_equal(got, want)
+    with pytest.raises(ValueError, match="product_rounding"):
+        fpsim.gemm(A, B, product=pf, product_rounding="sr", a_format=E5M2, b_format=E5M2)
+
+
+def test_out_format_and_the_out_buffer():
+    A, B = e5m2_data((3, 16), 5), e5m2_data((16, 4), 6)
+    ref = fpsim.gemm(A, B, acc="float32", out_format="e4m3", a_format=E5M2, b_format=E5M2)
+    want, _ = gemm_ref(A, B, AccDesc(fpsim.format("float32")), out=fpsim.format("e4m3"))
+    assert np.array_equal(ref, want)
+    buf = np.empty((3, 4), np.float32)
+    got = fpsim.gemm(A, B, acc="float32", out_format="e4m3", a_format=E5M2, b_format=E5M2,
+                     out=buf)
+    assert got is buf and np.array_equal(buf, ref)
+    for bad in (np.empty((4, 3), np.float32), np.empty((3, 4), np.float64), "e4m3"):
+        with pytest.raises(ValueError, match="out must be"):
+            fpsim.gemm(A, B, a_format=E5M2, b_format=E5M2, out=bad)
+    x = np.ones((1, 1, 3, 3), np.float32)
+    w = np.ones((2, 1, 2, 2), np.float32)
+    y = np.empty((1, 2, 2, 2), np.float32)
+    assert fpsim.conv2d(x, w, out=y) is y and (y == 4).all()
+
+
+@pytest.mark.parametrize("acc", [fpsim.Accumulator("fp16_169"),
+                                 fpsim.Accumulator("bfloat16", chunk=8),
+                                 fpsim.Accumulator("e5m7", order="pairwise", rounding="rtz"),
+                                 fpsim.KulischAccumulator("e5m7")], ids=repr)
+def test_sum_and_dot_match_the_fraction_reference(acc):
+    x = e5m2_data((3, 4, 37), 7)
+    y = e5m2_data(37, 8)
+    s = fpsim.sum(x, acc=acc, x_format=E5M2)
+    assert s.shape == (3, 4)
+    s1 = fpsim.sum(x, acc=acc, axis=1, x_format=E5M2)
+    assert s1.shape == (3, 37)
+    d = fpsim.dot(x[0, 0], y, acc=acc, a_format=E5M2, b_format=E5M2)
+    assert d.shape == ()
+    if isinstance(acc, fpsim.KulischAccumulator):
+        ones = np.ones((37, 1))
+        want = kulisch_ref(x.reshape(-1, 37), ones, KulischDesc(acc.fmt), E5M2,
+                           fpsim.format("e2m1fn"))[0].reshape(3, 4)
+        wd = kulisch_ref(x[0, 0][None], y[:, None], KulischDesc(acc.fmt), E5M2, E5M2)[0][0, 0]
+    else:
+        desc = AccDesc(acc.fmt, acc.chunk, acc.rounding, acc.order)
+        want = np.array([dot_ref([float(v) for v in row], desc)
+                         for row in x.reshape(-1, 37)]).reshape(3, 4)
+        wd = dot_ref([float(p) * float(q) for p, q in zip(x[0, 0], y)], desc)
+        want1 = np.array([[dot_ref([float(v) for v in x[i, :, j]], desc) for j in range(37)]
+                          for i in range(3)])
+        assert np.array_equal(s1, want1)
+    assert np.array_equal(s, want)
+    assert d == wd
+    with pytest.raises(ValueError, match="vectors"):
+        fpsim.dot(x, y, acc=acc)

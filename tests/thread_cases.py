@@ -141,7 +141,7 @@ def cases():
                                     seed=34),
         "product e5m2": dict(acc=Acc("float32"), product="e5m2"),
         "product e4m3 rna out e5m2": dict(acc=Acc("float16", rounding="rna"), product="e4m3",
-                                          out="e5m2"),
+                                          out_format="e5m2"),
         "kulisch float32": dict(acc=Kul("float32")),
         "kulisch e5m2 rtz width 40": dict(acc=Kul("e5m2", rounding="rtz", width=40)),
         "kulisch posit16 quire": dict(acc=Kul("posit16")),

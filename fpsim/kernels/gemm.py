@@ -166,12 +166,13 @@ def round_row(kind, vals, w, ebase, stride, t, key, fa, lc):
 
 @njit(cache=True)
 def product_row(a, brow, pbuf, w, fp):
-    """pbuf[:w] = a * brow[:w], rounded (nearest-even) into the product format if fp says so."""
-    has_product, pman, pemin, pmax, pminn, pspec, psat, psub = fp
+    """pbuf[:w] = a * brow[:w], rounded into the product format (deterministic mode pmode) if fp
+    says so."""
+    has_product, pman, pemin, pmax, pminn, pspec, psat, psub, pmode = fp
     if has_product:
         for j in range(w):
             r, _ = round_fast(np.float64(a * brow[j]), np.uint64(0), pman, pemin, pmax, pminn,
-                              pspec, psat, psub, 0, 0)
+                              pspec, psat, psub, pmode, 0)
             pbuf[j] = r
     else:
         for j in range(w):

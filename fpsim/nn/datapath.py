@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import conv as _conv
+from ..gemm import gemm
 from . import functional as F
 from .quantizers import GEMMS, make_quantizer
 
@@ -76,7 +77,7 @@ class Datapath:
         wv, fw, sw = self._operand("weights", w, -1, "forward")
         if self.recipe.accumulator("forward") is None:
             return self._scaled(np.matmul(xv, wv.T), sx * sw)
-        c = ops.gemm(xv, wv.T, a_format=fx, b_format=fw, **self._acc("forward"))
+        c = gemm(xv, wv.T, a_format=fx, b_format=fw, **self._acc("forward"))
         return self._scaled(c, sx * sw)
 
     def linear_backward_data(self, dy, w):
@@ -84,7 +85,7 @@ class Datapath:
         wv, fw, sw = self._operand("weights", w, 0, "backward_data")
         if self.recipe.accumulator("backward_data") is None:
             return self._scaled(np.matmul(dv, wv), sd * sw)
-        c = ops.gemm(dv, wv, a_format=fd, b_format=fw,
+        c = gemm(dv, wv, a_format=fd, b_format=fw,
                      **self._acc("backward_data"))
         return self._scaled(c, sd * sw)
 
@@ -94,7 +95,7 @@ class Datapath:
         if self.recipe.accumulator("backward_weight") is None:
             dw = np.matmul(dv.T, xv)
         else:
-            dw = ops.gemm(dv.T, xv, a_format=fd, b_format=fx,
+            dw = gemm(dv.T, xv, a_format=fd, b_format=fx,
                           **self._acc("backward_weight"))
         return self._gradient(self._scaled(dw, sd * sx))
 
@@ -104,7 +105,7 @@ class Datapath:
         wv, fw, sw = self._operand("weights", w, 1, "forward")
         if self.recipe.accumulator("forward") is None:
             return self._scaled(F.conv2d(xv, wv, stride, padding), sx * sw)
-        y = ops.conv2d(xv, wv, stride, padding, x_format=fx, w_format=fw, **self._acc("forward"))
+        y = _conv.conv2d(xv, wv, stride, padding, x_format=fx, w_format=fw, **self._acc("forward"))
         return self._scaled(y, sx * sw)
 
     def conv_backward_data(self, dy, w, x_shape, stride, padding):
@@ -112,7 +113,7 @@ class Datapath:
         wv, fw, sw = self._operand("weights", w, 0, "backward_data")
         if self.recipe.accumulator("backward_data") is None:
             return self._scaled(F.conv2d_backward_data(dv, wv, x_shape, stride, padding), sd * sw)
-        dx = ops.conv2d_backward_data(dv, wv, x_shape, stride, padding, dy_format=fd,
+        dx = _conv.conv2d_backward_data(dv, wv, x_shape, stride, padding, dy_format=fd,
                                       w_format=fw, **self._acc("backward_data"))
         return self._scaled(dx, sd * sw)
 
@@ -122,6 +123,6 @@ class Datapath:
         if self.recipe.accumulator("backward_weight") is None:
             dw = F.conv2d_backward_weight(dv, xv, w_shape, stride, padding)
         else:
-            dw = ops.conv2d_backward_weight(dv, xv, w_shape, stride, padding, dy_format=fd,
+            dw = _conv.conv2d_backward_weight(dv, xv, w_shape, stride, padding, dy_format=fd,
                                             x_format=fx, **self._acc("backward_weight"))
         return self._gradient(self._scaled(dw, sd * sx))

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ops
-from ..blocks import Autoflex, BlockFormat, GradScale
-from ..formats import FixedFormat, format as _format
+from .._args import ROUNDINGS, check_format
+from ..formats import BlockFormat, FixedFormat, format as _format
+from ..quantize import block_exponents, quantize
+from ..scaling import Autoflex, GradScale
 
 GEMMS = ("forward", "backward_data", "backward_weight")
 
@@ -38,15 +39,15 @@ def quantize_along(x, fmt, axis, rounding="rne", seed=0):
     (other axes flattened, ``axis`` last); one scale per tensor needs no axis."""
     if isinstance(fmt, BlockFormat) and isinstance(fmt.block, tuple):
         moved = np.moveaxis(x, axis, -1)
-        q = ops.quantize(moved.reshape(-1, moved.shape[-1]), fmt, rounding=rounding, seed=seed)
+        q = quantize(moved.reshape(-1, moved.shape[-1]), fmt, rounding=rounding, seed=seed)
         return np.moveaxis(q.reshape(moved.shape), -1, axis)
-    return ops.quantize(x, fmt, rounding=rounding, seed=seed,
+    return quantize(x, fmt, rounding=rounding, seed=seed,
                         axis=axis if isinstance(fmt, BlockFormat) else None)
 
 
 def _check_rounding(rounding):
-    if rounding not in ops.ROUNDINGS:
-        raise ValueError(f"rounding must be one of {', '.join(ops.ROUNDINGS)}; got {rounding!r}")
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}; got {rounding!r}")
 
 
 def _per_tensor(fmt) -> bool:
@@ -94,7 +95,7 @@ class Round:
     def __post_init__(self):
         object.__setattr__(self, "fmt", _format(self.fmt) if isinstance(self.fmt, str)
                            else self.fmt)
-        ops._check_format(self.fmt)
+        check_format(self.fmt)
         _check_rounding(self.rounding)
 
     def make(self):
@@ -151,7 +152,7 @@ class _AutoflexTensor(_Cached):
         s = self.flex.exponent
         q = self.flex.quantize(x)
         if s is None:                                    # first tensor: Autoflex chose from it
-            s = int(ops.block_exponents(x, self.flex.fmt).reshape(()))
+            s = int(block_exponents(x, self.flex.fmt).reshape(()))
         return q, self.flex.mantissa_format(s), 1.0
 
 
@@ -200,7 +201,7 @@ class _IntTensor(_Cached):
         else:
             alpha = float(a.max(initial=0.0))
         scale = alpha / f.max if alpha > 0 else 1.0
-        q = ops.quantize(x.astype(np.float64) / scale, f, rounding=spec.rounding, seed=seed)
+        q = quantize(x.astype(np.float64) / scale, f, rounding=spec.rounding, seed=seed)
         return q.astype(x.dtype), f, scale           # small integers: exact in x's dtype
 
 

@@ -15,7 +15,7 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-from .. import ops
+from .._args import ROUNDINGS
 from ..accum import Accumulator, KulischAccumulator
 from .quantizers import GEMMS, Round, as_scheme
 
@@ -64,8 +64,8 @@ class Recipe:
                 raise ValueError(f"acc[{g!r}] must be an fpsim.Accumulator, KulischAccumulator "
                                  f"or None, got {a!r}")
         set_("acc", {g: accs.get(g) for g in GEMMS})
-        if self.update_rounding not in ops.ROUNDINGS:
-            raise ValueError(f"update_rounding must be one of {', '.join(ops.ROUNDINGS)}; got "
+        if self.update_rounding not in ROUNDINGS:
+            raise ValueError(f"update_rounding must be one of {', '.join(ROUNDINGS)}; got "
                              f"{self.update_rounding!r}")
         if isinstance(self.loss_scale, bool) or not isinstance(self.loss_scale, numbers.Real) \
                 or not math.isfinite(self.loss_scale) or self.loss_scale <= 0:
@@ -80,7 +80,6 @@ class Recipe:
         if self.keep_recipe is None:
             set_("keep_recipe", FP32 if self.keep else None)
         elif isinstance(self.keep_recipe, str):
-            from .recipes import get
             set_("keep_recipe", get(self.keep_recipe))
         elif not isinstance(self.keep_recipe, Recipe):
             raise ValueError(f"keep_recipe must be a Recipe or a preset name, got "
@@ -115,3 +114,24 @@ def _acc_str(a) -> str:
 
 
 FP32 = Recipe("fp32", source="float32 NumPy baseline: no rounding beyond float32, numpy matmul")
+
+
+# The presets (fpsim.nn.recipes registers the papers'; users add their own with register()).
+RECIPES: dict = {}
+
+
+def get(name) -> Recipe:
+    """The preset called ``name`` (a Recipe passes through)."""
+    if isinstance(name, Recipe):
+        return name
+    if name not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}; got {name!r}")
+    return RECIPES[name]
+
+
+def register(recipe: Recipe) -> Recipe:
+    """Add a user recipe to the presets (so `fpsim train --recipe` and compare find it)."""
+    if not isinstance(recipe, Recipe):
+        raise ValueError(f"recipe must be an fpsim.nn.Recipe, got {recipe!r}")
+    RECIPES[recipe.name] = recipe
+    return recipe

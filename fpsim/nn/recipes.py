@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..accum import Accumulator, KulischAccumulator
 from ..formats import FixedFormat
 from .quantizers import AutoflexScaling, GradScaling, IntScaling, Round
-from .recipe import FP32, Recipe
+from .recipe import FP32, RECIPES, Recipe, get, register  # noqa: F401 (the registry)
 
 _FP16_169 = Accumulator("fp16_169", chunk=64)
 
@@ -127,23 +127,6 @@ FP4_SUN2020 = Recipe(
            "even grid for backward-data and odd for backward-weight, FP16 (1,6,9) chunk-64 "
            "accumulation and master weights.")
 
-RECIPES = {r.name: r for r in (FP32, FP8_WANG2018, HFP8_SUN2019, FLEXPOINT_KOSTER2017,
-                               BM8_FOX2021, BM6_FOX2021, FIXED16_GUPTA2015, FIXED12_ORTIZ2018,
-                               FLOAT12_ORTIZ2018, POW2_ORTIZ2018, FP4_SUN2020)}
-
-
-def get(name) -> Recipe:
-    """The preset called ``name`` (a Recipe passes through)."""
-    if isinstance(name, Recipe):
-        return name
-    if name not in RECIPES:
-        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}; got {name!r}")
-    return RECIPES[name]
-
-
-def register(recipe: Recipe) -> Recipe:
-    """Add a user recipe to the presets (so `fpsim train --recipe` and compare find it)."""
-    if not isinstance(recipe, Recipe):
-        raise ValueError(f"recipe must be an fpsim.nn.Recipe, got {recipe!r}")
-    RECIPES[recipe.name] = recipe
-    return recipe
+for _r in (FP32, FP8_WANG2018, HFP8_SUN2019, FLEXPOINT_KOSTER2017, BM8_FOX2021, BM6_FOX2021,
+           FIXED16_GUPTA2015, FIXED12_ORTIZ2018, FLOAT12_ORTIZ2018, POW2_ORTIZ2018, FP4_SUN2020):
+    register(_r)

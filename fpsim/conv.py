@@ -1,0 +1,170 @@
+"""Convolutions (NCHW activations, FCkhkw weights) lowered onto :func:`fpsim.gemm` through
+im2col, with the reduction index ordered (channel, kernel row, kernel column)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .gemm import dtype_format, gemm_values, into, operand
+from .kernels import conv as _conv
+
+
+def _pair(name, v, low):
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        v = (int(v), int(v))
+    if not (isinstance(v, tuple) and len(v) == 2 and all(isinstance(t, numbers.Integral)
+                                                          and not isinstance(t, bool) for t in v)):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+    if min(v) < low:
+        raise ValueError(f"{name} must be >= {low}, got {v!r}")
+    return int(v[0]), int(v[1])
+
+
+def _check_conv(x_shape, w_shape, stride, padding):
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"x must be (N, C, H, W) and w (F, C, kh, kw), got {x_shape} and "
+                         f"{w_shape}")
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(f"channels differ: x has {x_shape[1]} (axis 1), w has {w_shape[1]}")
+    sh, sw = _pair("stride", stride, 1)
+    ph, pw = _pair("padding", padding, 0)
+    kh, kw = w_shape[2], w_shape[3]
+    ho = (x_shape[2] + 2 * ph - kh) // sh + 1
+    wo = (x_shape[3] + 2 * pw - kw) // sw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"the kernel {kh}x{kw} does not fit the padded input "
+                         f"{x_shape[2] + 2 * ph}x{x_shape[3] + 2 * pw}")
+    return (sh, sw), (ph, pw), (ho, wo)
+
+
+def _im2col(xv, kh, kw, stride, padding, out_hw):
+    """cols (N, C*kh*kw, Ho*Wo) of float64 values xv, zero-padded."""
+    (sh, sw), (ph, pw), (ho, wo) = stride, padding, out_hw
+    xp = np.pad(xv, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.empty((xv.shape[0], xv.shape[1] * kh * kw, ho * wo))
+    _conv.im2col(np.ascontiguousarray(xp), kh, kw, sh, sw, ho, wo, cols)
+    return cols
+
+
+def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out_format=None, seed=None,
+           x_format=None, w_format=None, quantize_operands=False, product_rounding="rne",
+           out=None):
+    """2-D convolution (cross-correlation, NCHW) through :func:`gemm`'s datapath.
+
+    ``y[n, f, oh, ow] = sum over (c, r, s) of w[f, c, r, s] * x[n, c, oh*sh + r - ph, ow*sw + s - pw]``
+    with the reduction in the order (channel c, kernel row r, kernel column s), i.e. gemm of
+    ``w.reshape(F, C*kh*kw)`` with the im2col matrix of ``x``.  Zero padding is multiplied and
+    accumulated like any operand (+0 products), as im2col hardware does.  ``acc``, ``product``,
+    ``out_format``, ``seed``, ``quantize_operands``, ``product_rounding`` and ``out`` as in
+    :func:`gemm`; ``x_format``/``w_format`` are
+    the operand formats (default: from the dtype).
+
+    >>> import numpy as np, fpsim
+    >>> x = np.ones((1, 1, 3, 3), np.float32); w = np.ones((2, 1, 2, 2), np.float32)
+    >>> fpsim.conv2d(x, w, padding=1)[0, 0]
+    array([[1., 2., 2., 1.],
+           [2., 4., 4., 2.],
+           [2., 4., 4., 2.],
+           [1., 2., 2., 1.]], dtype=float32)
+    """
+    x_arr, w_arr = np.asarray(x), np.asarray(w)
+    stride, padding, (ho, wo) = _check_conv(x_arr.shape, w_arr.shape, stride, padding)
+    (xv, fx), (wv, fw) = _conv_operands((("x", x_arr, x_format), ("w", w_arr, w_format)),
+                                        quantize_operands)
+    nf, _, kh, kw = w_arr.shape
+    cols = _im2col(xv, kh, kw, stride, padding, (ho, wo))
+    y = gemm_values(wv.reshape(nf, -1), cols, fw, fx, acc, product, out_format, seed,
+                    product_rounding)
+    return into(out, y.reshape(x_arr.shape[0], nf, ho, wo))
+
+
+def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=None,
+                         out_format=None, seed=None, dy_format=None, w_format=None,
+                         quantize_operands=False, product_rounding="rne", out=None):
+    """Gradient of :func:`conv2d` with respect to x: the transposed convolution, through gemm.
+
+    ``dy`` (N, F, Ho, Wo) is dilated by the stride (zeros between rows and columns), padded by
+    ``kh - 1 - ph`` (cropped where that is negative) and convolved with the flipped, transposed
+    kernel ``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``; the reduction order is (output channel
+    f, flipped kernel row, flipped kernel column).  Inserted zeros are accumulated as +0 products.
+
+    >>> import numpy as np, fpsim
+    >>> dy = np.ones((1, 1, 2, 2), np.float32); w = np.ones((1, 1, 2, 2), np.float32)
+    >>> fpsim.conv2d_backward_data(dy, w, (1, 1, 3, 3))[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]], dtype=float32)
+    """
+    dy_arr, w_arr = np.asarray(dy), np.asarray(w)
+    x_shape = tuple(int(s) for s in x_shape)
+    (sh, sw), (ph, pw), (ho, wo) = _check_conv(x_shape, w_arr.shape, stride, padding)
+    _check_dy_shape(dy_arr, (x_shape[0], w_arr.shape[0], ho, wo))
+    (dyv, fd), (wv, fw) = _conv_operands((("dy", dy_arr, dy_format), ("w", w_arr, w_format)),
+                                         quantize_operands)
+    kh, kw = w_arr.shape[2], w_arr.shape[3]
+    dil = np.zeros(dy_arr.shape[:2] + ((ho - 1) * sh + 1, (wo - 1) * sw + 1))
+    dil[:, :, ::sh, ::sw] = dyv
+    rows = _pad_or_crop(dil, 2, kh - 1 - ph, x_shape[2] + kh - 1 - dil.shape[2] - (kh - 1 - ph))
+    full = _pad_or_crop(rows, 3, kw - 1 - pw, x_shape[3] + kw - 1 - dil.shape[3] - (kw - 1 - pw))
+    wt = np.ascontiguousarray(wv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    cols = _im2col(full, kh, kw, (1, 1), (0, 0), x_shape[2:])
+    dx = gemm_values(wt.reshape(wt.shape[0], -1), cols, fw, fd, acc, product, out_format, seed,
+                     product_rounding)
+    return into(out, dx.reshape(x_shape))
+
+
+def _conv_operands(named, quantize_operands):
+    """(float64 values, format) of each (name, array, declared format) operand of a conv."""
+    out = []
+    for name, arr, declared in named:
+        f = dtype_format(name, arr, declared)
+        out.append((operand(name, arr, f, quantize_operands), f))
+    return out
+
+
+def _check_dy_shape(dy_arr, want):
+    if dy_arr.shape != want:
+        raise ValueError(f"dy must have shape {want} (batch, filters, output rows, output "
+                         f"columns), got {dy_arr.shape}")
+
+
+def _pad_or_crop(a, axis, before, after):
+    """Zero-pad (positive) or crop (negative) ``a`` along ``axis``."""
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (max(before, 0), max(after, 0))
+    a = np.pad(a, pad)
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(max(-before, 0), a.shape[axis] - max(-after, 0))
+    return a[tuple(index)]
+
+
+def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, acc=None, product=None,
+                           out_format=None, seed=None, dy_format=None, x_format=None,
+                           quantize_operands=False, product_rounding="rne", out=None):
+    """Gradient of :func:`conv2d` with respect to w, through gemm.
+
+    ``dw[f, (c, r, s)] = sum over (n, oh, ow) of dy[n, f, oh, ow] * cols[n, (c, r, s), (oh, ow)]``:
+    gemm of dy as (F, N*Ho*Wo) with the transposed im2col matrix, reduction order (batch n,
+    output row, output column).
+
+    >>> import numpy as np, fpsim
+    >>> dy = np.ones((1, 1, 2, 2), np.float32); x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+    >>> fpsim.conv2d_backward_weight(dy, x, (1, 1, 2, 2))[0, 0]
+    array([[ 8., 12.],
+           [20., 24.]], dtype=float32)
+    """
+    dy_arr, x_arr = np.asarray(dy), np.asarray(x)
+    w_shape = tuple(int(s) for s in w_shape)
+    stride, padding, (ho, wo) = _check_conv(x_arr.shape, w_shape, stride, padding)
+    _check_dy_shape(dy_arr, (x_arr.shape[0], w_shape[0], ho, wo))
+    (dyv, fd), (xv, fx) = _conv_operands((("dy", dy_arr, dy_format), ("x", x_arr, x_format)),
+                                         quantize_operands)
+    cols = _im2col(xv, w_shape[2], w_shape[3], stride, padding, (ho, wo))
+    nf = w_shape[0]
+    dy2 = dyv.transpose(1, 0, 2, 3).reshape(nf, -1)
+    cols_t = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
+    dw = gemm_values(dy2, np.ascontiguousarray(cols_t), fd, fx, acc, product, out_format, seed,
+                     product_rounding)
+    return into(out, dw.reshape(w_shape))

@@ -1,0 +1,232 @@
+"""gemm on any accumulator: the multiply-accumulate datapath modelled bit-exactly; operands read
+in their formats (the kernel plan of each accumulator is in :mod:`fpsim.accum`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._args import (ML_FORMATS, NUMPY_FORMATS, check_arith_format, check_format, check_seed,
+                    holder, natural_dtype, values_array)
+from .accum import Accumulator, KulischAccumulator, check_products, run
+from .formats import BlockFormat, FloatFormat, format as _format
+from .quantize import decode_table, positive_nans, quantize
+
+PRODUCT_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto")
+ONE = FloatFormat(1, 0, bias=1, specials="none")   # holds 0 and +-1: the other operand of sum()
+
+
+def check_acc(acc):
+    """An accumulator spec: given, or ``Accumulator(acc)`` for a format (name, spec string, format
+    object or float dtype), or the float32 register for None."""
+    if acc is None:
+        return Accumulator(_format("float32"))
+    if isinstance(acc, (Accumulator, KulischAccumulator)):
+        return acc
+    try:
+        return Accumulator(acc)
+    except ValueError as e:
+        raise ValueError(f"acc must be an fpsim.Accumulator, an fpsim.KulischAccumulator or the "
+                         f"format of a float register (e.g. 'fp16_169'); {acc!r}: {e}") from None
+
+
+def check_product_rounding(rounding):
+    if not isinstance(rounding, str) or rounding not in PRODUCT_ROUNDINGS:
+        raise ValueError(f"product_rounding must be one of {PRODUCT_ROUNDINGS}, got {rounding!r}")
+    return rounding
+
+
+def into(out, result):
+    """numpy's ``out=``: write ``result`` into the buffer ``out`` (same shape and dtype) and
+    return it; None returns ``result``."""
+    if out is None:
+        return result
+    if not isinstance(out, np.ndarray) or out.shape != result.shape or out.dtype != result.dtype:
+        raise ValueError(f"out must be an ndarray of shape {result.shape} and dtype "
+                         f"{result.dtype}, got "
+                         + (f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray)
+                            else repr(type(out))))
+    out[...] = result
+    return out
+
+
+def dtype_format(name, x, declared):
+    """The operand format of array x: the declared one, else the one its dtype names."""
+    if declared is not None:
+        return check_format(declared)
+    dt = np.asarray(x).dtype
+    if dt in ML_FORMATS:
+        return ML_FORMATS[dt]
+    if dt in (np.float16, np.float32):
+        return NUMPY_FORMATS[np.dtype(dt)]
+    raise ValueError(f"{name} has dtype {dt}; declare its format with {name.lower()}_format= "
+                     "(e.g. 'e5m2'), or pass float16/float32/ml_dtypes arrays")
+
+
+def operand(name, x, f, quantize_operands: bool):
+    """x as float64 values of format f: rejected or rounded (rne) when it holds other values."""
+    arr = np.asarray(x)
+    own = ML_FORMATS.get(arr.dtype) or NUMPY_FORMATS.get(arr.dtype)
+    if isinstance(own, FloatFormat) and isinstance(f, FloatFormat) and f.contains(own):      # every value of the dtype is one of f's
+        if arr.dtype in ML_FORMATS:
+            codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}"))
+            return decode_table(own)[codes]
+        return arr.astype(np.float64)
+    xa, _ = values_array(arr)
+    xa = xa.astype(np.float64, copy=False)
+    if isinstance(f, BlockFormat):
+        if quantize_operands:
+            raise ValueError(f"quantize_operands cannot place blocks for {name}; quantize it with "
+                             f"fpsim.quantize(..., {f}, axis=...) along the reduction axis first")
+        f = f.float_container          # which block holds which value is the caller's layout
+    q = quantize(xa, f)
+    same = (q == xa) | (np.isnan(q) & np.isnan(xa))
+    if not same.all():
+        if not quantize_operands:
+            bad = np.flatnonzero(~same.reshape(-1))
+            raise ValueError(f"{name} has {bad.size} values that are not in its format {f} "
+                             f"(first: {xa.reshape(-1)[bad[0]]!r} at flat index {bad[0]}); "
+                             "pass quantize_operands=True to round them to nearest-even")
+        xa = q
+    return xa
+
+
+def gemm_shapes(A, B):
+    if A.ndim not in (2, 3) or B.ndim not in (2, 3):
+        raise ValueError(f"A and B must be 2-D (M,K),(K,N) or batched 3-D, got shapes "
+                         f"{A.shape} and {B.shape}")
+    if A.shape[-1] != B.shape[-2]:
+        raise ValueError(f"inner dimensions differ: A is {A.shape}, B is {B.shape} "
+                         f"(A's last axis must equal B's second-to-last)")
+    if A.ndim == 3 and B.ndim == 3 and A.shape[0] != B.shape[0]:
+        raise ValueError(f"batch sizes differ: A is {A.shape}, B is {B.shape}")
+    batch = A.shape[0] if A.ndim == 3 else (B.shape[0] if B.ndim == 3 else 1)
+    out_shape = (A.shape[-2], B.shape[-1])
+    if A.ndim == 3 or B.ndim == 3:
+        out_shape = (batch,) + out_shape
+    return batch, out_shape
+
+
+def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None,
+         b_format=None, quantize_operands=False, product_rounding="rne", out=None):
+    """Matrix product with the multiply-accumulate datapath modelled bit-exactly.
+
+    ``C[i,j]``: for k = 0..K-1 in order, the product ``A[i,k]*B[k,j]`` (exact, or rounded into
+    ``product``) is added to the accumulator register, which rounds into its format after every
+    addition (:class:`Accumulator`: ``chunk`` and ``order`` as documented there); or all products
+    are summed exactly and rounded once (:class:`KulischAccumulator`).  Registers start at +0.
+
+    Parameters
+    ----------
+    A, B : array_like
+        (M, K) and (K, N), or batched (Bt, M, K) / (Bt, K, N); a 2-D operand is shared by every
+        batch.  float16/float32/ml_dtypes arrays are read in their own format; float64 (and
+        integer) arrays need ``a_format``/``b_format``.
+    acc : Accumulator, KulischAccumulator, format or None
+        The accumulator; a format (``"fp16_169"``, a FloatFormat, a float dtype) means
+        ``Accumulator(acc)``; None means ``Accumulator("float32")``.
+    product : FloatFormat or str, optional
+        Round each product into this format first (a narrow product register); None: exact.
+    out_format : FloatFormat or str, optional
+        Round the result once more (nearest-even) into this format, as when the register is
+        written to memory; None returns the register values.
+    seed : int or None
+        As in :func:`quantize` (None: the next key of the process stream).  Stochastic
+        accumulators: the random word of output element e and step t is the word
+        ``e*(K*K + 2K) + t`` of ``seed``'s stream (kernels/gemm.py lists the steps).
+    a_format, b_format : FloatFormat or str, optional
+        The operand formats; values outside them raise ValueError unless ``quantize_operands``.
+    product_rounding : {"rne", "rna", "rtz", "rup", "rdn", "rto"}
+        How products are rounded into ``product``.
+    out : ndarray, optional
+        A buffer of the result's shape and dtype to write into (numpy's ``out=``).
+
+    Returns
+    -------
+    ndarray (M, N) or (Bt, M, N): float32 when float32 holds every value of the result's format,
+    else float64.
+
+    Examples
+    --------
+    >>> import numpy as np, fpsim
+    >>> A = np.full((1, 4096), 2.0**-8, dtype=np.float32); B = np.ones((4096, 1), np.float32)
+    >>> fpsim.gemm(A, B, acc="fp16_169")                               # swamping: stuck at 4
+    array([[4.]], dtype=float32)
+    >>> fpsim.gemm(A, B, acc=fpsim.Accumulator("fp16_169", chunk=64))  # chunks recover 16
+    array([[16.]], dtype=float32)
+    """
+    A_arr, B_arr = np.asarray(A), np.asarray(B)
+    gemm_shapes(A_arr, B_arr)
+    fa_ = dtype_format("A", A_arr, a_format)
+    fb_ = dtype_format("B", B_arr, b_format)
+    check_products(holder(fa_), holder(fb_))
+    a64 = operand("A", A_arr, fa_, quantize_operands)
+    b64 = operand("B", B_arr, fb_, quantize_operands)
+    return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
+                                 product_rounding))
+
+
+def gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed, product_rounding="rne"):
+    """gemm of float64 arrays already known to hold values of the formats fa_ and fb_."""
+    fa_, fb_ = holder(fa_), holder(fb_)   # the kernels see fixed-point operands as floats
+    acc = check_acc(acc)
+    key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
+    batch, out_shape = gemm_shapes(a64, b64)
+    fp_ = None if product is None else check_arith_format(product, "product")
+    p_mode = check_product_rounding(product_rounding)
+    fo_ = None if out_format is None else check_format(out_format)
+    check_products(fa_, fb_)
+    a3 = a64.reshape((a64.shape[0] if a64.ndim == 3 else 1,) + a64.shape[-2:])
+    b3 = b64.reshape((b64.shape[0] if b64.ndim == 3 else 1,) + b64.shape[-2:])
+    c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode))
+    final = acc.out_format if fo_ is None else fo_
+    if fo_ is not None:   # widened first (exact): a float32 register array would round into
+        c = quantize(np.asarray(c, np.float64), fo_)    # float32 twice for a wider out format
+    return c.reshape(out_shape).astype(natural_dtype(final), copy=False)
+
+
+def sum(x, acc=None, axis=-1, x_format=None, out_format=None, seed=None, out=None):
+    """The sum of ``x`` along ``axis`` through an accumulator: :func:`gemm` of each row with a
+    vector of ones (the products are the elements themselves, exactly).
+
+    ``x`` is read in ``x_format`` (default: from its dtype, as gemm's operands); ``acc``,
+    ``out_format``, ``seed`` and ``out`` as in :func:`gemm`.  Returns x's shape without
+    ``axis`` (a 0-d array for a vector).
+
+    >>> import numpy as np, fpsim
+    >>> x = np.full(4096, 2.0**-8, np.float32)
+    >>> fpsim.sum(x, acc="fp16_169"), fpsim.sum(x, acc=fpsim.Accumulator("fp16_169", chunk=64))
+    (array(4., dtype=float32), array(16., dtype=float32))
+    """
+    arr = np.asarray(x)
+    if arr.ndim == 0:
+        raise ValueError("x must have at least one dimension, got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
+            or not -arr.ndim <= axis < arr.ndim:
+        raise ValueError(f"axis must be an int in {-arr.ndim}..{arr.ndim - 1}, got {axis!r}")
+    moved = np.moveaxis(arr, axis, -1)
+    rows = moved.reshape(-1, moved.shape[-1]) if moved.size else \
+        np.zeros((int(np.prod(moved.shape[:-1])), moved.shape[-1]), moved.dtype)
+    ones = np.ones((rows.shape[1], 1))
+    res = gemm(rows, ones, acc=acc, out_format=out_format, seed=seed, a_format=x_format,
+               b_format=ONE)
+    return into(out, res.reshape(moved.shape[:-1]))
+
+
+def dot(a, b, acc=None, product=None, out_format=None, seed=None, a_format=None, b_format=None,
+        product_rounding="rne", out=None):
+    """The dot product of two vectors through an accumulator: :func:`gemm` of a 1 x K row and a
+    K x 1 column; arguments as there.  Returns a 0-d array.
+
+    >>> import numpy as np, fpsim
+    >>> a = np.array([2.0**11, 1.0, -2.0**11], np.float32); b = np.ones(3, np.float32)
+    >>> fpsim.dot(a, b, acc="float16"), fpsim.dot(a, b, acc=fpsim.KulischAccumulator("float16"))
+    (array(0., dtype=float32), array(1., dtype=float32))
+    """
+    a_arr, b_arr = np.asarray(a), np.asarray(b)
+    if a_arr.ndim != 1 or b_arr.ndim != 1 or a_arr.shape != b_arr.shape:
+        raise ValueError(f"a and b must be vectors of one length, got shapes {a_arr.shape} and "
+                         f"{b_arr.shape}")
+    res = gemm(a_arr[None, :], b_arr[:, None], acc=acc, product=product, out_format=out_format,
+               seed=seed, a_format=a_format, b_format=b_format,
+               product_rounding=product_rounding)
+    return into(out, res.reshape(()))

@@ -1,0 +1,400 @@
+"""quantize, encode, decode and block_exponents: every format family, every rounding mode.
+
+Arguments are checked in :mod:`fpsim._args`; the kernels are :mod:`fpsim.kernels`.  Block formats
+are laid out for their kernel by :class:`BlockLayout`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ._args import (check_axis, check_axis_use, check_block_dtype, check_format,
+                    check_out_dtype, check_posit_rounding, check_random, check_seed,
+                    natural_dtype, rounding_mode, values_array)
+from .formats import (SPECIALS_CODE, BlockFormat, ExponentFormat, FixedFormat, FloatFormat,
+                      PositFormat, Radix4Format, code_dtype)
+from .kernels import block as _kblock
+from .kernels import exponent as _kexp
+from .kernels import fixed as _kfixed
+from .kernels import posit as _kposit
+from .kernels import radix4 as _kradix4
+from .kernels import rounding as _k
+
+
+def positive_nans(out):
+    """NaN rule for computed results (arithmetic, accumulators): every NaN is +NaN of zero
+    payload, whatever sign and payload the float arithmetic underneath produced (x86 gives
+    -NaN for Inf - Inf).  quantize and encode instead keep the input NaN's sign, as ml_dtypes."""
+    nan = np.isnan(out)
+    if nan.any():
+        out[nan] = np.nan
+    return out
+
+
+def work_array(xa, out_dtype):
+    """The array the kernels write into: float64 when the output is, so that a rounded value
+    beyond float32's range is not cut to Inf before it reaches a float64 result."""
+    return xa.astype(np.float64) if out_dtype == np.float64 and xa.dtype != np.float64 else xa
+
+
+def fixed_args(f: FixedFormat):
+    """frac_bits and the integer range [k_lo, k_hi] of the word (as floats), and the policy."""
+    k_lo = -float(1 << (f.bits - 1)) if f.signed else 0.0
+    k_hi = float((1 << (f.bits - 1)) - 1) if f.signed else float((1 << f.bits) - 1)
+    return f.frac_bits, k_lo, k_hi, f.saturate
+
+
+@functools.lru_cache(maxsize=16)
+def posit_tables(f: PositFormat):
+    """Positive values of codes 1 .. 2**(n-1)-1, and the midpoints between neighbours: the values
+    of the (n+1)-bit codes 2c+1 (kernels/posit.py)."""
+    half = 1 << (f.n - 1)
+    values = np.empty(half - 1)
+    _kposit.decode_posits(np.arange(1, half, dtype=np.int64), values, f.n, f.es)
+    mids = np.empty(half - 2)
+    _kposit.decode_posits(2 * np.arange(1, half - 1, dtype=np.int64) + 1, mids, f.n + 1, f.es)
+    return values, mids
+
+
+def float_args(f: FloatFormat):
+    return (f.man_bits, f.emin, f.max, f.min_normal, SPECIALS_CODE[f.specials], f.saturate,
+            f.subnormals)
+
+
+# --- public functions ---------------------------------------------------------------------------
+def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random_words=None,
+             axis=None):
+    """Round every element of ``x`` once into ``fmt``; same shape, and x's float dtype.
+
+    Parameters
+    ----------
+    x : array_like
+        float16, float32, float64 or an ml_dtypes float type (widened exactly); integers and bool
+        are read as float64.  Any shape, strides and byte order.
+    fmt : FloatFormat or str
+        The target format, or a name/spec string for :func:`fpsim.format`.
+    rounding : {"rne", "rna", "rtz", "rup", "rdn", "rto", "sr"}
+        Nearest-even, nearest-away, toward zero, toward +inf, toward -inf, round-to-odd, stochastic.
+    seed : int or None
+        Stochastic rounding key: element ``i`` (C order) uses the random word of ``(seed, i)`` only,
+        so results do not depend on the thread count or chunking.  None (default): the next key
+        of fpsim's process-wide stream (:func:`seed` restarts it), fresh at every call.
+    sr_bits : int or None
+        With ``rounding="sr"``: ``None`` rounds up with probability exactly (discarded part)/ulp;
+        an int ``r`` uses ``r`` random bits as hardware does (probability = the discarded part
+        truncated to ``r`` bits, over ``2**r``).
+    dtype : dtype or None
+        Output dtype; default x's (float64 for integer input).  An ml_dtypes type is allowed when it
+        holds every value of ``fmt`` (e.g. ``dtype=ml_dtypes.float8_e4m3fn`` for "float8_e4m3fn").
+    random_words : array_like of uint64, optional
+        One 64-bit random word per element, used instead of the seeded generator (RTL test vectors
+        feed the hardware's own random bits this way).  The top ``sr_bits`` bits are used.
+    axis : int or None
+        Block formats only (:class:`fpsim.BlockFormat`, e.g. ``"mxfp8_e4m3"``): the axis the
+        blocks run along (1-D blocks; None means -1); tiles always cover the last two axes and a
+        per-tensor scale needs none.  Given with any other format it is an error.  Each block gets its scale from
+        its own largest magnitude; stochastic words are keyed by the element's index in the
+        blocked layout (``axis`` moved last, padded to whole blocks).
+
+    Returns
+    -------
+    ndarray of the output dtype, x's shape.  Values of the output dtype that cannot hold a rounded
+    value (a format wider than x's dtype) overflow to Inf exactly as a numpy cast does.
+
+    Examples
+    --------
+    >>> import numpy as np, fpsim
+    >>> fpsim.quantize(np.array([0.1, 1000.0], np.float32), "float8_e4m3fn")
+    array([0.1015625,       nan], dtype=float32)
+    >>> fpsim.quantize(np.array([0.1, 1000.0]), "float8_e4m3fn", dtype=np.float32).dtype
+    dtype('float32')
+    """
+    f = check_format(fmt)
+    check_axis_use(f, axis)
+    mode, r_bits = rounding_mode(rounding, sr_bits, f)
+    key = check_seed(seed, mode >= _k.SR)
+    xa, natural = values_array(x)
+    if isinstance(f, BlockFormat):
+        if random_words is not None:
+            raise ValueError("random_words is not supported with block formats; use seed")
+        out_dtype = check_block_dtype(dtype, natural)
+        q, _ = block_quantize(work_array(xa, out_dtype), f, axis, mode, r_bits, key)
+        return q.astype(out_dtype, copy=False)
+    out_dtype = check_out_dtype(dtype, natural, f, explicit=dtype is not None)
+    flat = work_array(xa, out_dtype).reshape(-1)
+    rand = check_random(random_words, flat.size)
+    out = np.empty_like(flat)
+    if isinstance(f, PositFormat):
+        check_posit_rounding(f, rounding, random_words)
+        _kposit.quantize_posits(flat, out, *posit_tables(f), f.n, f.es)
+    elif isinstance(f, FixedFormat):
+        _kfixed.quantize_fixed(flat, out, rand, *fixed_args(f), mode, r_bits, key)
+    elif isinstance(f, Radix4Format):
+        _kradix4.quantize_radix4(flat, out, rand, f.bias, f.phase, f.top_field, mode, r_bits, key)
+    elif isinstance(f, ExponentFormat):
+        _kexp.quantize_exponent(flat, out, rand, f.bias, f.top_code, mode, r_bits, key)
+    elif rand.size == 0 and _k.fast_path_ok(f.man_bits, f.emin):
+        _k.quantize_fast(flat, out, *float_args(f), mode, r_bits, key)
+    else:
+        _k.quantize_array(flat, out, rand, *float_args(f), mode, r_bits, key)
+    out = out.reshape(xa.shape)
+    return out if out.dtype == out_dtype else out.astype(out_dtype)
+
+
+def encode(x, fmt, rounding="rne", seed=None, sr_bits=None, random_words=None, axis=None):
+    """Round ``x`` into ``fmt`` (as :func:`quantize`) and return the bit patterns.
+
+    Codes are unsigned integers of the smallest of uint8/16/32/64 that holds ``fmt.bits`` bits
+    (sign in the top bit of the format, not of the integer type); for ml_dtypes formats they equal
+    ml_dtypes' bit patterns.  NaN becomes the format's canonical quiet NaN (sign kept where the
+    format can), as ml_dtypes does.  Fixed-point codes are the two's-complement words.
+
+    Block formats return the pair ``(element codes, scale codes)``: element codes in x's shape,
+    scale codes in the shape of :func:`block_exponents` (code = exponent - ``scale_min``; for MX
+    that is the E8M0 code, 255 for a NaN block, whose element codes are 0).
+
+    >>> import numpy as np, fpsim
+    >>> fpsim.encode(np.array([1.0, -2.0, np.inf]), "float8_e5m2")
+    array([ 60, 192, 124], dtype=uint8)
+    """
+    f = check_format(fmt)
+    check_axis_use(f, axis)
+    mode, r_bits = rounding_mode(rounding, sr_bits, f)
+    key = check_seed(seed, mode >= _k.SR)
+    xa, _ = values_array(x)
+    if isinstance(f, BlockFormat):
+        if random_words is not None:
+            raise ValueError("random_words is not supported with block formats; use seed")
+        return _block_encode(xa, f, axis, mode, r_bits, key)
+    flat = xa.reshape(-1)
+    rand = check_random(random_words, flat.size)
+    out = np.empty(flat.size, dtype=f.code_dtype)
+    if isinstance(f, PositFormat):
+        check_posit_rounding(f, rounding, random_words)
+        _kposit.encode_posits(flat, out, *posit_tables(f), f.n)
+        return out.reshape(xa.shape)
+    if isinstance(f, (FixedFormat, Radix4Format)) and np.isnan(flat).any():
+        raise ValueError(f"x holds NaN, which format {f} cannot encode (it has no NaN code)")
+    if isinstance(f, ExponentFormat):
+        _kexp.encode_exponent(flat, out, rand, f.bias, f.top_code, f.top_code + 1, mode, r_bits,
+                              key)
+        return out.reshape(xa.shape)
+    if isinstance(f, Radix4Format):
+        _kradix4.encode_radix4(flat, out, rand, f.bias, f.phase, f.top_field, f.exp_bits, mode,
+                               r_bits, key)
+        return out.reshape(xa.shape)
+    if isinstance(f, FixedFormat):
+        _kfixed.encode_fixed(flat, out, rand, *fixed_args(f), mode, r_bits, key, f.bits)
+        return out.reshape(xa.shape)
+    _k.encode_array(flat, out, rand, f.man_bits, f.exp_bits, f.emin, f.max, f.min_normal,
+                    SPECIALS_CODE[f.specials], f.saturate, f.subnormals, mode, r_bits, key)
+    return out.reshape(xa.shape)
+
+
+def decode(codes, fmt, dtype=None, axis=None):
+    """Values of the bit patterns ``codes`` of ``fmt``.
+
+    ``dtype`` defaults to float32 when float32 holds every value of ``fmt``, else float64.  Codes
+    must be integers in ``0 .. 2**fmt.bits - 1``.  Block formats take the pair
+    ``(element codes, scale codes)`` that :func:`encode` returns, with the same ``axis``, and give
+    float64.
+
+    >>> import numpy as np, fpsim
+    >>> fpsim.decode(np.array([0x38, 0x7f, 0x01], np.uint8), "float8_e4m3fn")
+    array([1.        ,        nan, 0.00195312], dtype=float32)
+    """
+    f = check_format(fmt)
+    check_axis_use(f, axis)
+    if isinstance(f, BlockFormat):
+        return _block_decode(codes, f, axis).astype(check_block_dtype(dtype, np.float64))
+    c = np.asarray(codes)
+    if c.dtype.kind not in "iu":
+        raise ValueError(f"codes must be an integer array, got dtype {c.dtype}")
+    if c.size:
+        if c.dtype.kind == "i" and c.min() < 0:
+            raise ValueError("codes must be non-negative")
+        if f.bits < 64 and int(c.max()) >> f.bits:
+            raise ValueError(f"codes must be below 2**{f.bits} for format {f}, got {int(c.max())}")
+    natural = natural_dtype(f)
+    out_dtype = check_out_dtype(dtype, natural, f, explicit=dtype is not None)
+    kernel_dtype = np.float32 if natural == np.float32 else np.float64
+    flat = np.ascontiguousarray(c, dtype=f.code_dtype).reshape(-1)
+    out = np.empty(flat.size, dtype=kernel_dtype)
+    if isinstance(f, PositFormat):
+        _kposit.decode_posits(flat, out, f.n, f.es)
+    elif isinstance(f, FixedFormat):
+        _kfixed.decode_fixed(flat, out, f.frac_bits, f.bits, f.signed)
+    elif isinstance(f, Radix4Format):
+        _kradix4.decode_radix4(flat, out, f.bias, f.phase, f.exp_bits)
+    elif isinstance(f, ExponentFormat):
+        _kexp.decode_exponent(flat, out, f.bias, f.top_code + 1)
+    else:
+        _k.decode_array(flat, out, f.man_bits, f.exp_bits, f.bias, SPECIALS_CODE[f.specials],
+                        f.subnormals)
+    out = out.reshape(c.shape)
+    return out if out.dtype == out_dtype else out.astype(out_dtype)
+
+
+# --- block formats ------------------------------------------------------------------------------
+class BlockLayout:
+    """How the elements of an array of ``shape`` are laid out for the block kernels, and back.
+
+    1-D blocks of n: ``axis`` moved last, rows cut into runs of n (the last may be shorter);
+    tiles (r, c): the last two axes, edge tiles smaller; per tensor: everything one block.  The
+    kernels see one flat C-ordered array, and element i of it uses random word i.
+    """
+
+    def __init__(self, shape, f: BlockFormat, axis):
+        self.shape, self.block = shape, f.block
+        self.size = int(np.prod(shape))
+        if f.block is None:
+            self.scale_shape = ()
+        elif isinstance(f.block, tuple):
+            if len(shape) < 2:
+                raise ValueError(f"block format {f} has {f.block[0]}x{f.block[1]} tiles over the "
+                                 f"last two axes; x has shape {shape}")
+            (r, c), (h, w) = f.block, shape[-2:]
+            self.grid = (-(-h // r), -(-w // c))
+            self.scale_shape = shape[:-2] + self.grid
+        else:
+            self.work = shape or (1,)
+            self.axis = check_axis(axis, len(shape))
+            self.moved = self.work[:self.axis] + self.work[self.axis + 1:] + (self.work[self.axis],)
+            self.nbl = -(-self.moved[-1] // f.block)
+            self.scale_shape = self.work[:self.axis] + (self.nbl,) + self.work[self.axis + 1:]
+
+    def _runs(self):
+        return isinstance(self.block, int)
+
+    def flat(self, x):
+        if self._runs() and self.axis != len(self.work) - 1:
+            x = np.moveaxis(x.reshape(self.work), self.axis, -1)
+        return np.ascontiguousarray(x).reshape(-1)
+
+    def unflat(self, flat):
+        if self._runs() and self.axis != len(self.work) - 1:
+            return np.ascontiguousarray(np.moveaxis(flat.reshape(self.moved), -1, self.axis)) \
+                .reshape(self.shape)
+        return flat.reshape(self.shape)
+
+    def n_scales(self):
+        if self.block is None:
+            return 1
+        if self._runs():
+            return self.size // max(self.moved[-1], 1) * self.nbl if self.size else 0
+        return self.size // (self.shape[-2] * self.shape[-1]) * self.grid[0] * self.grid[1] \
+            if self.size else 0
+
+    def run(self, flat, out, scales, *args):
+        if self.block is None:
+            _kblock.quantize_tensor(flat, out, scales, *args)
+        elif self._runs():
+            _kblock.quantize_runs(flat, out, scales, self.moved[-1], self.block, *args)
+        else:
+            _kblock.quantize_tiles(flat, out, scales, self.shape[-2], self.shape[-1],
+                                   *self.block, *args)
+
+    def shaped_scales(self, scales):
+        if self._runs():
+            s = scales.reshape(self.moved[:-1] + (self.nbl,))
+            return np.moveaxis(s, -1, self.axis).reshape(self.scale_shape)
+        return scales.reshape(self.scale_shape)
+
+    def flat_scales(self, shaped):
+        """Inverse of :meth:`shaped_scales`."""
+        if self._runs():
+            shaped = np.moveaxis(shaped.reshape(self.scale_shape or (1,)), self.axis, -1)
+        return np.ascontiguousarray(shaped).reshape(-1)
+
+    def per_element(self, scales):
+        """The flat kernel-order array of every element's scale exponent."""
+        if self.block is None:
+            return np.full(self.size, scales.reshape(-1)[0])
+        if self._runs():
+            n, length = self.block, self.moved[-1]
+            return np.repeat(scales.reshape(-1, self.nbl), n, axis=1)[:, :length].reshape(-1)
+        (r, c), (h, w) = self.block, self.shape[-2:]
+        s = scales.reshape((-1,) + self.grid)
+        return np.repeat(np.repeat(s, r, axis=1), c, axis=2)[:, :h, :w].reshape(-1)
+
+
+def element_args(el):
+    """Kernel arguments of an element format: float formats as they are, fixed point as a
+    50-fraction-bit float grid of the word's step clamped to the word's range."""
+    if isinstance(el, FixedFormat):
+        frac, k_lo, k_hi, _ = fixed_args(el)
+        step = el.step
+        return (50, 50 - frac, np.inf, 0.0, SPECIALS_CODE["ieee"], True, k_lo * step,
+                k_hi * step, False)
+    return (el.man_bits, el.emin, el.max, el.min_normal, SPECIALS_CODE[el.specials],
+            el.subnormals, -np.inf, np.inf, True)
+
+
+def block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=False):
+    """Values and int64 scale exponents (kernels.block.NO_SCALE for NaN blocks) of xa in f."""
+    layout = BlockLayout(xa.shape, f, axis)
+    flat = layout.flat(xa)
+    out = np.empty_like(flat)
+    scales = np.empty(layout.n_scales(), dtype=np.int64)
+    if flat.size:
+        layout.run(flat, out, scales, *element_args(f.element), f.emax_elem, f.scale_min,
+                   f.scale_max, f.nan_scale, mode, r_bits, key)
+    if flat_scales:
+        return layout, out, scales
+    return layout.unflat(out), layout.shaped_scales(scales)
+
+
+def block_exponents(x, fmt, axis=None):
+    """The scale exponent ``s`` (scale ``2**s``) that each block of ``x`` gets in block format
+    ``fmt``; float64, NaN for a block that becomes NaN (MX: a NaN or Inf in the block).
+
+    Shape: x's with ``axis`` holding the block count (1-D blocks), the last two axes holding the
+    tile grid (tiles), or ``()`` (one scale per tensor).
+
+    >>> import numpy as np, fpsim
+    >>> fpsim.block_exponents(np.array([0.5, -3.0, 0.25, 1.0]), "mxfp8_e4m3")   # 2**1 // 2**8
+    array([-7.])
+    """
+    f = check_format(fmt)
+    if not isinstance(f, BlockFormat):
+        raise ValueError(f"fmt must be a block format, got {f}")
+    xa, _ = values_array(x)
+    _, scales = block_quantize(xa, f, axis, _k.MODE["rne"], 0, np.uint64(0))
+    out = scales.astype(np.float64)
+    out[scales == _kblock.NO_SCALE] = np.nan
+    return out
+
+
+def _block_encode(xa, f: BlockFormat, axis, mode, r_bits, key):
+    layout, q, scales = block_quantize(xa, f, axis, mode, r_bits, key, flat_scales=True)
+    nan_block = scales == _kblock.NO_SCALE
+    s_el = layout.per_element(np.where(nan_block, 0, scales))
+    elem = np.where(np.isnan(q), 0.0, np.ldexp(q, -s_el))   # exact: power-of-two scaling in range
+    codes = encode(layout.unflat(elem), f.element)
+    scodes = np.where(nan_block, (1 << f.scale_bits) - 1, scales - f.scale_min)
+    return codes, layout.shaped_scales(scodes.astype(code_dtype(f.scale_bits)))
+
+
+def _block_decode(codes, f: BlockFormat, axis):
+    if not (isinstance(codes, tuple) and len(codes) == 2):
+        raise ValueError("codes of a block format must be the pair (element codes, scale codes) "
+                         "that fpsim.encode returns")
+    el_codes, scodes = (np.asarray(c) for c in codes)
+    layout = BlockLayout(el_codes.shape, f, axis)
+    if scodes.shape != layout.scale_shape:
+        raise ValueError(f"scale codes must have shape {layout.scale_shape} for element codes of "
+                         f"shape {el_codes.shape}, got {scodes.shape}")
+    sc = layout.flat_scales(scodes.astype(np.int64))
+    nan_block = f.nan_scale & (sc == (1 << f.scale_bits) - 1)
+    s_el = layout.per_element(np.where(nan_block, 0, sc + f.scale_min))
+    v = np.ldexp(layout.flat(decode(el_codes, f.element, dtype=np.float64)), s_el)
+    v[layout.per_element(nan_block)] = np.nan
+    return layout.unflat(v)
+
+
+@functools.lru_cache(maxsize=32)
+def decode_table(f: FloatFormat):
+    """float64 value of every code of a format of at most 16 bits (a lookup beats decoding)."""
+    return decode(np.arange(f.n_codes, dtype=f.code_dtype), f, dtype=np.float64)
