@@ -12,6 +12,7 @@ import numpy as np
 
 from .formats import (ELEMENT_FORMATS, BlockFormat, FloatFormat, PositFormat,
                       format as _format, registered_formats)
+from .kernels import arith as _arith
 from .kernels import rounding as _k
 
 ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
@@ -239,14 +240,13 @@ def check_axis(axis, ndim):
     return int(axis) % max(ndim, 1)
 
 
-EXACT_RANGE = 2.0 ** 480   # float64 operands beyond 2**+-480 would break TwoProduct's exactness
 
 def check_arith_format(fmt, what="fmt") -> FloatFormat:
     f = check_format(fmt)
     if not isinstance(f, FloatFormat):
         raise ValueError(f"{what} must be a floating-point format (FloatFormat or a float format "
                          f"name) for the arithmetic units, got {type(f).__name__} {f}")
-    if not _k.fast_path_ok(f.man_bits, f.emin):
+    if not _arith.supports(f.man_bits, f.emin, 0.0, 0.0):
         raise ValueError(f"arithmetic in format {f} is not supported: it needs man_bits <= 50 and "
                          f"emin - man_bits >= -1022 (float32, bfloat16, every 8- to 16-bit "
                          f"format qualify; for float64 arithmetic use numpy)")
@@ -254,8 +254,10 @@ def check_arith_format(fmt, what="fmt") -> FloatFormat:
 
 
 def check_exact_range(name, v):
-    """float64 operands must stay where the error-free transformations are exact."""
+    """float64 operands must stay where the error-free transformations are exact
+    (kernels.arith.supports)."""
     a = np.abs(v[np.isfinite(v)])
-    if a.size and (a.max() > EXACT_RANGE or np.any((a > 0) & (a < 1 / EXACT_RANGE))):
+    nz = a[a > 0]
+    if nz.size and not _arith.supports(0, 0, float(nz.max()), float(nz.min())):
         raise ValueError(f"{name} has values beyond 2**480 or nonzero values below 2**-480 in "
                          "magnitude; arithmetic units take operands inside that range")

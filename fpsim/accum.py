@@ -199,8 +199,8 @@ def lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
 
 
 def check_products(fa_: FloatFormat, fb_: FloatFormat):
-    if fa_.man_bits + fb_.man_bits + 2 > 53 or fa_.emax + fb_.emax + 2 > 1023 \
-            or (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits) < -1074:
+    if not _gemm.supports_products((fa_.man_bits, fa_.emin, fa_.emax),
+                                   (fb_.man_bits, fb_.emin, fb_.emax)):
         raise ValueError(f"products of {fa_} and {fb_} are not exact in float64; the operand "
                          "formats need at most 53 significant bits together (float32 x float32 "
                          "and every narrower pair qualify)")

@@ -135,7 +135,7 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
         _kradix4.quantize_radix4(flat, out, rand, f.bias, f.phase, f.top_field, mode, r_bits, key)
     elif isinstance(f, ExponentFormat):
         _kexp.quantize_exponent(flat, out, rand, f.bias, f.top_code, mode, r_bits, key)
-    elif rand.size == 0 and _k.fast_path_ok(f.man_bits, f.emin):
+    elif rand.size == 0 and _k.supports(f.man_bits, f.emin):
         _k.quantize_fast(flat, out, *float_args(f), mode, r_bits, key)
     else:
         _k.quantize_array(flat, out, rand, *float_args(f), mode, r_bits, key)

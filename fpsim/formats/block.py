@@ -18,6 +18,7 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
+from ..kernels import block as _kblock
 from .fixed import FixedFormat
 from .float import FloatFormat
 
@@ -83,7 +84,7 @@ class BlockFormat:
         el = self.element
         lsb = -el.frac_bits if isinstance(el, FixedFormat) else el.emin - el.man_bits
         top = math.frexp(el.max)[1]
-        if lsb + self.scale_min < -1022 or top + self.scale_max > 1022:
+        if not _kblock.supports(lsb, top, self.scale_min, self.scale_max):
             raise ValueError(f"element {el} scaled by 2**{self.scale_min} .. 2**{self.scale_max} "
                              "leaves float64's normal range, where the kernels are exact; narrow "
                              "the scale range")

@@ -22,12 +22,28 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import bits_f64, f64_bits
+from .rounding import supports as rounding_supports
 from .rounding import (ABS, CHUNK, RDN, SR, SRB, _sr_up_small, compare_uniform, finish, mix64,
                        random_word, round_f64, split)
 
-SALT = np.uint64(0x2545F4914F6CDD1D)   # derives the tail word from an element's random word
+SALT = np.uint64(0x2545F4914F6CDD1D)
+EXACT_RANGE = 2.0 ** 480   # operand magnitudes where TwoProduct/TwoSum stay exact (see supports)   # derives the tail word from an element's random word
 SPLITTER = 134217729.0                 # 2**27 + 1, Veltkamp's constant for float64
 OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FMA, OP_SQRT = range(6)
+
+
+def supports(man_bits, emin, amax, amin):
+    """Whether the units are exact for a format and float64 operands whose nonzero finite
+    magnitudes lie in [amin, amax].
+
+    Proof.  round_sum's round-to-odd at 53 bits keeps every decision of a later rounding to at
+    most 50 fraction bits (Boldo and Melquiond 2005) and rounding.round_fast is exact for
+    emin - man_bits >= -1022 (rounding.supports).  Dekker's TwoProduct is exact when no partial
+    product over- or underflows: operands within 2**+-480 keep every product and its error
+    term (down to 2**-960 * 2**-106) normal and finite; TwoSum is exact without overflow.
+    """
+    return rounding_supports(man_bits, emin) and amax <= EXACT_RANGE and \
+        (amin == 0.0 or amin >= 1.0 / EXACT_RANGE)
 
 
 # --- error-free transformations -----------------------------------------------------------------

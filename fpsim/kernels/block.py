@@ -21,6 +21,14 @@ from numba import njit, prange
 from .bits import bits_f64, f64_bits
 from .rounding import ABS, CHUNK, EXP_MASK, RNE, SR, pow2, random_word, round_f64, round_fast, sel, split
 
+def supports(lsb, top, scale_min, scale_max):
+    """Whether the block kernels are exact for elements whose quantum is ``2**lsb`` and whose
+    magnitudes are below ``2**top``, scaled by ``2**scale_min .. 2**scale_max``: every scaled
+    grid's quantum is a normal float64 power of two (rounding.supports' condition for the scaled
+    format) and every scaled value stays below 2**1023 (finite, with room for the carry)."""
+    return lsb + scale_min >= -1022 and top + scale_max <= 1022
+
+
 NO_SCALE = np.int64(-(1 << 40))   # scale exponent of a block that turned NaN (MX: scale code NaN)
 HUGE = np.int64(1 << 40)
 

@@ -32,6 +32,16 @@ from .rounding import IEEE, RDN, RTO, SR, SRB, pow2, random_word, round_fast
 LEAN, EXACT, SCALAR = range(3)
 
 
+def supports_products(a, b):
+    """Whether every product of values of two formats (``(man_bits, emin, emax)`` each) is exact
+    in float64: the significands multiply into at most 53 bits, the largest product
+    (< 2**(a.emax + b.emax + 2)) is finite and the smallest quantum is at least 2**-1074.  Every
+    GEMM kernel forms products in float64 and relies on it."""
+    (a_man, a_emin, a_emax), (b_man, b_emin, b_emax) = a, b
+    return a_man + b_man + 2 <= 53 and a_emax + b_emax + 2 <= 1023 \
+        and (a_emin - a_man) + (b_emin - b_man) >= -1074
+
+
 def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok):
     """Lane width (32 or 64) in which the ``LEAN`` accumulation is exact, or None.
 

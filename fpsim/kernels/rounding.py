@@ -265,8 +265,8 @@ MAGIC = np.int64(0x4330000000000000)   # bits of 2.0**52
 TWO52 = 4503599627370496.0
 
 
-def fast_path_ok(man_bits, emin):
-    """Whether :func:`round_fast` is exact for this format (checked in Python by ops.py)."""
+def supports(man_bits, emin):
+    """Whether :func:`round_fast` is exact for a format (the proof is the comment above)."""
     return man_bits <= 50 and emin - man_bits >= -1022
 
 
