@@ -129,3 +129,17 @@ def test_computed_nans_are_positive_quiet_nans():
         C = fpsim.gemm(A, B, acc=acc)
         assert math.isnan(C[0, 0])
         assert not np.signbit(C[0, 0]), acc
+
+
+# --- item 11: flush to zero happens after rounding ---------------------------------------------
+def test_ftz_flushes_after_rounding_as_documented():
+    """rup of a tiny positive value is +0 under FTZ (the subnormal grid rounds up to the smallest
+    subnormal, which is then flushed); the same in the reference."""
+    f = fpsim.FloatFormat(5, 2, subnormals=False)
+    x = np.array([2.0**-20, -(2.0**-20), 1.5 * 2.0**-15])
+    for mode in MODES:
+        got = fpsim.quantize(x, f, rounding=mode)
+        assert same_bits(got, [round_ref(float(v), f, mode) for v in x])
+    assert fpsim.quantize(2.0**-20, f, rounding="rup") == 0.0
+    mean = fpsim.quantize(np.full(20000, 2.0**-16), f, rounding="sr", seed=1).mean()
+    assert mean == 0.0

@@ -35,9 +35,12 @@ class FloatFormat(Coded):
     subnormals : bool
         ``False`` models flush-to-zero hardware: exponent field 0 encodes only zero.  Outputs are
         rounded onto the subnormal grid first (same rounding mode) and a nonzero result below
-        ``min_normal`` is then flushed to zero with its sign (FTZ with tininess after rounding).
-        Inputs: decoding a code with exponent field 0 and a nonzero fraction gives a signed zero
-        (denormals-are-zero).
+        ``min_normal`` is then flushed to zero with its sign (FTZ after rounding, as FTZ hardware
+        does).  So ``rup`` of a tiny positive value gives +0, not ``min_normal``, and stochastic
+        rounding below ``min_normal`` has mean 0.  A unit that instead rounds onto the normal
+        grid (``rup`` giving ``min_normal``) is modelled by rounding with ``subnormals=True`` and
+        mapping the results below ``min_normal`` yourself.  Inputs: decoding a code with exponent
+        field 0 and a nonzero fraction gives a signed zero (denormals-are-zero).
     specials : {"ieee", "fn", "fnuz", "none"}
         ``"ieee"``: the all-ones exponent field holds Inf (fraction 0) and NaN.  ``"fn"``: no Inf,
         only the all-ones magnitude is NaN (OCP E4M3).  ``"fnuz"``: no Inf, no negative zero, NaN is
