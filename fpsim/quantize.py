@@ -136,7 +136,16 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
     elif isinstance(f, ExponentFormat):
         _kexp.quantize_exponent(flat, out, rand, f.bias, f.top_code, mode, r_bits, key)
     elif rand.size == 0 and _k.supports(f.man_bits, f.emin):
-        _k.quantize_fast(flat, out, *float_args(f), mode, r_bits, key)
+        n = flat.size                 # one chunk: no parallel region to start (warm runs)
+        if mode >= _k.SR:
+            if n <= _k.CHUNK:
+                _k.fast_chunk_sr(flat, out, 0, n, *float_args(f), mode, r_bits, key)
+            else:
+                _k.quantize_fast_sr(flat, out, *float_args(f), mode, r_bits, key)
+        elif n <= _k.CHUNK:
+            _k.fast_chunk(flat, out, 0, n, *float_args(f), mode, r_bits)
+        else:
+            _k.quantize_fast(flat, out, *float_args(f), mode, r_bits)
     else:
         _k.quantize_array(flat, out, rand, *float_args(f), mode, r_bits, key)
     out = out.reshape(xa.shape)

@@ -44,10 +44,16 @@ def quantize_fixed(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, 
     """out[i] = round_fixed(x[i]); stochastic words from ``rand`` if non-empty, else (key, i)."""
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            u = element_word(rand, key, i, mode >= SR)
-            out[i] = round_fixed(np.float64(x[i]), u, frac_bits, k_lo, k_hi, saturate, mode,
-                                 r_bits)
+        fixed_chunk(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), rand, frac_bits, k_lo, k_hi,
+                    saturate, mode, r_bits, key)
+
+
+@njit(cache=True)
+def fixed_chunk(x, out, lo, hi, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, key):
+    """The elements lo..hi-1 of :func:`quantize_fixed` (a called function: compiled once)."""
+    for i in range(lo, hi):
+        u = element_word(rand, key, i, mode >= SR)
+        out[i] = round_fixed(np.float64(x[i]), u, frac_bits, k_lo, k_hi, saturate, mode, r_bits)
 
 
 @njit(cache=True, parallel=True)

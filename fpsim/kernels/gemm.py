@@ -240,8 +240,11 @@ def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
                 for j in range(w):
                     total[r, j] = lean_round(total[r, j] + regs[r, j], lc)
             else:
-                total[r] = regs[r]
-    C[bi, i0:i0 + ROWS, j0:j0 + w] = total
+                for j in range(w):
+                    total[r, j] = regs[r, j]
+    for r in range(ROWS):          # explicit loops: a slice copy compiles its shape error path
+        for j in range(w):
+            C[bi, i0 + r, j0 + j] = total[r, j]
 
 
 @njit(cache=True)
@@ -278,13 +281,15 @@ def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
                     add_rows(kind, pbuf, lev[level], w, ebase, step, 2 * kk + lo * kk + k,
                              key, fa, lc)
                     level += 1
-                lev[level, :] = pbuf
+                for j in range(w):
+                    lev[level, j] = pbuf[j]
                 count += 1
             first = True
             for level in range(levels):                 # the leftover blocks, smallest first
                 if (count >> level) & 1:
                     if first:
-                        regs[:] = lev[level]
+                        for j in range(w):
+                            regs[j] = lev[level, j]
                         first = False
                     else:
                         lo = k0 + ((count >> (level + 1)) << (level + 1))
@@ -295,8 +300,10 @@ def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
         if chunk > 0:
             add_rows(kind, total, regs, w, ebase, step, kk + k0 // run, key, fa, lc)
         else:
-            total[:] = regs
-    C[bi, i, j0:j0 + w] = total
+            for j in range(w):
+                total[j] = regs[j]
+    for j in range(w):
+        C[bi, i, j0 + j] = total[j]
 
 
 # --- Kulisch (exact fixed-point) accumulation ------------------------------------------------------

@@ -326,33 +326,65 @@ def round_fast(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormal
     return res, slow
 
 
+@njit(cache=True)
+def fast_chunk(x, out, lo, hi, man_bits, emin, maxv, min_normal, spec, saturate, subnormals,
+               mode, r_bits):
+    """out[i] = round(x[i]) for lo <= i < hi through :func:`round_fast`, deterministic modes.
+    A plain function (not inlined into the parallel loop): Numba compiles it once, which keeps
+    the cold start short (issue 12), and small arrays call it directly."""
+    for i in range(lo, hi):
+        r, s = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin, maxv, min_normal,
+                          spec, saturate, subnormals, mode, r_bits)
+        out[i] = r
+
+
+@njit(cache=True)
+def fast_chunk_sr(x, out, lo, hi, man_bits, emin, maxv, min_normal, spec, saturate, subnormals,
+                  mode, r_bits, key):
+    """As :func:`fast_chunk` for the stochastic modes: the seeded word of each element, and the
+    exact path (:func:`round_f64`) for the elements whose 'sr' decision needs more than 62 bits."""
+    nslow = 0
+    for i in range(lo, hi):
+        r, s = round_fast(np.float64(x[i]), random_word(key, i), man_bits, emin, maxv,
+                          min_normal, spec, saturate, subnormals, mode, r_bits)
+        out[i] = r
+        nslow += s
+    if nslow > 0:
+        for i in range(lo, hi):
+            r, s = round_fast(np.float64(x[i]), random_word(key, i), man_bits, emin, maxv,
+                              min_normal, spec, saturate, subnormals, mode, r_bits)
+            if s:
+                out[i] = round_f64_call(np.float64(x[i]), random_word(key, i), man_bits, emin,
+                                        maxv, min_normal, spec, saturate, subnormals, mode,
+                                        r_bits)
+
+
+@njit(cache=True)
+def round_f64_call(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode,
+                   r_bits):
+    """:func:`round_f64` as a called (not inlined) function, for rare slow paths."""
+    return round_f64(x, u, man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode,
+                     r_bits)
+
+
 @njit(cache=True, parallel=True)
 def quantize_fast(x, out, man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode,
-                  r_bits, key):
-    """out[i] = round(x[i]) through :func:`round_fast`; seeded random words for the 'sr' modes."""
+                  r_bits):
+    """out[i] = round(x[i]) through :func:`round_fast`, deterministic modes, chunks in parallel."""
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        lo = c * CHUNK
-        hi = min(n, lo + CHUNK)
-        nslow = 0
-        if mode >= SR:
-            for i in range(lo, hi):
-                r, s = round_fast(np.float64(x[i]), random_word(key, i), man_bits, emin, maxv,
-                                  min_normal, spec, saturate, subnormals, mode, r_bits)
-                out[i] = r
-                nslow += s
-        else:
-            for i in range(lo, hi):
-                r, s = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin, maxv,
-                                  min_normal, spec, saturate, subnormals, mode, r_bits)
-                out[i] = r
-        if nslow > 0:
-            for i in range(lo, hi):
-                r, s = round_fast(np.float64(x[i]), random_word(key, i), man_bits, emin, maxv,
-                                  min_normal, spec, saturate, subnormals, mode, r_bits)
-                if s:
-                    out[i] = round_f64(np.float64(x[i]), random_word(key, i), man_bits, emin,
-                                       maxv, min_normal, spec, saturate, subnormals, mode, r_bits)
+        fast_chunk(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), man_bits, emin, maxv, min_normal,
+                   spec, saturate, subnormals, mode, r_bits)
+
+
+@njit(cache=True, parallel=True)
+def quantize_fast_sr(x, out, man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode,
+                     r_bits, key):
+    """As :func:`quantize_fast` for the stochastic modes (seeded words)."""
+    n = x.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        fast_chunk_sr(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), man_bits, emin, maxv,
+                      min_normal, spec, saturate, subnormals, mode, r_bits, key)
 
 
 # --- array kernels (1-D contiguous; ops.py flattens and restores the shape) ---------------------
