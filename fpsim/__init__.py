@@ -11,6 +11,7 @@ from .formats import (BlockFormat, ExponentFormat, FixedFormat, FloatFormat, Pos
 from .quantize import block_exponents, decode, encode, quantize
 from .arith import add, div, fma, mul, sqrt, sub
 from .accum import Accumulator, AccumulatorOverflow, KulischAccumulator
+from .engines import FusedDotAdd, MatrixEngine, engine, engines
 from .gemm import dot, gemm, sum
 from .conv import conv2d, conv2d_backward_data, conv2d_backward_weight
 from .scaling import Autoflex, GradScale
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "ExponentFormat",
            "BlockFormat", "format", "registered_formats", "describe", "quantize", "encode",
            "decode", "block_exponents", "add", "sub", "mul", "div", "fma", "sqrt", "Accumulator",
-           "KulischAccumulator", "AccumulatorOverflow", "gemm", "sum", "dot", "conv2d",
+           "KulischAccumulator", "AccumulatorOverflow", "FusedDotAdd", "MatrixEngine", "engine",
+           "engines", "gemm", "sum", "dot", "conv2d",
            "conv2d_backward_data", "conv2d_backward_weight", "seed", "Autoflex", "GradScale",
            "ROUNDINGS", "data", "nn", "__version__"]

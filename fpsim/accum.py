@@ -49,7 +49,10 @@ class Accumulator:
     ``order="pairwise"`` reduces the products of a run (all K of them without ``chunk``) with an
     adder tree: level by level, pairs (2t, 2t+1) summed and rounded, an odd last element passed up.
     ``rounding`` is any mode of :func:`fpsim.quantize`; ``sr_bits`` as there (at most
-    ``52 - fmt.man_bits``).
+    ``52 - fmt.man_bits``).  ``inner=`` (with ``chunk``): each chunk's sum comes from another
+    accumulator or a matrix engine (:func:`fpsim.engine`), from zero, and is added in order into
+    this register - DeepSeek-V3's promotion of tensor-core partial sums to FP32 every 128
+    elements is ``Accumulator("float32", chunk=128, inner=fpsim.engine("hopper", ...))``.
 
     With a (signed, saturating, <= 50-bit) :class:`fpsim.FixedFormat`, the register is a fixed-point
     accumulator: each exact ``register + product`` is rounded onto the grid ``2**-frac_bits`` in
@@ -69,8 +72,10 @@ class Accumulator:
     rounding: str = "rne"
     order: str = "sequential"
     sr_bits: int | None = None
+    inner: object = None
 
     def __post_init__(self):
+        self._check_inner()
         f = _as_any_format(self.fmt)
         object.__setattr__(self, "fmt", f)
         if isinstance(f, FixedFormat):      # a saturating fixed-point register
@@ -102,6 +107,19 @@ class Accumulator:
         if self.sr_bits is not None:
             object.__setattr__(self, "sr_bits", check_sr_bits(self.sr_bits, self.rounding,
                                                               f.man_bits, f" for {f}"))
+
+    def _check_inner(self):
+        if self.inner is None:
+            return
+        engine = hasattr(self.inner, "model") and hasattr(self.inner, "inputs")
+        if not (engine or isinstance(self.inner, (Accumulator, KulischAccumulator))):
+            raise ValueError(f"inner must be None, an Accumulator, a KulischAccumulator or a "
+                             f"matrix engine (fpsim.engine(...)), got {self.inner!r}")
+        if self.chunk is None:
+            raise ValueError("inner= sums each chunk of K: give chunk= too (e.g. chunk=128)")
+        if self.rounding == "sr" or self.order != "sequential":
+            raise ValueError("with inner=, the outer register adds the chunk sums in order and "
+                             "rounds deterministically (order='sequential', rounding not 'sr')")
 
     @property
     def out_format(self):
@@ -238,16 +256,26 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
         return c
     fa = fmt_tuple(acc.fmt) + (mode, r_bits)
     lanes = lean_lanes(acc, fa_, fb_, fp_)
+    pairwise = acc.order == "pairwise"
     if lanes is not None:
         kind = _gemm.LEAN
     else:
         kind = _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
-    wide = lanes != 32
-    dt = np.float64 if wide else np.float32
-    lc = lean_constants(acc.fmt, wide)
-    c = np.empty((batch, m, n), dtype=dt)
-    _gemm.gemm_float(np.ascontiguousarray(a3, dtype=dt), np.ascontiguousarray(b3, dtype=dt), c,
-                     kind, acc.chunk or 0, acc.order == "pairwise", fa, fp, lc, key)
+    lc64 = lean_constants(acc.fmt, True)
+    if lanes == 32 and not pairwise:
+        # float32 lanes in whole blocks of 4 rows: A is padded with zero rows, whose results
+        # are dropped (gemm_float, for every other case, is compiled for float64 arrays only)
+        m4 = -(-m // _gemm.ROWS) * _gemm.ROWS
+        a32 = np.zeros((a3.shape[0], m4, a3.shape[2]), dtype=np.float32)
+        a32[:, :m] = a3
+        c = np.empty((batch, m4, n), dtype=np.float32)
+        _gemm.gemm_lean_blocks(a32, np.ascontiguousarray(b3, dtype=np.float32), c,
+                               acc.chunk or 0, lean_constants(acc.fmt, False))
+        return c[:, :m]
+    c = np.empty((batch, m, n))
+    _gemm.gemm_float(np.ascontiguousarray(a3, dtype=np.float64),
+                     np.ascontiguousarray(b3, dtype=np.float64), c, _gemm.KIND_TAG[kind],
+                     acc.chunk or 0, pairwise, fa, fp, lc64, key)
     return c
 
 

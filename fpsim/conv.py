@@ -7,7 +7,8 @@ import numbers
 
 import numpy as np
 
-from .gemm import dtype_format, gemm_values, into, operand
+from .gemm import gemm_values, into
+from .quantize import dtype_format, operand
 from .kernels import conv as _conv
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import (ML_FORMATS, NUMPY_FORMATS, check_arith_format, check_format, check_seed,
-                    holder, natural_dtype, values_array)
+from ._args import check_arith_format, check_format, check_seed, holder, natural_dtype
 from .accum import Accumulator, KulischAccumulator, check_products, run
-from .formats import BlockFormat, FloatFormat, format as _format
-from .quantize import decode_table, positive_nans, quantize
+from .arith import add
+from .engines import MatrixEngine
+from .formats import FloatFormat, format as _format
+from .quantize import dtype_format, operand, positive_nans, quantize
 
 PRODUCT_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto")
 ONE = FloatFormat(1, 0, bias=1, specials="none")   # holds 0 and +-1: the other operand of sum()
@@ -20,7 +21,7 @@ def check_acc(acc):
     object or float dtype), or the float32 register for None."""
     if acc is None:
         return Accumulator(_format("float32"))
-    if isinstance(acc, (Accumulator, KulischAccumulator)):
+    if isinstance(acc, (Accumulator, KulischAccumulator, MatrixEngine)):
         return acc
     try:
         return Accumulator(acc)
@@ -47,47 +48,6 @@ def into(out, result):
                             else repr(type(out))))
     out[...] = result
     return out
-
-
-def dtype_format(name, x, declared):
-    """The operand format of array x: the declared one, else the one its dtype names."""
-    if declared is not None:
-        return check_format(declared)
-    dt = np.asarray(x).dtype
-    if dt in ML_FORMATS:
-        return ML_FORMATS[dt]
-    if dt in (np.float16, np.float32):
-        return NUMPY_FORMATS[np.dtype(dt)]
-    raise ValueError(f"{name} has dtype {dt}; declare its format with {name.lower()}_format= "
-                     "(e.g. 'e5m2'), or pass float16/float32/ml_dtypes arrays")
-
-
-def operand(name, x, f, quantize_operands: bool):
-    """x as float64 values of format f: rejected or rounded (rne) when it holds other values."""
-    arr = np.asarray(x)
-    own = ML_FORMATS.get(arr.dtype) or NUMPY_FORMATS.get(arr.dtype)
-    if isinstance(own, FloatFormat) and isinstance(f, FloatFormat) and f.contains(own):      # every value of the dtype is one of f's
-        if arr.dtype in ML_FORMATS:
-            codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}"))
-            return decode_table(own)[codes]
-        return arr.astype(np.float64)
-    xa, _ = values_array(arr)
-    xa = xa.astype(np.float64, copy=False)
-    if isinstance(f, BlockFormat):
-        if quantize_operands:
-            raise ValueError(f"quantize_operands cannot place blocks for {name}; quantize it with "
-                             f"fpsim.quantize(..., {f}, axis=...) along the reduction axis first")
-        f = f.float_container          # which block holds which value is the caller's layout
-    q = quantize(xa, f)
-    same = (q == xa) | (np.isnan(q) & np.isnan(xa))
-    if not same.all():
-        if not quantize_operands:
-            bad = np.flatnonzero(~same.reshape(-1))
-            raise ValueError(f"{name} has {bad.size} values that are not in its format {f} "
-                             f"(first: {xa.reshape(-1)[bad[0]]!r} at flat index {bad[0]}); "
-                             "pass quantize_operands=True to round them to nearest-even")
-        xa = q
-    return xa
 
 
 def gemm_shapes(A, B):
@@ -156,6 +116,11 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     """
     A_arr, B_arr = np.asarray(A), np.asarray(B)
     gemm_shapes(A_arr, B_arr)
+    eng = _engine_of(acc)
+    if eng is not None:          # operands are values of the engine's input formats
+        a64, b64 = eng.inputs(A_arr, B_arr)
+        return into(out, gemm_values(a64, b64, eng.a_format, eng.b_format, acc, product,
+                                     out_format, seed, product_rounding))
     fa_ = dtype_format("A", A_arr, a_format)
     fb_ = dtype_format("B", B_arr, b_format)
     check_products(holder(fa_), holder(fb_))
@@ -165,7 +130,8 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
                                  product_rounding))
 
 
-def gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed, product_rounding="rne"):
+def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, seed=None,
+                product_rounding="rne"):
     """gemm of float64 arrays already known to hold values of the formats fa_ and fb_."""
     fa_, fb_ = holder(fa_), holder(fb_)   # the kernels see fixed-point operands as floats
     acc = check_acc(acc)
@@ -177,11 +143,57 @@ def gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed, product_roun
     check_products(fa_, fb_)
     a3 = a64.reshape((a64.shape[0] if a64.ndim == 3 else 1,) + a64.shape[-2:])
     b3 = b64.reshape((b64.shape[0] if b64.ndim == 3 else 1,) + b64.shape[-2:])
-    c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode))
+    if _engine_of(acc) is not None and fp_ is not None:
+        raise ValueError("a matrix engine forms exact products: product= is for accumulators")
+    if isinstance(acc, MatrixEngine):
+        c = positive_nans(engine_run(acc, a3, b3, batch))
+    elif isinstance(acc, Accumulator) and acc.inner is not None:
+        c = positive_nans(promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode))
+    else:
+        c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode))
     final = acc.out_format if fo_ is None else fo_
     if fo_ is not None:   # widened first (exact): a float32 register array would round into
         c = quantize(np.asarray(c, np.float64), fo_)    # float32 twice for a wider out format
     return c.reshape(out_shape).astype(natural_dtype(final), copy=False)
+
+
+def _engine_of(acc):
+    """The matrix engine that computes the products: acc itself, or its inner accumulator's."""
+    if isinstance(acc, MatrixEngine):
+        return acc
+    inner = getattr(acc, "inner", None)
+    return inner if isinstance(inner, MatrixEngine) else None
+
+
+def engine_run(eng, a3, b3, batch):
+    """C (batch, m, n) of a GEMM on engine ``eng``: K zero-padded to a multiple of the
+    instruction's k (as hardware tiles are) and walked from +0, each step's D the next C."""
+    kk = a3.shape[2]
+    pad = (-kk) % eng.k
+    if pad:
+        a3 = np.concatenate([a3, np.zeros(a3.shape[:2] + (pad,))], axis=2)
+        b3 = np.concatenate([b3, np.zeros((b3.shape[0], pad, b3.shape[2]))], axis=1)
+    c3 = np.zeros((batch, a3.shape[1], b3.shape[2]))
+    return eng.model.run(a3, b3, c3, eng.a_format, eng.b_format)
+
+
+def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode):
+    """Chunks of ``acc.chunk`` K-elements each summed by ``acc.inner`` from zero, each chunk sum
+    added in order into the outer register (acc's format and rounding): DeepSeek-V3's promotion
+    of tensor-core partial sums to FP32 on the CUDA cores, Wang et al.'s chunk-based
+    accumulation with any inner accumulator."""
+    kk, n_chunk = a3.shape[2], acc.chunk
+    total = np.zeros((batch, a3.shape[1], b3.shape[2]))
+    for lo in range(0, kk, n_chunk):
+        a_c = np.ascontiguousarray(a3[:, :, lo:lo + n_chunk])
+        b_c = np.ascontiguousarray(b3[:, lo:lo + n_chunk, :])
+        if isinstance(acc.inner, MatrixEngine):
+            part = engine_run(acc.inner, a_c, b_c, batch)
+        else:
+            part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode)
+        total = add(total, np.asarray(part, np.float64), acc.fmt, rounding=acc.rounding,
+                    dtype=np.float64)
+    return total
 
 
 def sum(x, acc=None, axis=-1, x_format=None, out_format=None, seed=None, out=None):

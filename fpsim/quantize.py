@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from ._args import (check_axis, check_axis_use, check_block_dtype, check_format,
+from ._args import (ML_FORMATS, NUMPY_FORMATS, check_axis, check_axis_use, check_block_dtype, check_format,
                     check_out_dtype, check_posit_rounding, check_random, check_seed,
                     natural_dtype, rounding_mode, values_array)
 from .formats import (SPECIALS_CODE, BlockFormat, ExponentFormat, FixedFormat, FloatFormat,
@@ -407,3 +407,45 @@ def _block_decode(codes, f: BlockFormat, axis):
 def decode_table(f: FloatFormat):
     """float64 value of every code of a format of at most 16 bits (a lookup beats decoding)."""
     return decode(np.arange(f.n_codes, dtype=f.code_dtype), f, dtype=np.float64)
+
+
+# --- operands: arrays read as values of a format (GEMM, convolutions, engines) -------------------
+def dtype_format(name, x, declared):
+    """The operand format of array x: the declared one, else the one its dtype names."""
+    if declared is not None:
+        return check_format(declared)
+    dt = np.asarray(x).dtype
+    if dt in ML_FORMATS:
+        return ML_FORMATS[dt]
+    if dt in (np.float16, np.float32):
+        return NUMPY_FORMATS[np.dtype(dt)]
+    raise ValueError(f"{name} has dtype {dt}; declare its format with {name.lower()}_format= "
+                     "(e.g. 'e5m2'), or pass float16/float32/ml_dtypes arrays")
+
+
+def operand(name, x, f, quantize_operands: bool):
+    """x as float64 values of format f: rejected or rounded (rne) when it holds other values."""
+    arr = np.asarray(x)
+    own = ML_FORMATS.get(arr.dtype) or NUMPY_FORMATS.get(arr.dtype)
+    if isinstance(own, FloatFormat) and isinstance(f, FloatFormat) and f.contains(own):      # every value of the dtype is one of f's
+        if arr.dtype in ML_FORMATS:
+            codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}"))
+            return decode_table(own)[codes]
+        return arr.astype(np.float64)
+    xa, _ = values_array(arr)
+    xa = xa.astype(np.float64, copy=False)
+    if isinstance(f, BlockFormat):
+        if quantize_operands:
+            raise ValueError(f"quantize_operands cannot place blocks for {name}; quantize it with "
+                             f"fpsim.quantize(..., {f}, axis=...) along the reduction axis first")
+        f = f.float_container          # which block holds which value is the caller's layout
+    q = quantize(xa, f)
+    same = (q == xa) | (np.isnan(q) & np.isnan(xa))
+    if not same.all():
+        if not quantize_operands:
+            bad = np.flatnonzero(~same.reshape(-1))
+            raise ValueError(f"{name} has {bad.size} values that are not in its format {f} "
+                             f"(first: {xa.reshape(-1)[bad[0]]!r} at flat index {bad[0]}); "
+                             "pass quantize_operands=True to round them to nearest-even")
+        xa = q
+    return xa

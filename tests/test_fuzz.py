@@ -85,7 +85,11 @@ def test_arithmetic_units(a, b, fmt, mode, seed, sr_bits):
 ACCS = st.sampled_from([None, "float16", "fp16_169", "bfloat16", "posit8", "fixed<8,8>",
                         fpsim.Accumulator("e5m10", chunk=4), fpsim.KulischAccumulator("float32"),
                         fpsim.Accumulator("bfloat16", order="pairwise", rounding="sr"),
-                        "nonsense", 3, fpsim.format("e5m2"), object()])
+                        "nonsense", 3, fpsim.format("e5m2"), object(),
+                        fpsim.engine("ampere", "mma.m16n8k16.f32.bf16.bf16.f32"),
+                        fpsim.Accumulator("float32", chunk=8,
+                                          inner=fpsim.engine("hopper",
+                                                             "wgmma.m64n8k32.f32.e4m3.e4m3"))])
 
 
 @SETTINGS
@@ -132,6 +136,11 @@ def test_constructors(a, b, c, fmt, mode, chunk, order, sr_bits):
     calls_ok(lambda: fpsim.seed(a))
     calls_ok(lambda: fpsim.Autoflex(fmt, history=a))
     calls_ok(lambda: fpsim.GradScale(fmt, rounding=mode))
+    calls_ok(lambda: fpsim.engine(fmt, mode))
+    calls_ok(lambda: fpsim.engine("hopper", fmt))
+    calls_ok(lambda: fpsim.FusedDotAdd(group=a, frac_bits=b, cut=mode, carry_bits=c,
+                                       zero_exponent=chunk, register=fmt))
+    calls_ok(lambda: fpsim.Accumulator("float32", chunk=chunk, inner=fmt))
 
 
 def run_cli(argv):

@@ -17,12 +17,20 @@ E5M2 = fpsim.format("e5m2")
 
 
 def run(kind, A, B, chunk=0):
-    wide = kind != kg.LEAN
-    dt = np.float64 if wide else np.float32
-    fa = accum.fmt_tuple(ACC) + (0, 0)
-    c = np.empty((1, A.shape[0], B.shape[1]), dt)
-    kg.gemm_float(A[None].astype(dt), B[None].astype(dt), c, kind, chunk, False, fa,
-                  accum.product_args(None), accum.lean_constants(ACC, wide), np.uint64(0))
+    """The LEAN kernel in float32 lanes (whole blocks of 4 rows) or the EXACT kernel (float64)
+    on the 1-6-9 accumulator; rows past the last whole block of 4 are dropped for both."""
+    rows = A.shape[0] - A.shape[0] % kg.ROWS
+    if kind == kg.LEAN:
+        c = np.empty((1, rows, B.shape[1]), np.float32)
+        kg.gemm_lean_blocks(A[None, :rows].astype(np.float32), B[None].astype(np.float32), c,
+                            chunk, accum.lean_constants(ACC, False))
+    else:
+        fa = accum.fmt_tuple(ACC) + (0, 0)
+        c = np.empty((1, rows, B.shape[1]))
+        kg.gemm_float(A[None, :rows].astype(np.float64), B[None].astype(np.float64), c,
+                      kg.KIND_TAG[kind],
+                      chunk, False, fa, accum.product_args(None), accum.lean_constants(ACC, True),
+                      np.uint64(0))
     return c[0].astype(np.float64)
 
 
@@ -35,6 +43,7 @@ def e5m2_products():
 def test_lean_path_is_exact_for_every_register_value_and_product():
     assert accum.lean_lanes(fpsim.Accumulator(ACC), E5M2, E5M2, None) == 32
     regs = ACC.values()                           # every finite 1-6-9 value
+    regs = np.concatenate([regs, regs[:(-regs.size) % 4]])    # whole blocks of 4 rows
     prods = e5m2_products()
     A = np.stack([regs, np.ones_like(regs)], axis=1)
     B = np.stack([np.ones_like(prods), prods])   # column j: reg*1 then + product j

@@ -22,7 +22,8 @@ product.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, bits_float, f64_bits, float_bits
@@ -141,37 +142,82 @@ def word(key, base, t, stochastic):
 
 
 # --- row operations: regs[j] = round(regs[j] + vals[j]) over a tile --------------------------------
-@njit(cache=True)
-def add_rows(kind, regs, vals, w, ebase, stride, t, key, fa, lc):
+# The kind of addition is a compile-time choice: each kind is passed as a tag of its own integer
+# type (KIND_TAG) and add_rows/round_row resolve to that kind's code when Numba types the caller,
+# so a GEMM compiles only the kind it runs (issue 12: the cold start compiled all three).
+KIND_TAG = {LEAN: np.int8(LEAN), EXACT: np.int16(EXACT), SCALAR: np.int32(SCALAR)}
+
+
+def _kind(tag):
+    """The kind a tag type stands for (at typing time)."""
+    return {types.int8: LEAN, types.int16: EXACT, types.int32: SCALAR}[tag]
+
+
+def add_rows(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
     """regs[:w] = round(regs[:w] + vals[:w]); ``ebase + j*stride + t`` numbers the random word of
     column j; fa: accumulator format and rounding; lc: LEAN constants."""
-    mode = fa[7]
+
+
+@overload(add_rows, jit_options={"cache": True})
+def _add_rows(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
+    kind = _kind(tag)
     if kind == LEAN:
-        for j in range(w):
-            regs[j] = lean_round(regs[j] + vals[j], lc)
-    elif kind == EXACT:
-        stochastic = mode == SRB
-        for j in range(w):
-            u = word(key, ebase + np.uint64(j) * stride, t, stochastic)
-            regs[j] = exact_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
-    else:
+        def lean(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
+            for j in range(w):
+                regs[j] = lean_round(regs[j] + vals[j], lc)
+        return lean
+    if kind == EXACT:
+        def exact(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
+            stochastic = fa[7] == SRB
+            for j in range(w):
+                u = word(key, ebase + np.uint64(j) * stride, t, stochastic)
+                regs[j] = exact_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
+        return exact
+
+    def scalar(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
         for j in range(w):
             u = random_word(key, ebase + np.uint64(j) * stride + np.uint64(t))
             regs[j] = scalar_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
+    return scalar
 
 
-@njit(cache=True)
-def round_row(kind, vals, w, ebase, stride, t, key, fa, lc):
+def round_row(tag, vals, w, ebase, stride, t, key, fa, lc):
     """vals[:w] = round(vals[:w]) (a lone product)."""
-    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fa
-    stochastic = mode >= SR
-    for j in range(w):
-        if kind == LEAN:
-            vals[j] = lean_round(vals[j], lc)
-        else:
+
+
+@overload(round_row, jit_options={"cache": True})
+def _round_row(tag, vals, w, ebase, stride, t, key, fa, lc):
+    if _kind(tag) == LEAN:
+        def lean(tag, vals, w, ebase, stride, t, key, fa, lc):
+            for j in range(w):
+                vals[j] = lean_round(vals[j], lc)
+        return lean
+
+    def exact(tag, vals, w, ebase, stride, t, key, fa, lc):
+        man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fa
+        stochastic = mode >= SR
+        for j in range(w):
             u = word(key, ebase + np.uint64(j) * stride, t, stochastic)
             vals[j] = round_sum(np.float64(vals[j]), 0.0, u, man_bits, emin, maxv, min_normal,
                                 spec, saturate, subnormals, mode, r_bits)
+    return exact
+
+
+def lean_block(tag, A, B, C, bi, i0, j0, w, chunk, lc):
+    """Rows i0..i0+3 through gemm_rows_lean when the kind is LEAN (True), else nothing (False)."""
+
+
+@overload(lean_block, jit_options={"cache": True})
+def _lean_block(tag, A, B, C, bi, i0, j0, w, chunk, lc):
+    if _kind(tag) == LEAN:
+        def run(tag, A, B, C, bi, i0, j0, w, chunk, lc):
+            gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc)
+            return True
+        return run
+
+    def skip(tag, A, B, C, bi, i0, j0, w, chunk, lc):
+        return False
+    return skip
 
 
 @njit(cache=True)
@@ -191,9 +237,9 @@ def product_row(a, brow, pbuf, w, fp):
 
 # --- the driver ---------------------------------------------------------------------------------
 @njit(cache=True, parallel=True)
-def gemm_float(A, B, C, kind, chunk, pairwise, fa, fp, lc, key):
-    """C[b] = A[b] @ B[b] with a float accumulator (A: (BA, M, K), B: (BB, K, N), BA/BB 1 or Bt).
-    Tasks: (batch, block of ROWS rows, column tile)."""
+def gemm_float(A, B, C, tag, chunk, pairwise, fa, fp, lc, key):
+    """C[b] = A[b] @ B[b] with a float accumulator (A: (BA, M, K), B: (BB, K, N), BA/BB 1 or Bt);
+    ``tag``: KIND_TAG of the kind of addition.  Tasks: (batch, block of ROWS rows, column tile)."""
     nb, m, n = C.shape
     tiles = (n + TILE - 1) // TILE
     blocks = (m + ROWS - 1) // ROWS
@@ -203,11 +249,26 @@ def gemm_float(A, B, C, kind, chunk, pairwise, fa, fp, lc, key):
         j0 = (task % tiles) * TILE
         w = min(n, j0 + TILE) - j0
         i1 = min(m, i0 + ROWS)
-        if kind == LEAN and not pairwise and not fp[0] and i1 - i0 == ROWS:
-            gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc)
-        else:
+        if not (not pairwise and not fp[0] and i1 - i0 == ROWS
+                and lean_block(tag, A, B, C, bi, i0, j0, w, chunk, lc)):
             for i in range(i0, i1):
-                gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key)
+                gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, lc, key)
+
+
+@njit(cache=True, parallel=True)
+def gemm_lean_blocks(A, B, C, chunk, lc):
+    """The whole blocks of ROWS rows of the LEAN sequential case, for any lane dtype: the
+    float32-lane entry point (gemm_float, for every kind, order and product, is called with
+    float64 arrays only, which halves the cold-start compile work).  C rows past the last whole
+    block are left to the caller."""
+    nb, m, n = C.shape
+    tiles = (n + TILE - 1) // TILE
+    blocks = m // ROWS
+    for task in prange(nb * blocks * tiles):
+        bi = task // (blocks * tiles)
+        i0 = ((task // tiles) % blocks) * ROWS
+        j0 = (task % tiles) * TILE
+        gemm_rows_lean(A, B, C, bi, i0, j0, min(n, j0 + TILE) - j0, chunk, lc)
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -248,7 +309,7 @@ def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
 
 
 @njit(cache=True)
-def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
+def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, lc, key):
     """Row i, columns j0..j0+w-1 of :func:`gemm_float`, any kind and order."""
     nb, m, n = C.shape
     kk = A.shape[2]
@@ -270,7 +331,7 @@ def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
             regs[:] = 0.0
             for k in range(k0, k1):
                 product_row(a_mat[i, k], b_mat[k, j0:j0 + w], pbuf, w, fp)
-                add_rows(kind, regs, pbuf, w, ebase, step, k, key, fa, lc)
+                add_rows(tag, regs, pbuf, w, ebase, step, k, key, fa, lc)
         else:
             count = 0
             for k in range(k0, k1):
@@ -278,7 +339,7 @@ def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
                 level = 0
                 while (count >> level) & 1:            # carry: merge equal-sized blocks
                     lo = k - (2 << level) + 1
-                    add_rows(kind, pbuf, lev[level], w, ebase, step, 2 * kk + lo * kk + k,
+                    add_rows(tag, pbuf, lev[level], w, ebase, step, 2 * kk + lo * kk + k,
                              key, fa, lc)
                     level += 1
                 for j in range(w):
@@ -293,12 +354,12 @@ def gemm_row(A, B, C, bi, i, j0, w, kind, chunk, pairwise, fa, fp, lc, key):
                         first = False
                     else:
                         lo = k0 + ((count >> (level + 1)) << (level + 1))
-                        add_rows(kind, regs, lev[level], w, ebase, step,
+                        add_rows(tag, regs, lev[level], w, ebase, step,
                                  2 * kk + lo * kk + (k1 - 1), key, fa, lc)
             if count == 1:
-                round_row(kind, regs, w, ebase, step, k0, key, fa, lc)
+                round_row(tag, regs, w, ebase, step, k0, key, fa, lc)
         if chunk > 0:
-            add_rows(kind, total, regs, w, ebase, step, kk + k0 // run, key, fa, lc)
+            add_rows(tag, total, regs, w, ebase, step, kk + k0 // run, key, fa, lc)
         else:
             for j in range(w):
                 total[j] = regs[j]

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import conv as _conv
-from ..gemm import gemm
+from .._args import check_format
+from ..gemm import gemm_values
 from . import functional as F
 from .quantizers import GEMMS, make_quantizer
 
@@ -60,6 +61,13 @@ class Datapath:
         """gemm's accumulator keyword arguments (its stochastic-rounding key included)."""
         return dict(acc=self.recipe.accumulator(gemm), seed=self._key("accumulator", gemm))
 
+    def _gemm(self, a, b, fa, fb, gemm):
+        """fpsim.gemm of operands the recipe's quantizers have just rounded into fa and fb: the
+        check that they lie in their formats (gemm's operand check) is skipped, as it would
+        round them a second time."""
+        return gemm_values(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                           check_format(fa), check_format(fb), **self._acc(gemm))
+
     @staticmethod
     def _scaled(c, scale):
         """The GEMM result times the operands' scales (float32 values stay float32)."""
@@ -77,7 +85,7 @@ class Datapath:
         wv, fw, sw = self._operand("weights", w, -1, "forward")
         if self.recipe.accumulator("forward") is None:
             return self._scaled(np.matmul(xv, wv.T), sx * sw)
-        c = gemm(xv, wv.T, a_format=fx, b_format=fw, **self._acc("forward"))
+        c = self._gemm(xv, wv.T, fx, fw, "forward")
         return self._scaled(c, sx * sw)
 
     def linear_backward_data(self, dy, w):
@@ -85,8 +93,7 @@ class Datapath:
         wv, fw, sw = self._operand("weights", w, 0, "backward_data")
         if self.recipe.accumulator("backward_data") is None:
             return self._scaled(np.matmul(dv, wv), sd * sw)
-        c = gemm(dv, wv, a_format=fd, b_format=fw,
-                     **self._acc("backward_data"))
+        c = self._gemm(dv, wv, fd, fw, "backward_data")
         return self._scaled(c, sd * sw)
 
     def linear_backward_weight(self, dy, x):
@@ -95,8 +102,7 @@ class Datapath:
         if self.recipe.accumulator("backward_weight") is None:
             dw = np.matmul(dv.T, xv)
         else:
-            dw = gemm(dv.T, xv, a_format=fd, b_format=fx,
-                          **self._acc("backward_weight"))
+            dw = self._gemm(dv.T, xv, fd, fx, "backward_weight")
         return self._gradient(self._scaled(dw, sd * sx))
 
     # --- Conv2d: x (N, C, H, W), w (F, C, kh, kw) ---------------------------------------------

@@ -1,0 +1,216 @@
+"""Matrix engines (issue 13): the fused dot-add kernel against the exact-rational reference
+(tests/reference_fused.py), the published answers of Fasi et al.'s discriminating tests for V100,
+T4 and A100, and the GEMM and promotion semantics built on one instruction."""
+
+import math
+
+import numpy as np
+import pytest
+
+import fpsim
+from reference_fused import fused_gemm_ref
+
+U = 2.0 ** -24
+
+
+def wmma_16x16x16(arch, instruction, a, b, c):
+    """D[0,0] of CUDA's wmma 16x16x16 (as Fasi et al.'s suite runs it): only row 0 of A, column
+    0 of B and C[0,0] set; the 16 products walked by the chip's instruction, D chaining as C."""
+    eng = fpsim.engine(arch, instruction)
+    K = 16
+    A = np.zeros((eng.m, K))
+    B = np.zeros((K, eng.n))
+    A[0, :len(a)] = a
+    B[:len(b), 0] = b
+    D = np.zeros((eng.m, eng.n))
+    D[0, 0] = c
+    for k0 in range(0, K, eng.k):
+        D = eng(A[:, k0:k0 + eng.k], B[k0:k0 + eng.k], D).astype(np.float64)
+    return float(D[0, 0])
+
+
+# Fasi, Higham, Mikaitis, Pranesh 2021 (PeerJ CS), the answers their test suite encodes for each
+# GPU (tc_test_numerics-V100.cu; ...-T4-A100-binary16.cu), as docs/engines_notes.md section 7
+# lists them: (test, f16 mode?, a, b, c, V100 answer, T4 and A100 answer); None: "non-zero".
+FASI = [
+    ("A1 subnormal input, f16 mode", True, [U], [4], 0.0, 2.0**-22, 2.0**-22),
+    ("A2 subnormal input, f32 mode", False, [U], [4], 0.0, 2.0**-22, 2.0**-22),
+    ("A3 subnormal C passes", False, [], [], 2.0**-149, 2.0**-149, 2.0**-149),
+    ("A4 subnormal f16 output", True, [2.0**-14], [1.0], -(2.0**-15), None, None),
+    ("A5 f16-range subnormal, f32 mode", False, [2.0**-14], [1.0], -(2.0**-15), None, None),
+    ("B1 exact products", False, [1 - 2.0**-11] * 4, [1 - 2.0**-11] * 4, 0.0,
+     4 * (1 - 2.0**-10 + 2.0**-22), 4 * (1 - 2.0**-10 + 2.0**-22)),
+    ("B2 exact products, f16 mode", True, [1 - 2.0**-11] * 2, [1 - 2.0**-11, 2.0**-11], 0.0,
+     1 - 2.0**-11, 1 - 2.0**-11),
+    ("C1 RZ, positive", False, [1.0] * 4, [2.0, 3 * U, 0, 0], 0.0, 2.0, 2.0),
+    ("C2 RZ, negative", False, [1.0] * 4, [-2.0, -3 * U, 0, 0], 0.0, -2.0, -2.0),
+    ("C3 RN in f16 mode", True, [U, U], [0.5, 0.25], 0.0, 2.0**-24, 2.0**-24),
+    ("D1 guard bits", False, [1.0], [1.0], -(1 - U), 2.0**-23, 2.0**-24),
+    ("D2 no normalisation, same sign", False, [1.0] * 4, [U] * 4, 1 - U, 1 + 2.0**-23,
+     1 + 2.0**-23),
+    ("D3 no normalisation, opposite signs", False, [1.0, 1.0], [1.0, -U], -1 + U, 2.0**-23, 0.0),
+    ("D4 carry bits (ii)", False, [1.0] * 4, [1, 1.5, 1.75, 1.875], 1.875, 8.0, 8.0),
+    ("D4 carry bits (iii)", False, [1.0] * 4, [1.0] * 4, 1 + 2.0**-22 + 2.0**-23, 5.0, 5.0),
+    ("D4 carry bits (iv)", False, [1.0] * 4, [-1.0] * 4, -(1 + 2.0**-22 + 2.0**-23), -5.0, -5.0),
+] + [(f"D4 carry bits (i), b{i} = 2**-23", False, [1.0] * 4,
+      [2.0**-23 if t == i else 1.0 for t in range(4)], 1 + 2.0**-22 + 2.0**-23, 4 + 2.0**-21,
+      4 + 2.0**-21) for i in range(4)]
+GPUS = {"V100": ("volta", "mma.m8n8k4.f32.f16.f16.f32", "mma.m8n8k4.f16.f16.f16.f16"),
+        "T4": ("turing", "mma.m16n8k8.f32.f16.f16.f32", "mma.m16n8k8.f16.f16.f16.f16"),
+        "A100": ("ampere", "mma.m16n8k16.f32.f16.f16.f32", "mma.m16n8k16.f16.f16.f16.f16")}
+
+
+@pytest.mark.parametrize("gpu", list(GPUS))
+@pytest.mark.parametrize("case", FASI, ids=[c[0] for c in FASI])
+def test_fasi_et_al_published_answers(gpu, case):
+    name, f16_mode, a, b, c, v100, t4_a100 = case
+    arch, f32_ins, f16_ins = GPUS[gpu]
+    got = wmma_16x16x16(arch, f16_ins if f16_mode else f32_ins, a, b, c)
+    want = v100 if gpu == "V100" else t4_a100
+    if want is None:
+        assert got != 0.0
+    else:
+        assert got == want, (gpu, name, got, want)
+
+
+@pytest.mark.parametrize("gpu, shift", [("V100", 0), ("T4", 1), ("A100", 1)])
+def test_fasi_b3_b4_d5(gpu, shift):
+    """Swamping below the kept bits (B3), alignment to the largest term (B4), non-monotonicity
+    (D5): the V100 file uses 1 and u, the T4/A100 file 0.5 and u/2 (one more kept bit)."""
+    arch, f32_ins, _ = GPUS[gpu]
+    half = 0.5 if shift else 1.0
+    assert wmma_16x16x16(arch, f32_ins, [half] * 4, [U] * 4, 1.0) == 1.0              # B3
+    for j in range(4):                         # B4: products u (V100) or u/2 = 0.5 * u, and 1
+        a = [half] * 4
+        b = [U] * 4
+        a[j], b[j] = 1.0, 1.0
+        assert wmma_16x16x16(arch, f32_ins, a, b, U) == 1.0
+    if not shift:                                                                      # D5
+        lo = wmma_16x16x16(arch, f32_ins, [1.0] * 4, [U] * 4, 1 - U)
+        hi = wmma_16x16x16(arch, f32_ins, [1.0] * 4, [U] * 4, 1.0)
+        assert hi < lo
+
+
+# --- the kernel against the exact-rational reference -----------------------------------------
+PRESETS = [("volta", "mma.m8n8k4.f32.f16.f16.f32"), ("volta", "mma.m8n8k4.f16.f16.f16.f16"),
+           ("turing", "mma.m16n8k8.f32.f16.f16.f32"), ("ampere", "mma.m16n8k16.f32.bf16.bf16.f32"),
+           ("ampere", "mma.m16n8k8.f32.tf32.tf32.f32"), ("ada", "mma.m16n8k32.f32.e4m3.e5m2.f32"),
+           ("ada", "mma.m16n8k32.f16.e5m2.e5m2.f16"), ("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3"),
+           ("hopper", "wgmma.m64n16k16.f32.bf16.bf16"), ("blackwell", "tcgen05.mma.m64n8k16.f16.f16.f16"),
+           ("rtx_blackwell", "mma.m16n8k32.f32.e5m2.e4m3.f32")]
+
+
+def adversarial(rng, shape, fmt):
+    """Values of fmt: wide exponents, exact cancellations, one huge term among tiny ones,
+    subnormals and zeros."""
+    v = fmt.values()
+    v = v[np.isfinite(v)]
+    x = rng.choice(v, shape)
+    flat = x.reshape(-1)
+    flat[rng.random(flat.size) < 0.1] = 0.0
+    pos = v[v > 0]
+    flat[:3] = [pos.max(), -pos.max(), pos.min()]
+    return x
+
+
+def engine_values(fmt, rng, shape):
+    if fmt.bits <= 16:
+        return adversarial(rng, shape, fmt)
+    x = rng.standard_normal(shape) * 2.0 ** rng.integers(-30, 30, shape)
+    return fpsim.quantize(x, fmt)                          # tf32 (e8m10) values
+
+
+@pytest.mark.parametrize("arch, ins", PRESETS)
+def test_engine_gemm_matches_the_fraction_reference(arch, ins):
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(abs(hash(ins)) % 2**32)
+    K = 2 * eng.k + 3                                      # not a multiple of k: zero padding
+    A = engine_values(eng.a_format, rng, (3, K))
+    B = engine_values(eng.b_format, rng, (K, 4))
+    got = fpsim.gemm(A, B, acc=eng)
+    assert got.dtype == np.float32               # gemm's rule: float32 holds f16 and f32 results
+    m = eng.model
+    Kp = K + (-K) % eng.k
+    Ap = np.concatenate([A, np.zeros((3, Kp - K))], axis=1)
+    Bp = np.concatenate([B, np.zeros((Kp - K, 4))], axis=0)
+    want = fused_gemm_ref(Ap, Bp, np.zeros((3, 4)), m.group, m.frac_bits, m.cut, m.c_aligned,
+                          -1, m.register, m.rounding, eng.a_format.emin, eng.b_format.emin,
+                          m.c_emin, m.zero_exponent, m.overflow == "inf")
+    want = np.array(want)
+    same = (got.astype(np.float64) == want) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), (got[~same], want[~same])
+
+
+@pytest.mark.parametrize("frac, cut, c_aligned, carry, zero", [
+    (13, "rtz", True, -1, -126), (8, "rdn", True, -1, None), (20, "rne", False, -1, -126),
+    (10, "rtz", True, 2, -126), (3, "rdn", False, 1, None)])
+def test_designable_model_matches_the_reference(frac, cut, c_aligned, carry, zero):
+    """Parameters of hardware that does not exist: every cut, C outside the alignment, a narrow
+    carry, zeros out of the alignment - with Inf/NaN and subnormal inputs among them."""
+    model = fpsim.FusedDotAdd(group=5, frac_bits=frac, cut=cut, c_aligned=c_aligned,
+                              carry_bits=None if carry < 0 else carry, zero_exponent=zero,
+                              register=fpsim.format("e6m7"), rounding="rne", overflow="format")
+    f = fpsim.format("e4m3")
+    rng = np.random.default_rng(frac)
+    A, B = adversarial(rng, (4, 13), f), adversarial(rng, (13, 6), f)
+    A[1, 2], B[5, 3], A[2, 0] = np.inf, -np.inf, np.nan
+    C = adversarial(rng, (4, 6), fpsim.format("e6m7"))
+    got = model.run(A[None], B[None], C[None], f, f)[0]
+    want = np.array(fused_gemm_ref(A, B, C, 5, frac, cut, c_aligned, carry, model.register,
+                                   "rne", f.emin, f.emin, model.register.emin, zero, False))
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), (got[~same], want[~same])
+    assert np.array_equal(np.signbit(got[got == 0]), np.signbit(want[want == 0]))
+
+
+def test_gemm_on_an_engine_is_the_instruction_step_by_step():
+    eng = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")
+    rng = np.random.default_rng(3)
+    f = fpsim.format("float8_e4m3fn")
+    A, B = fpsim.quantize(rng.standard_normal((64, 96)), f), fpsim.quantize(rng.standard_normal(
+        (96, 8)), f)
+    D = np.zeros((64, 8), np.float32)
+    for k0 in range(0, 96, 32):
+        D = eng(A[:, k0:k0 + 32], B[k0:k0 + 32], D)
+    assert np.array_equal(fpsim.gemm(A, B, acc=eng), D)
+
+
+def test_promotion_is_chunked_accumulation_with_the_engine_inside():
+    eng = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")
+    rng = np.random.default_rng(4)
+    f = fpsim.format("float8_e4m3fn")
+    A = fpsim.quantize(rng.standard_normal((5, 300)), f)
+    B = fpsim.quantize(rng.standard_normal((300, 7)), f)
+    acc = fpsim.Accumulator("float32", chunk=128, inner=eng)
+    got = fpsim.gemm(A, B, acc=acc)
+    total = np.zeros((5, 7))
+    for k0 in range(0, 300, 128):
+        part = fpsim.gemm(A[:, k0:k0 + 128], B[k0:k0 + 128], acc=eng).astype(np.float64)
+        total = fpsim.add(total, part, "float32", dtype=np.float64)
+    assert np.array_equal(got, total)
+
+
+def test_bad_engines_and_operands_say_what_is_valid():
+    with pytest.raises(ValueError, match="arch must be one of"):
+        fpsim.engine("pascal", "mma.m8n8k4.f32.f16.f16.f32")
+    with pytest.raises(ValueError, match="valid: mma.m8n8k4"):
+        fpsim.engine("volta", "mma.m16n8k16.f32.bf16.bf16.f32")
+    with pytest.raises(ValueError, match="not modelled yet"):
+        fpsim.engine("cdna3", "mfma.f32_32x32x8_f16")
+    eng = fpsim.engine("ampere", "mma.m16n8k16.f32.bf16.bf16.f32")
+    with pytest.raises(ValueError, match="shape"):
+        eng(np.zeros((16, 8)), np.zeros((16, 8)))
+    with pytest.raises(ValueError, match="not in its format"):
+        eng(np.full((16, 16), 1 + 2.0**-10), np.zeros((16, 8)))
+    with pytest.raises(ValueError, match="chunk"):
+        fpsim.Accumulator("float32", inner=eng)
+    assert ("hopper", "wgmma.m64nNk32.f32.e4m3.e5m2") in fpsim.engines()
+
+
+def test_tf32_inputs_are_truncated_as_the_hardware_does():
+    eng = fpsim.engine("ampere", "mma.m16n8k8.f32.tf32.tf32.f32")
+    A = np.zeros((16, 8), np.float32)
+    B = np.zeros((8, 8), np.float32)
+    A[0, 0] = B[0, 0] = np.float32(1 - 2.0**-24)           # tf32: 1 - 2**-11 (toward zero)
+    assert eng(A, B)[0, 0] == np.float32((1 - 2.0**-11) ** 2)
+    assert math.isnan(eng(np.full((16, 8), np.nan, np.float32), B)[0, 0])
