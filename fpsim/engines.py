@@ -123,13 +123,13 @@ class FusedDotAdd:
         return d
 
     def _exponents(self, x, f: FloatFormat):
-        """Each input's alignment exponent (int64): floor(log2|x|) raised to f's emin; zeros
+        """Each input's alignment exponent (int32): floor(log2|x|) raised to f's emin; zeros
         (and non-finite values, which take the special path) get zero_exponent."""
         with np.errstate(invalid="ignore"):
             _, e = np.frexp(np.where(np.isfinite(x), x, 0.0))
-        e = np.maximum(e.astype(np.int64) - 1, f.emin)
+        e = np.maximum(e.astype(np.int32) - 1, f.emin)
         zero = _fused.NO_INPUT if self.zero_exponent is None else self.zero_exponent
-        return np.ascontiguousarray(np.where((x == 0) | ~np.isfinite(x), zero, e))
+        return np.ascontiguousarray(np.where((x == 0) | ~np.isfinite(x), zero, e), np.int32)
 
 
 # --- the presets: NVIDIA's fused paths (docs/engines_notes.md sections 2-4) --------------------

@@ -34,10 +34,10 @@ from .rounding import round_f64
 CUT_RTZ, CUT_RDN, CUT_RNE = range(3)
 CUTS = {"rtz": CUT_RTZ, "rdn": CUT_RDN, "rne": CUT_RNE}
 TILE = 128
-NO_EXP = -(1 << 40)        # alignment exponent of a group without any term
+NO_EXP = -(1 << 30)        # alignment exponent of a group without any term (int32)
 NO_TERM = -(1 << 20)       # exponents below this never set the alignment (an input exponent of
                            # NO_INPUT plus any other stays below it)
-NO_INPUT = -(1 << 30)      # the alignment exponent given to zeros that do not take part
+NO_INPUT = -(1 << 28)      # the alignment exponent given to zeros that do not take part
 MAGIC = 1.5 * 2.0 ** 52    # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer, nearest-even
 
 
@@ -93,7 +93,7 @@ def wrap(s, bits):
 def fused_task(A, B, C, D, EA, EB, SA, SB, bs, bi, i, j0, w, group, frac_bits, cut_mode,
                c_aligned, carry, c_emin, zero_exp, overflow_inf, fmt):
     """Row i, columns j0..j0+w-1 of one batch: every group of K in order, D chaining into C.
-    EA/EB: the alignment exponent of each input (see :func:`fused_gemm`)."""
+    EA/EB: the alignment exponent of each input (int32; see :func:`fused_gemm`)."""
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
     kk = A.shape[2]
     a_mat = A[bi if A.shape[0] > 1 else 0]
@@ -105,59 +105,66 @@ def fused_task(A, B, C, D, EA, EB, SA, SB, bs, bi, i, j0, w, group, frac_bits, c
     reg = np.empty(w)
     for j in range(w):
         reg[j] = C[bi, i, j0 + j]
-    emax = np.empty(w, np.int64)
+    emax = np.empty(w, np.int32)            # int32: AVX2 has a vector max for it
     acc = np.empty(w)
-    special = np.empty(w)
-    nonzero = np.empty(w, np.bool_)
+    scale = np.empty(w)
     prod = np.empty((group, w))
     for k0 in range(0, kk, group):
         k1 = min(kk, k0 + group)
         for j in range(w):
             c = reg[j]
-            special[j] = c if not abs(c) < np.inf else 0.0
-            nonzero[j] = False
+            acc[j] = 0.0
             if not c_aligned or not abs(c) < np.inf:
                 emax[j] = NO_EXP
             elif c == 0.0:
                 emax[j] = zero_exp
             else:
                 emax[j] = max(exponent(c), np.int64(c_emin))
-        for k in range(k0, k1):
+        for k in range(k0, k1):                  # products and the alignment exponent
             a = a_mat[i, k]
             ea = ea_mat[i, k]
             if scaled:
                 a *= SA[i, k // bs]
+            row = prod[k - k0]
             for j in range(w):
                 p = a * b_mat[k, j0 + j]
                 if scaled:
                     p *= SB[k // bs, j0 + j]
-                fin = abs(p) < np.inf
-                special[j] += 0.0 if fin else p
-                prod[k - k0, j] = p if fin else 0.0
-                nonzero[j] |= p != 0.0
-                e = ea + eb_mat[k, j0 + j]
-                if e > emax[j]:
-                    emax[j] = e
+                row[j] = p
+                emax[j] = max(emax[j], ea + eb_mat[k, j0 + j])
         for j in range(w):
-            acc[j] = 0.0
-        for k in range(k0, k1):
-            for j in range(w):
-                if emax[j] > NO_TERM:
-                    acc[j] += cut(prod[k - k0, j] * pow2n(frac_bits - emax[j]), cut_mode)
+            scale[j] = pow2n(frac_bits - emax[j]) if emax[j] > NO_TERM else 0.0
+        for k in range(k0, k1):                  # the cut terms, summed exactly
+            row = prod[k - k0]
+            if cut_mode == CUT_RTZ:
+                for j in range(w):
+                    acc[j] += np.trunc(row[j] * scale[j])
+            elif cut_mode == CUT_RDN:
+                for j in range(w):
+                    acc[j] += np.floor(row[j] * scale[j])
+            else:
+                for j in range(w):
+                    acc[j] += cut(row[j] * scale[j], CUT_RNE)
         for j in range(w):
             c = reg[j]
-            if special[j] != 0.0 or special[j] != special[j]:
-                reg[j] = round_f64(special[j], np.uint64(0), man_bits, emin, maxv, min_normal,
-                                   spec, saturate, subnormals, mode, 0)
+            if not (abs(acc[j]) < np.inf and abs(c) < np.inf):   # a NaN or an Inf among the
+                # terms (a non-finite product makes the sum non-finite: inf * 0 is NaN)
+                sp = c if not abs(c) < np.inf else 0.0
+                for k in range(k0, k1):
+                    p = prod[k - k0, j]
+                    sp += p if not abs(p) < np.inf else 0.0
+                reg[j] = round_f64(sp, np.uint64(0), man_bits, emin, maxv, min_normal, spec,
+                                   saturate, subnormals, mode, 0)
                 continue
-            if c == 0.0 and not nonzero[j]:     # no nonzero term at all: c's zero passes
+            if c == 0.0 and acc[j] == 0.0 and all_zero(prod, k1 - k0, j):
+                # no nonzero term at all: c's zero passes
                 reg[j] = round_f64(c, np.uint64(0), man_bits, emin, maxv, min_normal, spec,
                                    saturate, subnormals, mode, 0)
                 continue
             has_terms = emax[j] > NO_TERM
             s = acc[j]
             if c_aligned and c != 0.0:
-                s += cut(c * pow2n(frac_bits - emax[j]), cut_mode)
+                s += cut(c * scale[j], cut_mode)
             if carry >= 0:
                 s = wrap(s, frac_bits + 2 + carry)
             v = s * pow2n(emax[j] - frac_bits) if has_terms else 0.0
@@ -175,12 +182,21 @@ def fused_task(A, B, C, D, EA, EB, SA, SB, bs, bi, i, j0, w, group, frac_bits, c
         D[bi, i, j0 + j] = reg[j]
 
 
+@njit(cache=True, inline="always")
+def all_zero(prod, g, j):
+    """Whether the g products of column j are all zero."""
+    for t in range(g):
+        if prod[t, j] != 0.0:
+            return False
+    return True
+
+
 @njit(cache=True, parallel=True)
 def fused_gemm(A, B, C, D, EA, EB, SA, SB, bs, group, frac_bits, cut_mode, c_aligned, carry,
                c_emin, zero_exp, overflow_inf, fmt):
     """D[b] = the fused dot-add chain of A[b] @ B[b] from C[b] (A: (BA, M, K), B: (BB, K, N),
     C and D: (Bt, M, N)).  EA (BA, M, K) and EB (BB, K, N): each input's alignment exponent
-    (int64; below NO_TERM for inputs that never set the alignment); SA (M, K/bs) and SB
+    (int32; below NO_TERM for inputs that never set the alignment); SA (M, K/bs) and SB
     (K/bs, N): block scales, or 0-sized arrays."""
     nb, m, n = D.shape
     tiles = (n + TILE - 1) // TILE
