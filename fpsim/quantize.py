@@ -64,6 +64,19 @@ def float_args(f: FloatFormat):
 
 
 # --- public functions ---------------------------------------------------------------------------
+def _rounding_call(x, fmt, rounding, seed, sr_bits, random_words, axis):
+    """The checked arguments of quantize and encode: (format, mode code, random bits, key,
+    x as a float32/float64 array, x's natural output dtype)."""
+    f = check_format(fmt)
+    check_axis_use(f, axis)
+    mode, r_bits = rounding_mode(rounding, sr_bits, f)
+    key = check_seed(seed, mode >= _k.SR)
+    xa, natural = values_array(x)
+    if isinstance(f, BlockFormat) and random_words is not None:
+        raise ValueError("random_words is not supported with block formats; use seed")
+    return f, mode, r_bits, key, xa, natural
+
+
 def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random_words=None,
              axis=None):
     """Round every element of ``x`` once into ``fmt``; same shape, and x's float dtype.
@@ -111,14 +124,9 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
     >>> fpsim.quantize(np.array([0.1, 1000.0]), "float8_e4m3fn", dtype=np.float32).dtype
     dtype('float32')
     """
-    f = check_format(fmt)
-    check_axis_use(f, axis)
-    mode, r_bits = rounding_mode(rounding, sr_bits, f)
-    key = check_seed(seed, mode >= _k.SR)
-    xa, natural = values_array(x)
+    f, mode, r_bits, key, xa, natural = _rounding_call(x, fmt, rounding, seed, sr_bits,
+                                                       random_words, axis)
     if isinstance(f, BlockFormat):
-        if random_words is not None:
-            raise ValueError("random_words is not supported with block formats; use seed")
         out_dtype = check_block_dtype(dtype, natural)
         q, _ = block_quantize(work_array(xa, out_dtype), f, axis, mode, r_bits, key)
         return q.astype(out_dtype, copy=False)
@@ -168,14 +176,9 @@ def encode(x, fmt, rounding="rne", seed=None, sr_bits=None, random_words=None, a
     >>> fpsim.encode(np.array([1.0, -2.0, np.inf]), "float8_e5m2")
     array([ 60, 192, 124], dtype=uint8)
     """
-    f = check_format(fmt)
-    check_axis_use(f, axis)
-    mode, r_bits = rounding_mode(rounding, sr_bits, f)
-    key = check_seed(seed, mode >= _k.SR)
-    xa, _ = values_array(x)
+    f, mode, r_bits, key, xa, _ = _rounding_call(x, fmt, rounding, seed, sr_bits, random_words,
+                                                 axis)
     if isinstance(f, BlockFormat):
-        if random_words is not None:
-            raise ValueError("random_words is not supported with block formats; use seed")
         return _block_encode(xa, f, axis, mode, r_bits, key)
     flat = xa.reshape(-1)
     rand = check_random(random_words, flat.size)
