@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from . import validate as _v
 from ._args import ROUNDINGS
 from .formats import (BlockFormat, ExponentFormat, FixedFormat, FloatFormat, PositFormat,
@@ -126,6 +128,25 @@ def recipes_table() -> str:
     return "\n".join(rows)
 
 
+def engines_table() -> str:
+    """Markdown table of every matrix engine modelled: shape, formats and model parameters."""
+    from .engines import engine, engines
+    rows = ["| arch | instruction | m x n x k | A, B | C | D | group | kept bits | cut | "
+            "register, rounding |", "|---|---|---|---|---|---|---:|---:|---|---|"]
+    for arch, ins in engines():
+        e = engine(arch, ins.replace("nN", "n8"))
+        m = e.model
+        rows.append(f"| {arch} | {ins} | {e.m} x {'N' if 'nN' in ins else e.n} x {e.k} | "
+                    f"{e.a_format}, {e.b_format} | {e.c_format} | {np.dtype(e.d_dtype).name} | "
+                    f"{m.group} | {m.frac_bits} | {m.cut} | {m.register.spec} {m.rounding} |")
+    return "\n".join(rows)
+
+
+def _cmd_engines(args):
+    print(engines_table())
+    return 0
+
+
 def _cmd_recipes(args):
     print(recipes_table())
     return 0
@@ -202,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("-o", "--output", help="file to write (default: standard output)")
     s.set_defaults(func=_cmd_vectors)
+
+    s = sub.add_parser("engines", help="table of every matrix engine (tensor-core instruction) "
+                                       "modelled, with its fused dot-add parameters")
+    s.set_defaults(func=_cmd_engines)
 
     s = sub.add_parser("recipes", help="table of every training recipe preset")
     s.set_defaults(func=_cmd_recipes)

@@ -143,8 +143,15 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     check_products(fa_, fb_)
     a3 = a64.reshape((a64.shape[0] if a64.ndim == 3 else 1,) + a64.shape[-2:])
     b3 = b64.reshape((b64.shape[0] if b64.ndim == 3 else 1,) + b64.shape[-2:])
-    if _engine_of(acc) is not None and fp_ is not None:
-        raise ValueError("a matrix engine forms exact products: product= is for accumulators")
+    eng = _engine_of(acc)
+    if eng is not None:
+        if fp_ is not None:
+            raise ValueError("a matrix engine forms exact products: product= is for "
+                             "accumulators")
+        for name, f, want in (("A", fa_, eng.a_format), ("B", fb_, eng.b_format)):
+            if not want.contains(f):
+                raise ValueError(f"{name} holds values of {f}, which {eng} does not take: its "
+                                 f"inputs are {want}")
     if isinstance(acc, MatrixEngine):
         c = positive_nans(engine_run(acc, a3, b3, batch))
     elif isinstance(acc, Accumulator) and acc.inner is not None:

@@ -214,3 +214,52 @@ def test_tf32_inputs_are_truncated_as_the_hardware_does():
     A[0, 0] = B[0, 0] = np.float32(1 - 2.0**-24)           # tf32: 1 - 2**-11 (toward zero)
     assert eng(A, B)[0, 0] == np.float32((1 - 2.0**-11) ** 2)
     assert math.isnan(eng(np.full((16, 8), np.nan, np.float32), B)[0, 0])
+
+
+# --- engines wherever an accumulator goes ---------------------------------------------------------
+def test_fpsim_engines_prints_every_engine():
+    from fpsim.cli import engines_table
+    table = engines_table()
+    for arch, ins in fpsim.engines():
+        assert f"| {arch} | {ins} |" in table
+
+
+def im2col(x, kh, kw):
+    n, c, h, w = x.shape
+    cols = np.empty((n, c * kh * kw, (h - kh + 1) * (w - kw + 1)))
+    for ci in range(c):
+        for r in range(kh):
+            for s in range(kw):
+                patch = x[:, ci, r:r + h - kh + 1, s:s + w - kw + 1]
+                cols[:, (ci * kh + r) * kw + s] = patch.reshape(n, -1)
+    return cols
+
+
+def test_conv2d_on_an_engine_is_the_engine_gemm_of_im2col():
+    eng = fpsim.engine("ada", "mma.m16n8k32.f32.e4m3.e5m2.f32")
+    rng = np.random.default_rng(5)
+    x = fpsim.quantize(rng.standard_normal((2, 3, 6, 6)), "e5m2").astype(np.float32)
+    w = fpsim.quantize(rng.standard_normal((4, 3, 3, 3)), "float8_e4m3fn").astype(np.float32)
+    y = fpsim.conv2d(x, w, acc=eng, x_format="e5m2", w_format="float8_e4m3fn")
+    cols = im2col(x.astype(np.float64), 3, 3)
+    for n in range(2):
+        want = fpsim.gemm(w.reshape(4, -1), cols[n], acc=eng)
+        assert np.array_equal(y[n].reshape(4, -1), want)
+    with pytest.raises(ValueError, match="does not take"):
+        fpsim.conv2d(x, w, acc=eng, x_format="bfloat16", w_format="float8_e4m3fn")
+
+
+def test_a_recipe_can_name_an_engine():
+    from fpsim import nn
+    from fpsim.nn import layers as L
+    eng = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")
+    rec = nn.Recipe("hopper_fp8_sketch", weights=nn.Round("float8_e4m3fn"),
+                    activations=nn.Round("float8_e4m3fn"), acc=eng)
+    lin = L.Linear(40, 6, np.random.default_rng(0))
+    L.Model("t", lin).configure(rec)
+    x = np.random.default_rng(1).random((5, 40)).astype(np.float32)
+    lin.b.value = np.zeros_like(lin.b.value)
+    y = lin.forward(x)
+    xq = fpsim.quantize(x, "float8_e4m3fn", seed=0)
+    wq = fpsim.quantize(lin.w.value, "float8_e4m3fn", seed=0)
+    assert np.array_equal(y, fpsim.gemm(xq, wq.T, acc=eng))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .._args import ROUNDINGS
 from ..accum import Accumulator, KulischAccumulator
+from ..engines import MatrixEngine
 from .quantizers import GEMMS, Round, as_scheme
 
 
@@ -60,9 +61,10 @@ class Recipe:
         if bad:
             raise ValueError(f"acc keys must be among {', '.join(GEMMS)}; got {sorted(bad)}")
         for g, a in accs.items():
-            if a is not None and not isinstance(a, (Accumulator, KulischAccumulator)):
-                raise ValueError(f"acc[{g!r}] must be an fpsim.Accumulator, KulischAccumulator "
-                                 f"or None, got {a!r}")
+            if a is not None and not isinstance(a, (Accumulator, KulischAccumulator,
+                                                    MatrixEngine)):
+                raise ValueError(f"acc[{g!r}] must be an fpsim.Accumulator, KulischAccumulator, "
+                                 f"a matrix engine (fpsim.engine) or None, got {a!r}")
         set_("acc", {g: accs.get(g) for g in GEMMS})
         if self.update_rounding not in ROUNDINGS:
             raise ValueError(f"update_rounding must be one of {', '.join(ROUNDINGS)}; got "
