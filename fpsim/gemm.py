@@ -26,8 +26,9 @@ def check_acc(acc):
     try:
         return Accumulator(acc)
     except ValueError as e:
-        raise ValueError(f"acc must be an fpsim.Accumulator, an fpsim.KulischAccumulator or the "
-                         f"format of a float register (e.g. 'fp16_169'); {acc!r}: {e}") from None
+        raise ValueError(f"acc must be an fpsim.Accumulator, an fpsim.KulischAccumulator, a "
+                         f"matrix engine (fpsim.engine) or the format of a float register (e.g. "
+                         f"'fp16_169'); {acc!r}: {e}") from None
 
 
 def check_product_rounding(rounding):
@@ -81,9 +82,11 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
         (M, K) and (K, N), or batched (Bt, M, K) / (Bt, K, N); a 2-D operand is shared by every
         batch.  float16/float32/ml_dtypes arrays are read in their own format; float64 (and
         integer) arrays need ``a_format``/``b_format``.
-    acc : Accumulator, KulischAccumulator, format or None
+    acc : Accumulator, KulischAccumulator, MatrixEngine, format or None
         The accumulator; a format (``"fp16_169"``, a FloatFormat, a float dtype) means
-        ``Accumulator(acc)``; None means ``Accumulator("float32")``.
+        ``Accumulator(acc)``; None means ``Accumulator("float32")``.  A matrix engine
+        (:func:`fpsim.engine`) walks K in steps of its k (zero-padded), each step's D the next
+        step's C, from +0; A and B must hold values of its input formats.
     product : FloatFormat or str, optional
         Round each product into this format first (a narrow product register); None: exact.
     out_format : FloatFormat or str, optional
