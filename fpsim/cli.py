@@ -147,6 +147,24 @@ def _cmd_engines(args):
     return 0
 
 
+def _cmd_probe(args):
+    from .engines import engine
+    from .probe import device_probe, probe_table
+    eng = engine(args.arch, args.instruction)
+    if args.device == "cuda":
+        print(device_probe(eng))
+        return 0
+    f16 = None
+    parts = args.instruction.split(".")
+    if parts[-4:] == ["f32", "f16", "f16", "f32"]:        # the chip's f16-output twin
+        try:
+            f16 = engine(args.arch, ".".join(parts[:-4] + ["f16", "f16", "f16", "f16"]))
+        except ValueError:
+            f16 = None
+    print(probe_table(eng, f16))
+    return 0
+
+
 def _cmd_recipes(args):
     print(recipes_table())
     return 0
@@ -227,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("engines", help="table of every matrix engine (tensor-core instruction) "
                                        "modelled, with its fused dot-add parameters")
     s.set_defaults(func=_cmd_engines)
+
+    s = sub.add_parser("probe", help="run Fasi et al.'s discriminating tests on a matrix engine "
+                                     "and print its feature table")
+    s.add_argument("arch", help="e.g. volta, ampere, hopper")
+    s.add_argument("instruction", help="an f16-input instruction, e.g. mma.m8n8k4.f32.f16.f16.f32")
+    s.add_argument("--device", choices=("model", "cuda"), default="model",
+                   help="cuda: the same vectors on this machine's GPU through PyTorch")
+    s.set_defaults(func=_cmd_probe)
 
     s = sub.add_parser("recipes", help="table of every training recipe preset")
     s.set_defaults(func=_cmd_recipes)

@@ -13,7 +13,7 @@ import importlib
 DOC_MODULES = ["fpsim.formats.float", "fpsim.formats.fixed", "fpsim.formats.posit",
                "fpsim.formats.radix4", "fpsim.formats.exponent", "fpsim.formats.block",
                "fpsim.formats.registry", "fpsim._args", "fpsim.quantize", "fpsim.arith",
-               "fpsim.accum", "fpsim.engines", "fpsim.gemm", "fpsim.conv", "fpsim.scaling", "fpsim.validate",
+               "fpsim.accum", "fpsim.engines", "fpsim.probe", "fpsim.gemm", "fpsim.conv", "fpsim.scaling", "fpsim.validate",
                "fpsim.data", "fpsim.nn", "fpsim.nn.layers", "fpsim.nn.models", "fpsim.nn.optim",
                "fpsim.nn.quantizers", "fpsim.nn.recipe", "fpsim.nn.recipes",
                "fpsim.nn.training"]

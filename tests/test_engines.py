@@ -263,3 +263,46 @@ def test_a_recipe_can_name_an_engine():
     xq = fpsim.quantize(x, "float8_e4m3fn", seed=0)
     wq = fpsim.quantize(lin.w.value, "float8_e4m3fn", seed=0)
     assert np.array_equal(y, fpsim.gemm(xq, wq.T, acc=eng))
+
+
+# --- fpsim probe: the feature tables Fasi et al. published ------------------------------------
+# Fasi, Higham, Mikaitis, Pranesh 2021, PeerJ CS (the findings as their suite's README states
+# them, docs/engines_notes.md section 7): subnormals supported in inputs and outputs; products
+# exact; alignment on the largest magnitude, binary32 significand with no guard digit on V100 and
+# one extra bit on T4 and A100; no normalisation until the end; at least the carry-out bits the
+# suite checks (3); round toward zero for binary32 outputs, to nearest in f16 mode;
+# non-monotonic.
+PUBLISHED = {"subnormal inputs": "kept", "subnormal C passes": "yes", "products exact": "yes",
+             "small terms dropped (aligned to the largest)": "yes",
+             "normalisation between terms": "no", "carry-out bits": ">= 3",
+             "rounding (f32 output)": "toward zero", "monotonic": "no",
+             "rounding (f16 output)": "to nearest", "subnormal outputs (f16)": "kept"}
+EXTRA_BITS = {"V100": "0", "T4": "1", "A100": "1"}
+
+
+@pytest.mark.parametrize("gpu", list(GPUS))
+def test_probe_prints_the_published_feature_table(gpu):
+    from fpsim.probe import probe
+    arch, f32_ins, f16_ins = GPUS[gpu]
+    got = probe(fpsim.engine(arch, f32_ins), fpsim.engine(arch, f16_ins))
+    want = dict(PUBLISHED, **{"extra bits beyond binary32": EXTRA_BITS[gpu]})
+    for feature, answer in want.items():
+        assert got[feature] == answer, (gpu, feature, got[feature])
+
+
+def test_probe_cli():
+    from fpsim.cli import main
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["probe", "ampere", "mma.m16n8k16.f32.f16.f16.f32"]) == 0
+        assert main(["probe", "ampere", "mma.m16n8k16.f32.f16.f16.f32", "--device", "cuda"]) == 0
+    text = buf.getvalue()
+    assert "| kept fractional bits (alignment) | 24 |" in text
+    assert "| rounding (f16 output) | to nearest |" in text
+    assert "no GPU probe" in text or "CUDA device" in text
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["probe", "ada", "mma.m16n8k32.f32.e4m3.e4m3.f32"]) == 2
+    assert "float16 inputs" in err.getvalue()

@@ -20,7 +20,7 @@ LAYERS = [
     ["engines"],
     ["gemm"],
     ["conv"],
-    ["scaling"],
+    ["scaling", "probe"],
     ["data"],
     ["nn", "sweep"],
     ["validate"],
