@@ -306,3 +306,21 @@ def test_probe_cli():
     with contextlib.redirect_stderr(err):
         assert main(["probe", "ada", "mma.m16n8k32.f32.e4m3.e4m3.f32"]) == 2
     assert "float16 inputs" in err.getvalue()
+
+
+def test_demo_engine_accumulation_shape_of_the_curves():
+    """Smoke test of benchmarks/demo_engine_accumulation.py (--quick sizes), with the property it
+    shows: the chained FP8 error grows with K, promotion every 128 keeps it flat and below."""
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks",
+                        "demo_engine_accumulation.py")
+    spec = importlib.util.spec_from_file_location("demo_engine_accumulation", path)
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    rows = demo.run(quick=True)["rows"]
+    chained = [r["hopper fp8 chained"]["normwise"] for r in rows]
+    promoted = [r["hopper fp8 promoted every 128"]["normwise"] for r in rows]
+    assert chained == sorted(chained) and chained[-1] > 2 * chained[0]
+    assert all(p < c for p, c in zip(promoted[1:], chained[1:]))
+    assert max(promoted) < 2 * min(promoted)
