@@ -18,7 +18,7 @@ from ._args import check_arith_format, check_format, check_sr_bits, rounding_mod
 from .formats import SPECIALS_CODE, FixedFormat, FloatFormat, PositFormat
 from .kernels import gemm as _gemm
 from .kernels import rounding as _k
-from .quantize import fixed_args, posit_tables, quantize
+from .quantize import fixed_args, float_args, posit_tables, quantize
 
 ORDERS = ("sequential", "pairwise")
 ACC_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
@@ -192,11 +192,6 @@ class KulischAccumulator:
 
 
 # --- the kernel plan -----------------------------------------------------------------------------
-def fmt_tuple(f: FloatFormat):
-    return (int(f.man_bits), int(f.emin), float(f.max), float(f.min_normal),
-            int(SPECIALS_CODE[f.specials]), bool(f.saturate), bool(f.subnormals))
-
-
 def lean_constants(acc_fmt: FloatFormat, wide: bool):
     """Constants of kernels.gemm.lean_round for float32 (wide False) or float64 lanes."""
     ity, fty, frac, bias = (np.int64, np.float64, 52, 1023) if wide else (np.int32, np.float32, 23,
@@ -228,7 +223,7 @@ def product_args(fp_, mode="rne"):
     """Kernel arguments of the product format (None: exact products) and its rounding."""
     if fp_ is None:
         return (False, 0, 0, 0.0, 0.0, 0, False, False, 0)
-    return (True,) + fmt_tuple(fp_) + (_k.MODE[mode],)
+    return (True,) + float_args(fp_) + (_k.MODE[mode],)
 
 
 def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
@@ -245,7 +240,7 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
     if isinstance(acc.fmt, PositFormat):
         c = np.empty((batch, m, n))
         _gemm.gemm_posit(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c,
-                         fmt_tuple(QUIRE_STAGE), *posit_tables(acc.fmt), acc.fmt.n,
+                         float_args(QUIRE_STAGE), *posit_tables(acc.fmt), acc.fmt.n,
                          acc.fmt.es)
         return c
     if isinstance(acc.fmt, FixedFormat):
@@ -254,7 +249,7 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
         _gemm.gemm_fixed(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, frac, k_lo, k_hi,
                          mode, r_bits, key)
         return c
-    fa = fmt_tuple(acc.fmt) + (mode, r_bits)
+    fa = float_args(acc.fmt) + (mode, r_bits)
     lanes = lean_lanes(acc, fa_, fb_, fp_)
     pairwise = acc.order == "pairwise"
     if lanes is not None:
@@ -312,10 +307,10 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
     staged = not isinstance(acc.fmt, FloatFormat)   # posit quire, fixed point: round to odd first
     if staged:   # ... onto 51 bits, which keeps every decision of the final rounding (accum.py)
         mode, r_bits = _k.MODE["rto"], 0
-        fa = fmt_tuple(QUIRE_STAGE) + (mode, r_bits)
+        fa = float_args(QUIRE_STAGE) + (mode, r_bits)
     else:
         mode, r_bits = rounding_mode(acc.rounding, None, acc.fmt)
-        fa = fmt_tuple(acc.fmt) + (mode, r_bits)
+        fa = float_args(acc.fmt) + (mode, r_bits)
     c = np.empty((batch, m, n))
     flags = np.zeros((batch, m, n), dtype=np.bool_)
     _gemm.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp, lsb,

@@ -56,9 +56,12 @@ def formats_table() -> str:
     return "\n".join(rows)
 
 
-def _cmd_formats(args):
-    print(formats_table())
-    return 0
+def _printing(table):
+    """A command that prints ``table()``."""
+    def command(args):
+        print(table())
+        return 0
+    return command
 
 
 def _cmd_table(args):
@@ -142,11 +145,6 @@ def engines_table() -> str:
     return "\n".join(rows)
 
 
-def _cmd_engines(args):
-    print(engines_table())
-    return 0
-
-
 def _cmd_probe(args):
     from .engines import engine
     from .probe import device_probe, probe_table
@@ -162,11 +160,6 @@ def _cmd_probe(args):
         except ValueError:
             f16 = None
     print(probe_table(eng, f16))
-    return 0
-
-
-def _cmd_recipes(args):
-    print(recipes_table())
     return 0
 
 
@@ -218,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("formats", help="table of every named format")
-    s.set_defaults(func=_cmd_formats)
+    s.set_defaults(func=_printing(formats_table))
 
     s = sub.add_parser("table", help="CSV of every code of a format (<= 16 bits) and its value; "
                                      "for a block format, of its element format")
@@ -244,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("engines", help="table of every matrix engine (tensor-core instruction) "
                                        "modelled, with its fused dot-add parameters")
-    s.set_defaults(func=_cmd_engines)
+    s.set_defaults(func=_printing(engines_table))
 
     s = sub.add_parser("probe", help="run Fasi et al.'s discriminating tests on a matrix engine "
                                      "and print its feature table")
@@ -255,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_probe)
 
     s = sub.add_parser("recipes", help="table of every training recipe preset")
-    s.set_defaults(func=_cmd_recipes)
+    s.set_defaults(func=_printing(recipes_table))
 
     s = sub.add_parser("train", help="train a model under a recipe (fpsim.nn); prints the "
                                      "epochs and the test accuracy")

@@ -8,25 +8,16 @@ import numpy as np
 import pytest
 
 import fpsim
+from fpsim.probe import dot16
 from reference_fused import fused_gemm_ref
 
 U = 2.0 ** -24
 
 
 def wmma_16x16x16(arch, instruction, a, b, c):
-    """D[0,0] of CUDA's wmma 16x16x16 (as Fasi et al.'s suite runs it): only row 0 of A, column
-    0 of B and C[0,0] set; the 16 products walked by the chip's instruction, D chaining as C."""
-    eng = fpsim.engine(arch, instruction)
-    K = 16
-    A = np.zeros((eng.m, K))
-    B = np.zeros((K, eng.n))
-    A[0, :len(a)] = a
-    B[:len(b), 0] = b
-    D = np.zeros((eng.m, eng.n))
-    D[0, 0] = c
-    for k0 in range(0, K, eng.k):
-        D = eng(A[:, k0:k0 + eng.k], B[k0:k0 + eng.k], D).astype(np.float64)
-    return float(D[0, 0])
+    """D[0,0] of CUDA's wmma 16x16x16 as Fasi et al.'s suite runs it (fpsim.probe.dot16: only row
+    0 of A, column 0 of B and C[0,0] set; the 16 products walked by the chip's instruction)."""
+    return dot16(fpsim.engine(arch, instruction), a, b, c)
 
 
 # Fasi, Higham, Mikaitis, Pranesh 2021 (PeerJ CS), the answers their test suite encodes for each

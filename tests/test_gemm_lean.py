@@ -9,6 +9,7 @@ import pytest
 
 import fpsim
 from fpsim import accum
+from fpsim.quantize import float_args
 from fpsim.kernels import gemm as kg
 from reference_arith import AccDesc, gemm_ref
 
@@ -25,7 +26,7 @@ def run(kind, A, B, chunk=0):
         kg.gemm_lean_blocks(A[None, :rows].astype(np.float32), B[None].astype(np.float32), c,
                             chunk, accum.lean_constants(ACC, False))
     else:
-        fa = accum.fmt_tuple(ACC) + (0, 0)
+        fa = float_args(ACC) + (0, 0)
         c = np.empty((1, rows, B.shape[1]))
         kg.gemm_float(A[None, :rows].astype(np.float64), B[None].astype(np.float64), c,
                       kg.KIND_TAG[kind],
