@@ -101,8 +101,7 @@ def seed(s=0):
     >>> fpsim.seed(1); np.array_equal(a, fpsim.quantize(x, "e5m2", rounding="sr"))
     True
     """
-    if isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s < 2**64:
-        raise ValueError(f"seed must be an int in 0..2**64-1, got {s!r}")
+    _seed_int(s, "an int")
     with _STREAM_LOCK:
         _STREAM["seed"], _STREAM["calls"] = int(s), 0
 
@@ -118,9 +117,13 @@ def check_seed(seed, stochastic=True) -> np.uint64:
         # key n of stream `base`: a key no explicit seed's key is related to by construction
         stream = int(_k.mix64(np.uint64(base ^ 0xA0761D6478BD642F)))
         return np.uint64(_k.seed_key(np.uint64((stream + n * int(_k.GOLDEN2)) % 2**64)))
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be None or an int in 0..2**64-1, got {seed!r}")
+    _seed_int(seed, "None or an int")
     return np.uint64(_k.seed_key(np.uint64(seed)))  # numba hands uint64 back as a Python int
+
+
+def _seed_int(s, allowed):
+    if not is_int(s) or not 0 <= s < 2**64:
+        raise ValueError(f"seed must be {allowed} in 0..2**64-1, got {s!r}")
 
 
 def values_array(x):
@@ -233,8 +236,7 @@ def check_axis_use(f, axis):
 def check_axis(axis, ndim):
     if axis is None:
         return max(ndim, 1) - 1
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or \
-            not -max(ndim, 1) <= axis < max(ndim, 1):
+    if not is_int(axis) or not -max(ndim, 1) <= axis < max(ndim, 1):
         raise ValueError(f"axis must be an int in {-max(ndim, 1)}..{max(ndim, 1) - 1} for an "
                          f"array of {ndim} dimensions, got {axis!r}")
     return int(axis) % max(ndim, 1)

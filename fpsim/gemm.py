@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import check_arith_format, check_format, check_seed, holder, natural_dtype
+from ._args import (check_arith_format, check_axis, check_format, check_seed, holder,
+                    natural_dtype)
 from .accum import Accumulator, KulischAccumulator, check_products, run
 from .arith import add
 from .engines import MatrixEngine
@@ -222,10 +223,9 @@ def sum(x, acc=None, axis=-1, x_format=None, out_format=None, seed=None, out=Non
     arr = np.asarray(x)
     if arr.ndim == 0:
         raise ValueError("x must have at least one dimension, got a scalar")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
-            or not -arr.ndim <= axis < arr.ndim:
-        raise ValueError(f"axis must be an int in {-arr.ndim}..{arr.ndim - 1}, got {axis!r}")
-    moved = np.moveaxis(arr, axis, -1)
+    if axis is None:                     # check_axis reads None as the last axis
+        raise ValueError(f"axis must be an int in {-arr.ndim}..{arr.ndim - 1}, got None")
+    moved = np.moveaxis(arr, check_axis(axis, arr.ndim), -1)
     rows = moved.reshape(-1, moved.shape[-1]) if moved.size else \
         np.zeros((int(np.prod(moved.shape[:-1])), moved.shape[-1]), moved.dtype)
     ones = np.ones((rows.shape[1], 1))
