@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._args import check_arith_format, check_format, check_sr_bits, rounding_mode
-from .formats import SPECIALS_CODE, FixedFormat, FloatFormat, PositFormat
+from .formats import FixedFormat, FloatFormat, PositFormat
 from .kernels import gemm as _gemm
 from .kernels import rounding as _k
 from .quantize import fixed_args, float_args, posit_tables, quantize

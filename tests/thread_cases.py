@@ -156,6 +156,11 @@ def cases():
     yield "gemm batched sr", fpsim.gemm(A3, B, acc=Acc("float16", rounding="sr"), seed=36,
                                         **fmts)
     yield "gemm batched kulisch", fpsim.gemm(A3, B, acc=Kul("bfloat16"), **fmts)
+    hopper = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")   # the fused kernel
+    E = fpsim.quantize(rng.standard_normal((18, 70)), "float8_e4m3fn")
+    F = fpsim.quantize(rng.standard_normal((70, 600)), "float8_e4m3fn")
+    yield "gemm hopper fp8 engine", fpsim.gemm(E, F, acc=hopper)
+    yield "gemm hopper fp8 promoted", fpsim.gemm(E, F, acc=Acc("float32", chunk=32, inner=hopper))
 
     # --- convolutions (im2col + batched GEMM) ---------------------------------------------------
     cx = fpsim.quantize(rng.standard_normal((2, 8, 18, 18)), "e4m3fn")

@@ -2,8 +2,7 @@
 
 One step takes a group of ``g`` products and the incoming register value ``c``:
 
-1. products ``p_k = a_k * b_k`` (times the block scales ``sa * sb`` when given) are exact in
-   float64 (:func:`supports`);
+1. products ``p_k = a_k * b_k`` are exact in float64 (:func:`supports`);
 2. the alignment exponent ``e`` is the largest ``floor(log2 |t|)`` over the nonzero terms ``t``:
    the products, and ``c`` when it joins the alignment;
 3. each aligned term keeps ``F`` fractional bits below ``2**e``: it is cut to a multiple of
@@ -90,7 +89,7 @@ def wrap(s, bits):
 
 
 @njit(cache=True)
-def fused_task(A, B, C, D, EA, EB, SA, SB, bs, bi, i, j0, w, group, frac_bits, cut_mode,
+def fused_task(A, B, C, D, EA, EB, bi, i, j0, w, group, frac_bits, cut_mode,
                c_aligned, carry, c_emin, zero_exp, overflow_inf, fmt):
     """Row i, columns j0..j0+w-1 of one batch: every group of K in order, D chaining into C.
     EA/EB: the alignment exponent of each input (int32; see :func:`fused_gemm`)."""
@@ -100,7 +99,6 @@ def fused_task(A, B, C, D, EA, EB, SA, SB, bs, bi, i, j0, w, group, frac_bits, c
     b_mat = B[bi if B.shape[0] > 1 else 0]
     ea_mat = EA[bi if EA.shape[0] > 1 else 0]
     eb_mat = EB[bi if EB.shape[0] > 1 else 0]
-    scaled = SA.shape[1] > 0
     over = pow2n(exponent(maxv) + 1) if overflow_inf else np.inf
     reg = np.empty(w)
     for j in range(w):
@@ -123,13 +121,9 @@ def fused_task(A, B, C, D, EA, EB, SA, SB, bs, bi, i, j0, w, group, frac_bits, c
         for k in range(k0, k1):                  # products and the alignment exponent
             a = a_mat[i, k]
             ea = ea_mat[i, k]
-            if scaled:
-                a *= SA[i, k // bs]
             row = prod[k - k0]
             for j in range(w):
                 p = a * b_mat[k, j0 + j]
-                if scaled:
-                    p *= SB[k // bs, j0 + j]
                 row[j] = p
                 emax[j] = max(emax[j], ea + eb_mat[k, j0 + j])
         for j in range(w):
@@ -192,17 +186,16 @@ def all_zero(prod, g, j):
 
 
 @njit(cache=True, parallel=True)
-def fused_gemm(A, B, C, D, EA, EB, SA, SB, bs, group, frac_bits, cut_mode, c_aligned, carry,
+def fused_gemm(A, B, C, D, EA, EB, group, frac_bits, cut_mode, c_aligned, carry,
                c_emin, zero_exp, overflow_inf, fmt):
     """D[b] = the fused dot-add chain of A[b] @ B[b] from C[b] (A: (BA, M, K), B: (BB, K, N),
     C and D: (Bt, M, N)).  EA (BA, M, K) and EB (BB, K, N): each input's alignment exponent
-    (int32; below NO_TERM for inputs that never set the alignment); SA (M, K/bs) and SB
-    (K/bs, N): block scales, or 0-sized arrays."""
+    (int32; below NO_TERM for inputs that never set the alignment)."""
     nb, m, n = D.shape
     tiles = (n + TILE - 1) // TILE
     for task in prange(nb * m * tiles):
         bi = task // (m * tiles)
         i = (task // tiles) % m
         j0 = (task % tiles) * TILE
-        fused_task(A, B, C, D, EA, EB, SA, SB, bs, bi, i, j0, min(n, j0 + TILE) - j0, group,
+        fused_task(A, B, C, D, EA, EB, bi, i, j0, min(n, j0 + TILE) - j0, group,
                    frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, fmt)
