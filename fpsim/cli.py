@@ -134,14 +134,14 @@ def recipes_table() -> str:
 def engines_table() -> str:
     """Markdown table of every matrix engine modelled: shape, formats and model parameters."""
     from .engines import engine, engines
-    rows = ["| arch | instruction | m x n x k | A, B | C | D | group | kept bits | cut | "
-            "register, rounding |", "|---|---|---|---|---|---|---:|---:|---|---|"]
+    rows = ["| arch | instruction | m x n x k | A, B | C | D | model |",
+            "|---|---|---|---|---|---|---|"]
     for arch, ins in engines():
         e = engine(arch, ins.replace("nN", "n8"))
-        m = e.model
+        scale = f" (scale {e.scale_format} per {e.block})" if e.block else ""
         rows.append(f"| {arch} | {ins} | {e.m} x {'N' if 'nN' in ins else e.n} x {e.k} | "
-                    f"{e.a_format}, {e.b_format} | {e.c_format} | {np.dtype(e.d_dtype).name} | "
-                    f"{m.group} | {m.frac_bits} | {m.cut} | {m.register.spec} {m.rounding} |")
+                    f"{e.a_format}, {e.b_format}{scale} | {e.c_format} | "
+                    f"{np.dtype(e.d_dtype).name} | {e.model.describe()} |")
     return "\n".join(rows)
 
 

@@ -69,7 +69,8 @@ def gemm_shapes(A, B):
 
 
 def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None,
-         b_format=None, quantize_operands=False, product_rounding="rne", out=None):
+         b_format=None, quantize_operands=False, product_rounding="rne", out=None, scale_a=None,
+         scale_b=None):
     """Matrix product with the multiply-accumulate datapath modelled bit-exactly.
 
     ``C[i,j]``: for k = 0..K-1 in order, the product ``A[i,k]*B[k,j]`` (exact, or rounded into
@@ -103,6 +104,10 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
         How products are rounded into ``product``.
     out : ndarray, optional
         A buffer of the result's shape and dtype to write into (numpy's ``out=``).
+    scale_a, scale_b : array_like, optional
+        The block scales of a block-scaled engine (``acc``, or ``acc``'s inner): one per
+        ``block`` elements of K, (M, ceil(K/block)) and (ceil(K/block), N), batched as A and B;
+        A and B then hold the elements.  A zero-padded tail block takes scale 1.
 
     Returns
     -------
@@ -123,8 +128,12 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     eng = _engine_of(acc)
     if eng is not None:          # operands are values of the engine's input formats
         a64, b64 = eng.inputs(A_arr, B_arr)
+        scales = eng.scales(scale_a, scale_b, A_arr.shape[-2], A_arr.shape[-1], B_arr.shape[-1])
         return into(out, gemm_values(a64, b64, eng.a_format, eng.b_format, acc, product,
-                                     out_format, seed, product_rounding))
+                                     out_format, seed, product_rounding, scales))
+    if scale_a is not None or scale_b is not None:
+        raise ValueError("scale_a and scale_b are the block scales of a block-scaled matrix "
+                         "engine (acc=fpsim.engine(..., '...block32...')); this acc has none")
     fa_ = dtype_format("A", A_arr, a_format)
     fb_ = dtype_format("B", B_arr, b_format)
     check_products(holder(fa_), holder(fb_))
@@ -135,8 +144,9 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
 
 
 def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, seed=None,
-                product_rounding="rne"):
-    """gemm of float64 arrays already known to hold values of the formats fa_ and fb_."""
+                product_rounding="rne", scales=None):
+    """gemm of float64 arrays already known to hold values of the formats fa_ and fb_
+    (``scales``: a block-scaled engine's, from :meth:`MatrixEngine.scales`)."""
     fa_, fb_ = holder(fa_), holder(fb_)   # the kernels see fixed-point operands as floats
     acc = check_acc(acc)
     key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
@@ -144,22 +154,26 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     fp_ = None if product is None else check_arith_format(product, "product")
     p_mode = check_product_rounding(product_rounding)
     fo_ = None if out_format is None else check_format(out_format)
-    check_products(fa_, fb_)
+    eng = _engine_of(acc)
+    if eng is None:             # an engine's model checks its own exactness
+        check_products(fa_, fb_)
     a3 = a64.reshape((a64.shape[0] if a64.ndim == 3 else 1,) + a64.shape[-2:])
     b3 = b64.reshape((b64.shape[0] if b64.ndim == 3 else 1,) + b64.shape[-2:])
-    eng = _engine_of(acc)
     if eng is not None:
         if fp_ is not None:
             raise ValueError("a matrix engine forms exact products: product= is for "
                              "accumulators")
-        for name, f, want in (("A", fa_, eng.a_format), ("B", fb_, eng.b_format)):
-            if not want.contains(f):
-                raise ValueError(f"{name} holds values of {f}, which {eng} does not take: its "
-                                 f"inputs are {want}")
+        fmts = engine_formats(eng, fa_, fb_)
+    if eng is not None and eng.block and scales is None:
+        raise ValueError(f"{eng} is block-scaled: pass scale_a and scale_b to fpsim.gemm")
+    if scales is not None:
+        scales = (scales[0].reshape((-1,) + scales[0].shape[-2:]),
+                  scales[1].reshape((-1,) + scales[1].shape[-2:])) + scales[2:]
     if isinstance(acc, MatrixEngine):
-        c = positive_nans(engine_run(acc, a3, b3, batch))
+        c = positive_nans(engine_run(acc, a3, b3, batch, scales, fmts))
     elif isinstance(acc, Accumulator) and acc.inner is not None:
-        c = positive_nans(promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode))
+        c = positive_nans(promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales,
+                                       None if eng is None else fmts))
     else:
         c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode))
     final = acc.out_format if fo_ is None else fo_
@@ -176,30 +190,58 @@ def _engine_of(acc):
     return inner if isinstance(inner, MatrixEngine) else None
 
 
-def engine_run(eng, a3, b3, batch):
+def engine_formats(eng, fa_, fb_):
+    """The input formats ``eng`` reads A and B in: its own (a_format, b_format), or, when A and
+    B hold values of its B and A formats, the two swapped: an instruction whose formats differ
+    (e5m2 x e4m3) takes its operands in the other order as a GEMM library does, computing
+    C^T = B^T A^T (every model is symmetric in its two inputs).  ValueError if neither fits."""
+    if eng.a_format.contains(fa_) and eng.b_format.contains(fb_):
+        return eng.a_format, eng.b_format
+    if not eng.block and eng.b_format.contains(fa_) and eng.a_format.contains(fb_):
+        return eng.b_format, eng.a_format
+    raise ValueError(f"A and B hold values of {fa_} and {fb_}, which {eng} does not take: its "
+                     f"inputs are {eng.a_format} and {eng.b_format}")
+
+
+def engine_run(eng, a3, b3, batch, scales=None, fmts=None):
     """C (batch, m, n) of a GEMM on engine ``eng``: K zero-padded to a multiple of the
-    instruction's k (as hardware tiles are) and walked from +0, each step's D the next C."""
+    instruction's k (as hardware tiles are; padded blocks take scale 1) and walked from +0,
+    each step's D the next C; ``fmts``: the formats A and B are read in
+    (:func:`engine_formats`; default the engine's own)."""
     kk = a3.shape[2]
     pad = (-kk) % eng.k
     if pad:
         a3 = np.concatenate([a3, np.zeros(a3.shape[:2] + (pad,))], axis=2)
         b3 = np.concatenate([b3, np.zeros((b3.shape[0], pad, b3.shape[2]))], axis=1)
+    if scales is not None:
+        sa, sb, s_fmt, block = scales
+        more = a3.shape[2] // block - sa.shape[2]
+        sa = np.concatenate([sa, np.ones(sa.shape[:2] + (more,))], axis=2)
+        sb = np.concatenate([sb, np.ones((sb.shape[0], more, sb.shape[2]))], axis=1)
+        scales = (sa, sb, s_fmt, block)
     c3 = np.zeros((batch, a3.shape[1], b3.shape[2]))
-    return eng.model.run(a3, b3, c3, eng.a_format, eng.b_format)
+    fa_, fb_ = fmts or (eng.a_format, eng.b_format)
+    return eng.model.run(a3, b3, c3, fa_, fb_, scales)
 
 
-def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode):
+def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fmts=None):
     """Chunks of ``acc.chunk`` K-elements each summed by ``acc.inner`` from zero, each chunk sum
     added in order into the outer register (acc's format and rounding): DeepSeek-V3's promotion
     of tensor-core partial sums to FP32 on the CUDA cores, Wang et al.'s chunk-based
     accumulation with any inner accumulator."""
     kk, n_chunk = a3.shape[2], acc.chunk
+    if scales is not None and n_chunk % scales[3]:
+        raise ValueError(f"chunk ({n_chunk}) must be a multiple of the block-scaled engine's "
+                         f"block ({scales[3]})")
     total = np.zeros((batch, a3.shape[1], b3.shape[2]))
     for lo in range(0, kk, n_chunk):
         a_c = np.ascontiguousarray(a3[:, :, lo:lo + n_chunk])
         b_c = np.ascontiguousarray(b3[:, lo:lo + n_chunk, :])
         if isinstance(acc.inner, MatrixEngine):
-            part = engine_run(acc.inner, a_c, b_c, batch)
+            s_c = None if scales is None else \
+                (scales[0][:, :, lo // scales[3]:(lo + n_chunk) // scales[3]],
+                 scales[1][:, lo // scales[3]:(lo + n_chunk) // scales[3], :]) + scales[2:]
+            part = engine_run(acc.inner, a_c, b_c, batch, s_c, fmts)
         else:
             part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode)
         total = add(total, np.asarray(part, np.float64), acc.fmt, rounding=acc.rounding,

@@ -3,13 +3,14 @@
 T4 and A100, and the GEMM and promotion semantics built on one instruction."""
 
 import math
+import zlib
 
 import numpy as np
 import pytest
 
 import fpsim
 from fpsim.probe import dot16
-from reference_fused import fused_gemm_ref
+from reference_fused import fma_chain_ref, fused_gemm_ref, pairwise_ref
 
 U = 2.0 ** -24
 
@@ -88,7 +89,23 @@ PRESETS = [("volta", "mma.m8n8k4.f32.f16.f16.f32"), ("volta", "mma.m8n8k4.f16.f1
            ("ampere", "mma.m16n8k8.f32.tf32.tf32.f32"), ("ada", "mma.m16n8k32.f32.e4m3.e5m2.f32"),
            ("ada", "mma.m16n8k32.f16.e5m2.e5m2.f16"), ("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3"),
            ("hopper", "wgmma.m64n16k16.f32.bf16.bf16"), ("blackwell", "tcgen05.mma.m64n8k16.f16.f16.f16"),
-           ("rtx_blackwell", "mma.m16n8k32.f32.e5m2.e4m3.f32")]
+           ("rtx_blackwell", "mma.m16n8k32.f32.e5m2.e4m3.f32"),
+           ("blackwell", "tcgen05.mma.m64n8k32.f32.e2m1.e4m3"),
+           ("cdna3", "mfma.f32_32x32x8_f16"), ("cdna3", "mfma.f32_16x16x16_bf16"),
+           ("cdna3", "mfma.f32_16x16x8_xf32"), ("cdna3", "mfma.f32_32x32x16_fp8_bf8"),
+           ("cdna3", "mfma.f32_16x16x32_bf8_bf8")]
+CHAINS = [("ampere", "mma.m8n8k4.f64.f64.f64.f64"), ("hopper", "mma.m16n8k16.f64.f64.f64.f64"),
+          ("cdna1", "mfma.f32_32x32x2f32"), ("cdna3", "mfma.f32_16x16x4_f32"),
+          ("cdna2", "mfma.f64_16x16x4f64"), ("cdna3", "mfma.f64_4x4x4_4b_f64")]
+PAIRWISE = [("cdna1", "mfma.f32_32x32x8f16"), ("cdna1", "mfma.f32_16x16x8bf16"),
+            ("cdna2", "mfma.f32_16x16x16f16"), ("cdna2", "mfma.f32_4x4x4bf16_1k"),
+            ("cdna2", "mfma.f32_32x32x4bf16")]
+BLOCK_SCALED = [("rtx_blackwell", "mma.m16n8k32.block32.f32.e4m3.e5m2.f32.ue8m0"),
+                ("rtx_blackwell", "mma.m16n8k32.block32.f32.e2m1.e2m1.f32.ue8m0"),
+                ("rtx_blackwell", "mma.m16n8k64.block32.f32.e2m1.e2m1.f32.ue4m3"),
+                ("blackwell", "tcgen05.mma.m128n8k32.block32.f32.e5m2.e4m3.ue8m0"),
+                ("blackwell", "tcgen05.mma.m128n8k64.block16.f32.e2m1.e2m1.ue4m3"),
+                ("blackwell", "tcgen05.mma.m128n16k64.block32.f32.e2m1.e2m1.ue8m0")]
 
 
 def adversarial(rng, shape, fmt):
@@ -108,28 +125,177 @@ def engine_values(fmt, rng, shape):
     if fmt.bits <= 16:
         return adversarial(rng, shape, fmt)
     x = rng.standard_normal(shape) * 2.0 ** rng.integers(-30, 30, shape)
-    return fpsim.quantize(x, fmt)                          # tf32 (e8m10) values
+    x = fpsim.quantize(x, fmt)                             # tf32 (e8m10), f32 or f64 values
+    flat = x.reshape(-1)
+    flat[:4] = [fmt.min_subnormal, -fmt.min_normal, fmt.max / 4, 0.0]
+    return x
+
+
+def padded(A, B, k):
+    K = A.shape[1]
+    Kp = K + (-K) % k
+    return (np.concatenate([A, np.zeros((A.shape[0], Kp - K))], axis=1),
+            np.concatenate([B, np.zeros((Kp - K, B.shape[1]))], axis=0))
+
+
+def assert_same(got, want):
+    want = np.array(want, np.float64)
+    got = np.asarray(got, np.float64)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), (got[~same], want[~same])
+    assert np.array_equal(np.signbit(got[got == 0]), np.signbit(want[want == 0]))
 
 
 @pytest.mark.parametrize("arch, ins", PRESETS)
 def test_engine_gemm_matches_the_fraction_reference(arch, ins):
     eng = fpsim.engine(arch, ins)
-    rng = np.random.default_rng(abs(hash(ins)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(ins.encode()))
     K = 2 * eng.k + 3                                      # not a multiple of k: zero padding
     A = engine_values(eng.a_format, rng, (3, K))
     B = engine_values(eng.b_format, rng, (K, 4))
     got = fpsim.gemm(A, B, acc=eng)
     assert got.dtype == np.float32               # gemm's rule: float32 holds f16 and f32 results
+    Ap, Bp = padded(A, B, eng.k)
+    assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((3, 4)), eng.model, eng.a_format,
+                                    eng.b_format))
+
+
+@pytest.mark.parametrize("arch, ins", CHAINS)
+def test_fma_chains_match_the_fraction_reference(arch, ins):
+    """NV-1 and AMD-1: IEEE fused multiply-adds in order, C first, subnormals kept."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(zlib.crc32(ins.encode()))
+    K = 2 * eng.k + 1
+    A = engine_values(eng.a_format, rng, (3, K))
+    B = engine_values(eng.b_format, rng, (K, 4))
+    A[0, :2], B[:2, 0] = [1.0, 1.0], [1.0, -1.0]          # exact cancellation: +0
+    A[1, 0], B[0, 1] = eng.a_format.min_normal, 0.5        # a subnormal product
+    got = fpsim.gemm(A, B, acc=eng)
+    assert got.dtype == eng.d_dtype
+    C = engine_values(eng.c_format, rng, (eng.m, eng.n))
+    d = eng(engine_values(eng.a_format, rng, (eng.m, eng.k)),
+            engine_values(eng.b_format, rng, (eng.k, eng.n)), C)
+    assert d.dtype == eng.d_dtype
+    Ap, Bp = padded(A, B, eng.k)
+    assert_same(got, fma_chain_ref(Ap, Bp, np.zeros((3, 4)), eng.out_format))
+
+
+@pytest.mark.parametrize("arch, ins", PAIRWISE)
+def test_pairwise_groups_match_the_reference(arch, ins):
+    """AMD-2 (CDNA1, and CDNA2 with flush-to-zero): float32 products, a float32 tree per group,
+    added to the register; subnormal inputs and tiny sums where the flush shows."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(zlib.crc32(ins.encode()))
+    K = 3 * eng.k
+    A = engine_values(eng.a_format, rng, (4, K))
+    B = engine_values(eng.b_format, rng, (K, 5))
+    A[0, :] = eng.a_format.min_subnormal                   # subnormal inputs (flushed on CDNA2)
+    A[1, :] = fpsim.quantize(np.full(K, 2.0 ** -70), eng.a_format)  # bf16: products below
+    B[:, 1] = fpsim.quantize(np.full(K, 2.0 ** -60), eng.b_format)  # 2**-126 (f16: zeros)
+    A[2, 0], B[0, 2] = eng.a_format.max, eng.b_format.max  # one huge
+    C = np.where(rng.random((eng.m, eng.n)) < 0.3, -(2.0 ** -130), 1.5)
     m = eng.model
-    Kp = K + (-K) % eng.k
-    Ap = np.concatenate([A, np.zeros((3, Kp - K))], axis=1)
-    Bp = np.concatenate([B, np.zeros((Kp - K, 4))], axis=0)
-    want = fused_gemm_ref(Ap, Bp, np.zeros((3, 4)), m.group, m.frac_bits, m.cut, m.c_aligned,
-                          -1, m.register, m.rounding, eng.a_format.emin, eng.b_format.emin,
-                          m.c_emin, m.zero_exponent, m.overflow == "inf")
-    want = np.array(want)
-    same = (got.astype(np.float64) == want) | (np.isnan(got) & np.isnan(want))
-    assert same.all(), (got[~same], want[~same])
+    got = fpsim.gemm(A, B, acc=eng)
+    assert_same(got, pairwise_ref(A, B, np.zeros((4, 5)), m.group, m.ftz, eng.k, eng.a_format,
+                                  eng.b_format, fpsim.format("float32")))
+    Ai = engine_values(eng.a_format, rng, (eng.m, eng.k))
+    Bi = engine_values(eng.b_format, rng, (eng.k, eng.n))
+    assert_same(eng(Ai, Bi, C), pairwise_ref(Ai, Bi, C, m.group, m.ftz, eng.k, eng.a_format,
+                                             eng.b_format, fpsim.format("float32")))
+    assert m.ftz == (arch == "cdna2")
+
+
+def block_scales(rng, eng, rows, cols):
+    """Scales of the engine's format: powers of two over a wide range for E8M0, UE4M3 values
+    (subnormal ones too) otherwise; one NaN-free, zero-free array."""
+    if eng.scale_format.name == "float8_e4m3fn":
+        v = fpsim.format("float8_e4m3fn").values()
+        v = v[(v > 0) & np.isfinite(v)]
+        return rng.choice(v, (rows, cols))
+    return 2.0 ** rng.integers(-60, 60, (rows, cols))
+
+
+@pytest.mark.parametrize("arch, ins", BLOCK_SCALED)
+def test_block_scaled_engines_match_the_fraction_reference(arch, ins):
+    """NV-5 (scale exponents added to the product exponents, F = 25) and NV-6 (exact sums of 16
+    FP4 products, aligned on the scales' exponents alone, F = 35), one instruction and a GEMM
+    whose K is not a multiple of k (zero-padded, the padded blocks scaled by 1)."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(zlib.crc32(ins.encode()))
+    K = 2 * eng.k + eng.block + 3
+    nb = -(-K // eng.block)
+    A = adversarial(rng, (3, K), eng.a_format)
+    B = adversarial(rng, (K, 4), eng.b_format)
+    SA, SB = block_scales(rng, eng, 3, nb), block_scales(rng, eng, nb, 4)
+    got = fpsim.gemm(A, B, acc=eng, scale_a=SA, scale_b=SB)
+    Ap, Bp = padded(A, B, eng.k)
+    more = Ap.shape[1] // eng.block - nb
+    SAp = np.concatenate([SA, np.ones((3, more))], axis=1)
+    SBp = np.concatenate([SB, np.ones((more, 4))], axis=0)
+    assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((3, 4)), eng.model, eng.a_format,
+                                    eng.b_format, SAp, SBp, eng.scale_format, eng.block))
+    # one instruction with C, a NaN scale in row 1 (the whole row's D is NaN)
+    Ai, Bi = adversarial(rng, (eng.m, eng.k), eng.a_format), adversarial(
+        rng, (eng.k, eng.n), eng.b_format)
+    sa, sb = block_scales(rng, eng, eng.m, eng.k // eng.block), block_scales(
+        rng, eng, eng.k // eng.block, eng.n)
+    sa[1, 0] = np.nan
+    C = engine_values(fpsim.format("float32"), rng, (eng.m, eng.n))
+    d = eng(Ai, Bi, C, scale_a=sa, scale_b=sb)
+    assert np.isnan(d[1]).all() and not np.isnan(d[0]).any()
+    assert_same(d, fused_gemm_ref(Ai, Bi, C, eng.model, eng.a_format, eng.b_format, sa, sb,
+                                  eng.scale_format, eng.block))
+
+
+def test_nv6_sums_sixteen_fp4_products_exactly_before_the_cut():
+    """Sixteen products -0.5 * 0.5 in block 0 beside one product 2**34 (block 1's scales): the
+    alignment exponent is 34, the quantum 2**(34 - 35) = 0.5.  Their exact run sum -4 is kept, and
+    the round-toward-zero output of 2**34 - 4 is 2**34 - 1024; cut one by one, each -0.25 would
+    vanish and the result would be 2**34."""
+    eng = fpsim.engine("blackwell", "tcgen05.mma.m128n8k64.block16.f32.e2m1.e2m1.ue8m0")
+    A = np.zeros((128, 64))
+    B = np.zeros((64, 8))
+    A[0, :16], B[:16, 0] = -0.5, 0.5
+    A[0, 16], B[16, 0] = 1.0, 1.0
+    sa = np.ones((128, 4))
+    sb = np.ones((4, 8))
+    sa[0, 1], sb[1, 0] = 2.0 ** 17, 2.0 ** 17
+    assert eng(A, B, scale_a=sa, scale_b=sb)[0, 0] == 2.0 ** 34 - 1024
+    one_by_one = fpsim.FusedDotAdd(group=64, frac_bits=35)       # no runs: the terms vanish
+    a64, b64 = A * np.repeat(sa, 16, axis=1), B * np.repeat(sb, 16, axis=0)
+    d = one_by_one.run(a64[None, :1], b64[None, :, :1], np.zeros((1, 1, 1)),
+                       fpsim.format("float32"), fpsim.format("float32"))
+    assert d[0, 0, 0] == 2.0 ** 34
+
+
+def test_cdna3_worked_examples():
+    """docs/engines_notes.md, AMD-3 and AMD-4: the late C floored toward -inf and the FP8 odd/even
+    halves (values derived from the algorithm: MMA-Sim records no hardware vectors)."""
+    f16 = fpsim.engine("cdna3", "mfma.f32_4x4x4_16b_f16")
+    A, B, C = np.zeros((4, 4)), np.zeros((4, 4)), np.zeros((4, 4))
+    A[0, 0] = B[0, 0] = 1.0
+    C[0, 0] = -(2.0 ** -30)
+    assert f16(A, B, C)[0, 0] == np.float32(1 - 2.0 ** -24)
+    C[0, 0] = 2.0 ** -30
+    assert f16(A, B, C)[0, 0] == 1.0
+    fp8 = fpsim.engine("cdna3", "mfma.f32_16x16x32_fp8_fp8")
+    A, B = np.zeros((16, 32)), np.zeros((32, 16))
+    A[0, 0], B[0, 0], A[0, 1], B[1, 0] = 8.0, 8.0, -(2.0 ** -10), 2.0 ** -10
+    assert fp8(A, B)[0, 0].view(np.uint32) == 0x427FFFFF        # different halves
+    A[0, 1], B[1, 0], A[0, 2], B[2, 0] = 0.0, 0.0, -(2.0 ** -10), 2.0 ** -10
+    assert fp8(A, B)[0, 0] == 64.0                               # the same half
+    A, B, C = np.zeros((16, 32)), np.zeros((32, 16)), np.zeros((16, 16))
+    A[0, 0] = B[0, 0] = 1.0
+    C[0, 0] = -(2.0 ** -30)
+    assert fp8(A, B, C)[0, 0] == 1.0                             # C dropped
+    C[0, 0] = -(2.0 ** -20)
+    assert fp8(A, B, C)[0, 0].view(np.uint32) == 0x3F7FFFF0
+    bf16 = fpsim.engine("cdna3", "mfma.f32_32x32x8_bf16")       # a product beyond float32: Inf
+    A, B = np.zeros((32, 8)), np.zeros((8, 32))
+    A[0, 0], B[0, 0], A[0, 1], B[1, 0] = 2.0 ** 100, 2.0 ** 30, -(2.0 ** 100), 2.0 ** 30
+    assert np.isnan(bf16(A, B)[0, 0])
+    A[0, 1] = 2.0 ** 100
+    assert bf16(A, B)[0, 0] == np.inf
 
 
 @pytest.mark.parametrize("frac, cut, c_aligned, carry, zero", [
@@ -147,11 +313,27 @@ def test_designable_model_matches_the_reference(frac, cut, c_aligned, carry, zer
     A[1, 2], B[5, 3], A[2, 0] = np.inf, -np.inf, np.nan
     C = adversarial(rng, (4, 6), fpsim.format("e6m7"))
     got = model.run(A[None], B[None], C[None], f, f)[0]
-    want = np.array(fused_gemm_ref(A, B, C, 5, frac, cut, c_aligned, carry, model.register,
-                                   "rne", f.emin, f.emin, model.register.emin, zero, False))
-    same = (got == want) | (np.isnan(got) & np.isnan(want))
-    assert same.all(), (got[~same], want[~same])
-    assert np.array_equal(np.signbit(got[got == 0]), np.signbit(want[want == 0]))
+    assert_same(got, fused_gemm_ref(A, B, C, model, f, f))
+
+
+@pytest.mark.parametrize("kw", [
+    dict(subsum=4, group=8), dict(lanes=2, group=6, c_aligned=False, late_sum_bits=12,
+                                  late_c_bits=9, late_c_drop=6),
+    dict(lanes=2, group=4, cut="rne"), dict(c_aligned=False, late_sum_bits=9, late_c_bits=4,
+                                            product_overflow=True, group=3)])
+def test_designable_extensions_match_the_reference(kw):
+    """Exact runs, two lanes, a late C and product overflow, in combinations no chip has, with
+    Inf/NaN, subnormals, cancellations and products beyond the register's range."""
+    model = fpsim.FusedDotAdd(**dict(dict(frac_bits=7, register=fpsim.format("e5m6"),
+                                          rounding="rne", overflow="format"), **kw))
+    f = fpsim.format("e4m3")
+    rng = np.random.default_rng(len(str(kw)))
+    A, B = adversarial(rng, (5, 14), f), adversarial(rng, (14, 6), f)
+    A[1, 2], B[5, 3], A[2, 0] = np.inf, -np.inf, np.nan
+    A[3, :2], B[:2, 4] = 240.0, 240.0              # 57600 > e5m6's range
+    C = adversarial(rng, (5, 6), fpsim.format("e5m6"))
+    got = model.run(A[None], B[None], C[None], f, f)[0]
+    assert_same(got, fused_gemm_ref(A, B, C, model, f, f))
 
 
 def test_gemm_on_an_engine_is_the_instruction_step_by_step():
@@ -186,8 +368,25 @@ def test_bad_engines_and_operands_say_what_is_valid():
         fpsim.engine("pascal", "mma.m8n8k4.f32.f16.f16.f32")
     with pytest.raises(ValueError, match="valid: mma.m8n8k4"):
         fpsim.engine("volta", "mma.m16n8k16.f32.bf16.bf16.f32")
-    with pytest.raises(ValueError, match="not modelled yet"):
-        fpsim.engine("cdna3", "mfma.f32_32x32x8_f16")
+    with pytest.raises(ValueError, match="valid: mfma.f32_32x32x2f32"):
+        fpsim.engine("cdna1", "mfma.f32_32x32x8_f16")        # CDNA3's spelling
+    blk = fpsim.engine("rtx_blackwell", "mma.m16n8k32.block32.f32.e4m3.e4m3.f32.ue8m0")
+    a8 = np.zeros((16, 32))
+    with pytest.raises(ValueError, match="needs scale_a and scale_b"):
+        blk(a8, np.zeros((32, 8)))
+    with pytest.raises(ValueError, match=r"scale_a must have shape \(16, 1\)"):
+        blk(a8, np.zeros((32, 8)), scale_a=np.ones((16, 2)), scale_b=np.ones((1, 8)))
+    with pytest.raises(ValueError, match="not in its format"):
+        blk(a8, np.zeros((32, 8)), scale_a=np.full((16, 1), 3.0), scale_b=np.ones((1, 8)))
+    with pytest.raises(ValueError, match="needs scale_a and scale_b"):
+        fpsim.gemm(a8, np.zeros((32, 8)), acc=fpsim.Accumulator("float32", chunk=32,
+                                                                 inner=blk))
+    with pytest.raises(ValueError, match="takes no block scales"):
+        fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")(
+            np.zeros((64, 32)), np.zeros((32, 8)), scale_a=np.ones((64, 1)))
+    with pytest.raises(ValueError, match="block-scaled matrix engine"):
+        fpsim.gemm(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32),
+                   scale_a=np.ones((2, 1)))
     eng = fpsim.engine("ampere", "mma.m16n8k16.f32.bf16.bf16.f32")
     with pytest.raises(ValueError, match="shape"):
         eng(np.zeros((16, 8)), np.zeros((16, 8)))

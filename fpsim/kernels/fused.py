@@ -2,19 +2,29 @@
 
 One step takes a group of ``g`` products and the incoming register value ``c``:
 
-1. products ``p_k = a_k * b_k`` are exact in float64 (:func:`supports`);
-2. the alignment exponent ``e`` is the largest ``floor(log2 |t|)`` over the nonzero terms ``t``:
-   the products, and ``c`` when it joins the alignment;
+1. products ``p_k = a_k * b_k`` are exact in float64 (:func:`supports`); with ``subsum`` > 1,
+   each run of ``subsum`` consecutive products is summed exactly first and is one term (the
+   exact 16-element sub-sums of NVIDIA's FP4 block-scaled instructions);
+2. the terms are dealt to ``lanes`` (1 or 2: k even and k odd, AMD CDNA3's FP8 halves); the
+   alignment exponent of a lane is the largest term exponent in it (given per input: EA + EB),
+   and ``c``'s when it joins the alignment (lane 0);
 3. each aligned term keeps ``F`` fractional bits below ``2**e``: it is cut to a multiple of
    ``q = 2**(e - F)`` toward zero (``CUT_RTZ``, sign-magnitude truncation), toward -inf
    (``CUT_RDN``, two's-complement truncation) or to nearest-even (``CUT_RNE``);
-4. the cut terms are added exactly (integers in units of ``q``); with ``carry`` >= 0 the adder
-   holds ``F + 1 + carry`` magnitude bits and a sign, and a sum outside that range wraps as a
-   two's-complement adder does; ``c`` outside the alignment is added exactly to this sum;
-5. the sum is rounded once into the register format (mode ``mode``): the next step's ``c``.
+4. the cut terms are added exactly (integers in units of ``q``); two lanes are re-aligned to
+   the larger exponent, each floored to ``F`` fractional bits, and added; with ``carry`` >= 0
+   the adder holds ``F + 1 + carry`` magnitude bits and a sign, and a sum outside that range
+   wraps as a two's-complement adder does;
+5. ``c`` outside the alignment is added exactly to this sum, or late (``late_sum`` >= 0, AMD
+   CDNA3): with ``m`` the larger of the sum's and ``c``'s exponents, the sum floored to
+   ``late_sum`` and ``c`` to ``late_c`` fractional bits below ``2**m`` (``c`` dropped when its
+   exponent is below ``m - late_drop``, ``late_drop`` >= 0);
+6. the sum is rounded once into the register format (mode ``mode``): the next step's ``c``.
+   ``product_overflow``: a product of magnitude ``>= 2**(emax + 1)`` of the register makes the
+   result that Inf (NaN for both signs), whatever the other terms.
 
-Exactness: every product, cut term and sum is a float64 integer multiple of a power of two
-below 2**53 (``supports``), so each step is computed exactly and rounded once
+Exactness: every product, sub-sum, cut term and sum is a float64 integer multiple of a power of
+two below 2**53 (``supports``), so each step is computed exactly and rounded once
 (``rounding.round_f64`` on an exact value, or ``arith.round_sum`` on an exact pair when ``c`` is
 added outside the alignment).  Specials: a NaN term, or +Inf and -Inf together, give NaN; an Inf
 term gives that Inf (the register format's overflow rules then apply).
@@ -40,17 +50,27 @@ NO_INPUT = -(1 << 28)      # the alignment exponent given to zeros that do not t
 MAGIC = 1.5 * 2.0 ** 52    # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer, nearest-even
 
 
-def supports(frac_bits, group, carry, term_emin, term_emax):
-    """Whether the fused kernel is exact: each cut term has at most ``frac_bits + 1`` bits, the
-    sum of ``group + 1`` of them (or the wrapped sum of ``frac_bits + 1 + carry`` bits) stays
-    below 2**53 (``frac_bits + 2 + ceil(log2(group + 1)) <= 53``), and every nonzero term's
-    exponent lies in ``[term_emin, term_emax]`` with the quantum ``2**(e - frac_bits)`` and the
-    scale ``2**(frac_bits - e)`` both normal float64 powers of two."""
-    width = frac_bits + 2 + int(np.ceil(np.log2(group + 1)))
-    if carry >= 0:
-        width = min(width, frac_bits + 2 + carry)
-    return frac_bits >= 0 and width <= 53 and term_emin - frac_bits >= -1022 \
-        and frac_bits - term_emin <= 1023 and term_emax <= 1023 - 2
+def supports(frac_bits, terms, term_emin, term_emax, head=2, late_sum=-1):
+    """Whether the fused kernel is exact for ``terms`` terms per group plus ``c``, each of
+    magnitude below ``2**(e + head)`` for its term exponent ``e`` (head 2 for a product of two
+    significands below 2; ``c``'s is below 2): a cut term has at most ``frac_bits + head`` bits,
+    so the float64 sum of ``terms + 1`` of them, before any carry wrap, and the late sum at
+    ``late_sum`` fractional bits (``late_sum >= 0``) stay below 2**53; every term exponent lies
+    in ``[term_emin, term_emax]`` (``c``'s included), so that the quantum ``2**(e - frac_bits)``,
+    the scale ``2**(frac_bits - e)`` and the re-alignment factors ``2**(e - e')`` are normal
+    float64 powers of two.  (That products and runs of ``subsum`` products are exact in float64
+    is the caller's condition: :func:`subsum_exact`.)"""
+    bits = max(frac_bits, late_sum) + head + int(np.ceil(np.log2(terms + 2)))
+    low = term_emin - term_emax - frac_bits + max(late_sum, 0)
+    return frac_bits >= 0 and bits <= 53 and term_emin - frac_bits >= -1022 \
+        and frac_bits - term_emin <= 1023 and term_emax + head <= 1021 and low >= -1022
+
+
+def subsum_exact(product_bits, subsum):
+    """Whether a sum of ``subsum`` products is exact in float64 when each product is an integer
+    multiple of one power of two ``q`` below ``2**product_bits * q`` (the products of a run share
+    their inputs' formats and block scales)."""
+    return product_bits + int(np.ceil(np.log2(subsum))) <= 53
 
 
 @njit(cache=True, inline="always")
@@ -89,91 +109,133 @@ def wrap(s, bits):
 
 
 @njit(cache=True)
-def fused_task(A, B, C, D, EA, EB, bi, i, j0, w, group, frac_bits, cut_mode,
-               c_aligned, carry, c_emin, zero_exp, overflow_inf, fmt):
+def fused_task(A, B, C, D, EA, EB, bi, i, j0, w, cfg, fmt):
     """Row i, columns j0..j0+w-1 of one batch: every group of K in order, D chaining into C.
-    EA/EB: the alignment exponent of each input (int32; see :func:`fused_gemm`)."""
+    EA/EB: the alignment exponent of each input (int32; see :func:`fused_gemm`); cfg: the
+    model's integers (see :func:`fused_gemm`)."""
+    (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
+     lanes, late_sum, late_c, late_drop, product_overflow) = cfg
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
     kk = A.shape[2]
     a_mat = A[bi if A.shape[0] > 1 else 0]
     b_mat = B[bi if B.shape[0] > 1 else 0]
     ea_mat = EA[bi if EA.shape[0] > 1 else 0]
     eb_mat = EB[bi if EB.shape[0] > 1 else 0]
-    over = pow2n(exponent(maxv) + 1) if overflow_inf else np.inf
+    over = pow2n(exponent(maxv) + 1)
     reg = np.empty(w)
     for j in range(w):
         reg[j] = C[bi, i, j0 + j]
-    emax = np.empty(w, np.int32)            # int32: AVX2 has a vector max for it
-    acc = np.empty(w)
-    scale = np.empty(w)
-    prod = np.empty((group, w))
+    emax = np.empty((lanes, w), np.int32)    # int32: AVX2 has a vector max for it
+    acc = np.empty((lanes, w))
+    scale = np.empty((lanes, w))
+    prod = np.empty(((group + subsum - 1) // subsum, w))
     for k0 in range(0, kk, group):
         k1 = min(kk, k0 + group)
-        for j in range(w):
-            c = reg[j]
-            acc[j] = 0.0
-            if not c_aligned or not abs(c) < np.inf:
-                emax[j] = NO_EXP
-            elif c == 0.0:
-                emax[j] = zero_exp
-            else:
-                emax[j] = max(exponent(c), np.int64(c_emin))
-        for k in range(k0, k1):                  # products and the alignment exponent
+        n_terms = (k1 - k0 + subsum - 1) // subsum
+        acc[:] = 0.0
+        emax[:] = NO_EXP
+        if c_aligned:
+            for j in range(w):
+                c = reg[j]
+                if c == 0.0:
+                    emax[0, j] = zero_exp
+                elif abs(c) < np.inf:
+                    emax[0, j] = max(exponent(c), np.int64(c_emin))
+        for k in range(k0, k1):                  # products (runs of subsum summed exactly)
             a = a_mat[i, k]
             ea = ea_mat[i, k]
-            row = prod[k - k0]
+            row = prod[(k - k0) // subsum]
+            em = emax[(k - k0) % lanes]
+            if (k - k0) % subsum == 0:
+                for j in range(w):
+                    row[j] = a * b_mat[k, j0 + j]
+                    em[j] = max(em[j], ea + eb_mat[k, j0 + j])
+            else:
+                for j in range(w):
+                    row[j] += a * b_mat[k, j0 + j]
+                    em[j] = max(em[j], ea + eb_mat[k, j0 + j])
+        for ln in range(lanes):
             for j in range(w):
-                p = a * b_mat[k, j0 + j]
-                row[j] = p
-                emax[j] = max(emax[j], ea + eb_mat[k, j0 + j])
-        for j in range(w):
-            scale[j] = pow2n(frac_bits - emax[j]) if emax[j] > NO_TERM else 0.0
-        for k in range(k0, k1):                  # the cut terms, summed exactly
-            row = prod[k - k0]
+                scale[ln, j] = pow2n(frac_bits - emax[ln, j]) if emax[ln, j] > NO_TERM else 0.0
+        for t in range(n_terms):                 # the cut terms, summed exactly per lane
+            row = prod[t]
+            sc = scale[t % lanes]
+            ac = acc[t % lanes]
             if cut_mode == CUT_RTZ:
                 for j in range(w):
-                    acc[j] += np.trunc(row[j] * scale[j])
+                    ac[j] += np.trunc(row[j] * sc[j])
             elif cut_mode == CUT_RDN:
                 for j in range(w):
-                    acc[j] += np.floor(row[j] * scale[j])
+                    ac[j] += np.floor(row[j] * sc[j])
             else:
                 for j in range(w):
-                    acc[j] += cut(row[j] * scale[j], CUT_RNE)
+                    ac[j] += cut(row[j] * sc[j], CUT_RNE)
         for j in range(w):
-            c = reg[j]
-            if not (abs(acc[j]) < np.inf and abs(c) < np.inf):   # a NaN or an Inf among the
-                # terms (a non-finite product makes the sum non-finite: inf * 0 is NaN)
-                sp = c if not abs(c) < np.inf else 0.0
-                for k in range(k0, k1):
-                    p = prod[k - k0, j]
-                    sp += p if not abs(p) < np.inf else 0.0
-                reg[j] = round_f64(sp, np.uint64(0), man_bits, emin, maxv, min_normal, spec,
-                                   saturate, subnormals, mode, 0)
-                continue
-            if c == 0.0 and acc[j] == 0.0 and all_zero(prod, k1 - k0, j):
-                # no nonzero term at all: c's zero passes
-                reg[j] = round_f64(c, np.uint64(0), man_bits, emin, maxv, min_normal, spec,
-                                   saturate, subnormals, mode, 0)
-                continue
-            has_terms = emax[j] > NO_TERM
-            s = acc[j]
-            if c_aligned and c != 0.0:
-                s += cut(c * scale[j], cut_mode)
-            if carry >= 0:
-                s = wrap(s, frac_bits + 2 + carry)
-            v = s * pow2n(emax[j] - frac_bits) if has_terms else 0.0
-            if not c_aligned:                    # c added exactly to the aligned sum
-                hi, lo = two_sum(v, c)
-                hi += 0.0                        # an exact zero sum is +0
-            else:
-                hi, lo = v + 0.0, 0.0
-            if abs(hi) >= over:
-                reg[j] = np.inf if hi > 0 else -np.inf
-            else:
-                reg[j] = round_sum(hi, lo, np.uint64(0), man_bits, emin, maxv, min_normal, spec,
-                                   saturate, subnormals, mode, 0)
+            reg[j] = finish(reg[j], acc, emax, scale, prod, n_terms, j, cfg, fmt, over)
     for j in range(w):
         D[bi, i, j0 + j] = reg[j]
+
+
+@njit(cache=True, inline="always")
+def finish(c, acc, emax, scale, prod, n_terms, j, cfg, fmt, over):
+    """Column j's register value after one group (c before it): the lanes' sums combined, c
+    added, one rounding."""
+    (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
+     lanes, late_sum, late_c, late_drop, product_overflow) = cfg
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
+    s = acc[0, j]
+    if lanes > 1:
+        s += acc[1, j]
+    if not (abs(s) < np.inf and abs(c) < np.inf):    # a NaN or an Inf among the terms (a
+        # non-finite product makes the sum non-finite: inf * 0 is NaN)
+        sp = c if not abs(c) < np.inf else 0.0
+        for t in range(n_terms):
+            p = prod[t, j]
+            sp += p if not abs(p) < np.inf else 0.0
+        return round_f64(sp, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
+                         subnormals, mode, 0)
+    if product_overflow:                 # a product beyond the register's range: Inf, ignoring
+        pos = neg = False                # c and the other terms (NaN for both signs)
+        for t in range(n_terms):
+            pos |= prod[t, j] >= over
+            neg |= prod[t, j] <= -over
+        if pos or neg:
+            return np.nan if pos and neg else (np.inf if pos else -np.inf)
+    if c == 0.0 and s == 0.0 and all_zero(prod, n_terms, j):
+        # no nonzero term at all: c's zero passes
+        return round_f64(c, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
+                         subnormals, mode, 0)
+    s = acc[0, j]
+    if c_aligned and c != 0.0:           # c in lane 0's alignment
+        s += cut(c * scale[0, j], cut_mode)
+    e = emax[0, j]
+    if lanes > 1:                        # lanes re-aligned to the larger exponent, floored
+        e = max(emax[0, j], emax[1, j])
+        s = np.floor(s * pow2n(emax[0, j] - e)) if emax[0, j] > NO_TERM else 0.0
+        if emax[1, j] > NO_TERM:
+            s += np.floor(acc[1, j] * pow2n(emax[1, j] - e))
+    has_terms = e > NO_TERM
+    if carry >= 0:
+        s = wrap(s, frac_bits + 2 + carry)
+    lo = 0.0
+    if late_sum >= 0:                    # c joins late: both floored to the larger exponent
+        ec = max(exponent(c), np.int64(c_emin)) if c != 0.0 else np.int64(zero_exp)
+        m = max(np.int64(e), ec) if has_terms else ec
+        v = np.floor(s * pow2n(e - frac_bits + late_sum - m)) if has_terms else 0.0
+        if c != 0.0 and not (late_drop >= 0 and ec < m - late_drop):
+            v += np.floor(c * pow2n(late_c - m)) * pow2n(late_sum - late_c)
+        hi = v * pow2n(m - late_sum) + 0.0
+    else:
+        v = s * pow2n(e - frac_bits) if has_terms else 0.0
+        if not c_aligned:                # c added exactly to the aligned sum
+            hi, lo = two_sum(v, c)
+            hi += 0.0                    # an exact zero sum is +0
+        else:
+            hi = v + 0.0
+    if overflow_inf and abs(hi) >= over:
+        return np.inf if hi > 0 else -np.inf
+    return round_sum(hi, lo, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
+                     subnormals, mode, 0)
 
 
 @njit(cache=True, inline="always")
@@ -186,16 +248,17 @@ def all_zero(prod, g, j):
 
 
 @njit(cache=True, parallel=True)
-def fused_gemm(A, B, C, D, EA, EB, group, frac_bits, cut_mode, c_aligned, carry,
-               c_emin, zero_exp, overflow_inf, fmt):
+def fused_gemm(A, B, C, D, EA, EB, cfg, fmt):
     """D[b] = the fused dot-add chain of A[b] @ B[b] from C[b] (A: (BA, M, K), B: (BB, K, N),
     C and D: (Bt, M, N)).  EA (BA, M, K) and EB (BB, K, N): each input's alignment exponent
-    (int32; below NO_TERM for inputs that never set the alignment)."""
+    (int32; below NO_TERM for inputs that never set the alignment).  cfg: the int64 tuple
+    (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
+    lanes, late_sum, late_c, late_drop, product_overflow); carry, late_sum, late_c and
+    late_drop are -1 when unused."""
     nb, m, n = D.shape
     tiles = (n + TILE - 1) // TILE
     for task in prange(nb * m * tiles):
         bi = task // (m * tiles)
         i = (task // tiles) % m
         j0 = (task % tiles) * TILE
-        fused_task(A, B, C, D, EA, EB, bi, i, j0, min(n, j0 + TILE) - j0, group,
-                   frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, fmt)
+        fused_task(A, B, C, D, EA, EB, bi, i, j0, min(n, j0 + TILE) - j0, cfg, fmt)

@@ -15,11 +15,11 @@ from .datapath import Datapath
 from .layers import (AvgPool, BatchNorm, Conv2d, Flatten, Linear, MaxPool, Model, Param,
                      RangeBatchNorm, ReLU, Residual, Sequential, softmax_cross_entropy)
 from .optim import SGD
-from .quantizers import AutoflexScaling, GradScaling, IntScaling, Round
+from .quantizers import AutoflexScaling, CurrentScaling, GradScaling, IntScaling, Round
 from .recipe import Recipe
 from .training import compare, evaluate, plot_runs, train
 
 __all__ = ["Linear", "Conv2d", "BatchNorm", "RangeBatchNorm", "ReLU", "MaxPool", "AvgPool",
            "Flatten", "Residual", "Sequential", "Model", "Param", "softmax_cross_entropy", "SGD",
-           "Recipe", "Round", "AutoflexScaling", "IntScaling", "GradScaling", "Datapath",
+           "Recipe", "Round", "AutoflexScaling", "CurrentScaling", "IntScaling", "GradScaling", "Datapath",
            "recipes", "models", "train", "compare", "evaluate", "plot_runs"]

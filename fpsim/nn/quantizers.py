@@ -206,6 +206,52 @@ class _IntTensor(_Cached):
 
 
 @dataclass(frozen=True)
+class CurrentScaling:
+    """Per-tensor current scaling, as FP8 training with Transformer Engine does it: the tensor
+    times ``s = fmt.max / amax / 2**margin`` (amax: this tensor's largest magnitude; ``s`` a
+    float32, as the library stores its scales) rounded into ``fmt``; the GEMM's result is
+    multiplied by the two operands' ``1/s``.  fpsim's choice: ``x * s`` is formed exactly in
+    float64 and rounded once (a float32 multiply first would round twice).  An all-zero or
+    non-finite amax keeps ``s = 1``."""
+    fmt: str = "float8_e4m3fn"
+    rounding: str = "rne"
+    margin: int = 0
+
+    def __post_init__(self):
+        _check_rounding(self.rounding)
+        f = check_format(self.fmt)
+        if isinstance(f, BlockFormat):
+            raise ValueError(f"fmt must be an element format (one scale per tensor), got {f}")
+        if isinstance(self.margin, bool) or not isinstance(self.margin, int) \
+                or not 0 <= self.margin <= 64:
+            raise ValueError(f"margin must be an int in 0..64, got {self.margin!r}")
+
+    def make(self):
+        return _CurrentTensor(self)
+
+    def __str__(self):
+        return f"{self.fmt} (per-tensor scale" + \
+            (f", margin {self.margin})" if self.margin else ")")
+
+
+class _CurrentTensor(_Cached):
+    axis_free = True
+
+    def __init__(self, spec: CurrentScaling):
+        super().__init__()
+        self.spec, self.fmt = spec, check_format(spec.fmt)
+
+    def round(self, x, axis, gemm, seed):
+        x64 = x.astype(np.float64)
+        amax = float(np.max(np.abs(x64), initial=0.0))
+        s = 1.0
+        if 0.0 < amax < math.inf:
+            s = float(np.float32(self.fmt.max / amax / 2.0 ** self.spec.margin))
+        q = quantize(x64 * s, self.fmt, rounding=self.spec.rounding, seed=seed)
+        return q.astype(np.float32), self.fmt, 1.0 / s
+
+
+@dataclass(frozen=True)
 class GradScaling:
     """Radix-4 FP4 errors with GradScale and two-phase rounding (Sun et al. 2020): each error
     tensor is rounded onto both radix-4 grids under one power-of-four scale; ``phase`` maps each

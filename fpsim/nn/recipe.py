@@ -109,9 +109,12 @@ class Recipe:
 def _acc_str(a) -> str:
     if isinstance(a, KulischAccumulator):
         return f"Kulisch -> {a.out_format}"
+    if isinstance(a, MatrixEngine):
+        return str(a)
     extra = "" if a.chunk is None else f", chunk {a.chunk}"
     extra += "" if a.order == "sequential" else f", {a.order}"
     extra += "" if a.rounding == "rne" else f", {a.rounding}"
+    extra += "" if a.inner is None else f", inner {_acc_str(a.inner)}"
     return str(a.fmt) + extra
 
 

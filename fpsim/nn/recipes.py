@@ -13,8 +13,9 @@ paper; README lists them): check them against the paper before relying on them.
 from __future__ import annotations
 
 from ..accum import Accumulator, KulischAccumulator
+from ..engines import engine
 from ..formats import FixedFormat
-from .quantizers import AutoflexScaling, GradScaling, IntScaling, Round
+from .quantizers import AutoflexScaling, CurrentScaling, GradScaling, IntScaling, Round
 from .recipe import FP32, RECIPES, Recipe, get, register  # noqa: F401 (the registry)
 
 _FP16_169 = Accumulator("fp16_169", chunk=64)
@@ -127,6 +128,34 @@ FP4_SUN2020 = Recipe(
            "even grid for backward-data and odd for backward-weight, FP16 (1,6,9) chunk-64 "
            "accumulation and master weights.")
 
+_WGMMA = {"forward": engine("hopper", "wgmma.m64n128k32.f32.e4m3.e4m3"),
+          "backward_data": engine("hopper", "wgmma.m64n128k32.f32.e5m2.e4m3"),
+          "backward_weight": engine("hopper", "wgmma.m64n128k32.f32.e5m2.e4m3")}
+_HOPPER_SOURCE = (
+    "FP8 training on Hopper as Transformer Engine runs it (Micikevicius et al. 2022, 'FP8 "
+    "formats for deep learning'): E4M3 weights and activations, E5M2 errors, one scale per "
+    "tensor from its current amax (CurrentScaling; Transformer Engine's default is delayed "
+    "scaling, fpsim's choice here is the current amax), float32 weight gradients, master "
+    "weights and optimizer state; every GEMM as Hopper's FP8 wgmma computes it (13 kept "
+    "fractional bits, an e8m13 register: MMA-Sim, docs/engines_notes.md NV-4). All layers in "
+    "FP8 and no loss scaling: fpsim's choice.")
+
+#: Hopper FP8 wgmma with the partial sums chained on the tensor core.
+FP8_HOPPER = Recipe(
+    "fp8_hopper", weights=CurrentScaling("float8_e4m3fn"),
+    activations=CurrentScaling("float8_e4m3fn"), errors=CurrentScaling("float8_e5m2"),
+    acc=_WGMMA, source=_HOPPER_SOURCE)
+
+#: The same with DeepSeek-V3's promotion: every 128 elements of K the wgmma partial sum is added
+#: into a float32 register on the CUDA cores.
+FP8_HOPPER_PROMOTED = Recipe(
+    "fp8_hopper_promoted", weights=CurrentScaling("float8_e4m3fn"),
+    activations=CurrentScaling("float8_e4m3fn"), errors=CurrentScaling("float8_e5m2"),
+    acc={g: Accumulator("float32", chunk=128, inner=e) for g, e in _WGMMA.items()},
+    source=_HOPPER_SOURCE + " Promotion of the partial sums to float32 every 128 elements of "
+    "K (DeepSeek-V3 technical report, section 3.3.2, N_C = 128).")
+
 for _r in (FP32, FP8_WANG2018, HFP8_SUN2019, FLEXPOINT_KOSTER2017, BM8_FOX2021, BM6_FOX2021,
-           FIXED16_GUPTA2015, FIXED12_ORTIZ2018, FLOAT12_ORTIZ2018, POW2_ORTIZ2018, FP4_SUN2020):
+           FIXED16_GUPTA2015, FIXED12_ORTIZ2018, FLOAT12_ORTIZ2018, POW2_ORTIZ2018, FP4_SUN2020,
+           FP8_HOPPER, FP8_HOPPER_PROMOTED):
     register(_r)

@@ -1,0 +1,118 @@
+"""Matrix-engine datapaths that are not one fused dot-add, over a whole GEMM: FMA chains (f64 mma
+on NVIDIA, f32/f64 MFMA on AMD) and AMD CDNA1/CDNA2 pairwise groups.
+
+* :func:`fma_chain`: for k in order, ``r = fma(a_k, b_k, r)`` in the register's IEEE type
+  (float32 or float64), rounded once to nearest-even with subnormals.  ``fma`` is LLVM's
+  ``llvm.fma`` intrinsic, which is defined as the exactly rounded fused multiply-add (a
+  hardware FMA, or the C library's ``fma`` where the CPU has none), so no double rounding can
+  occur and nothing is approximated.
+* :func:`pairwise_groups`: for each group of ``group`` consecutive k (a power of two), the
+  products rounded to float32, added as a tree of float32 additions (adjacent pairs, then pairs
+  of pairs, as the recursive halves ``(p0+p1)+(p2+p3)``), the group's sum added to the register;
+  every operation is native IEEE float32 arithmetic (nearest-even, subnormals).  ``ftz``: after
+  every product and addition a result of magnitude below 2**-126 becomes a zero of its sign,
+  and the register read as C at the start of every instruction (every ``k_step`` elements of K)
+  becomes +0 when below 2**-126 (CDNA2); the flush of the A and B inputs is the caller's.
+
+Work is split into (batch, row, column tile) tasks as in :mod:`fused`; results do not depend on
+the thread count.
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+TILE = 128
+TINY32 = np.float32(2.0 ** -126)
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma) in the common float type of a, b and c."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ty = ir.DoubleType() if sig.return_type.bitwidth == 64 else ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
+        return builder.call(fn, args)
+    return a(a, b, c), codegen
+
+
+@njit(cache=True)
+def chain_task(A, B, C, D, bi, i, j0, w):
+    """Row i, columns j0..j0+w-1 of batch bi through the FMA chain."""
+    a_mat = A[bi if A.shape[0] > 1 else 0]
+    b_mat = B[bi if B.shape[0] > 1 else 0]
+    reg = np.empty(w, D.dtype)
+    for j in range(w):
+        reg[j] = C[bi, i, j0 + j]
+    for k in range(A.shape[2]):
+        a = a_mat[i, k]
+        for j in range(w):
+            reg[j] = fma(a, b_mat[k, j0 + j], reg[j])
+    for j in range(w):
+        D[bi, i, j0 + j] = reg[j]
+
+
+@njit(cache=True, parallel=True)
+def fma_chain(A, B, C, D):
+    """D[b] = the FMA chain of A[b] @ B[b] from C[b]; all four arrays of one float type
+    (A: (BA, M, K), B: (BB, K, N), C and D: (Bt, M, N))."""
+    nb, m, n = D.shape
+    tiles = (n + TILE - 1) // TILE
+    for task in prange(nb * m * tiles):
+        j0 = (task % tiles) * TILE
+        chain_task(A, B, C, D, task // (m * tiles), (task // tiles) % m, j0,
+                   min(n, j0 + TILE) - j0)
+
+
+@njit(cache=True, inline="always")
+def flush(x, ftz):
+    """x, or a zero of its sign when ftz and |x| < 2**-126 (float32)."""
+    if ftz and abs(x) < TINY32:
+        return x * np.float32(0.0)
+    return x
+
+
+@njit(cache=True)
+def pairwise_task(A, B, C, D, bi, i, j0, w, group, k_step, ftz):
+    """Row i, columns j0..j0+w-1 of batch bi through the pairwise groups (float32 arrays)."""
+    a_mat = A[bi if A.shape[0] > 1 else 0]
+    b_mat = B[bi if B.shape[0] > 1 else 0]
+    reg = np.empty(w, np.float32)
+    for j in range(w):
+        reg[j] = C[bi, i, j0 + j]
+    vals = np.empty((group, w), np.float32)
+    for k0 in range(0, A.shape[2], group):
+        if ftz and k0 % k_step == 0:           # C read by a new instruction: tiny becomes +0
+            for j in range(w):
+                if abs(reg[j]) < TINY32:
+                    reg[j] = np.float32(0.0)
+        for t in range(group):
+            a = a_mat[i, k0 + t]
+            for j in range(w):
+                vals[t, j] = flush(a * b_mat[k0 + t, j0 + j], ftz)
+        s = 1
+        while s < group:                       # the tree: adjacent pairs, then their pairs
+            for t in range(0, group, 2 * s):
+                for j in range(w):
+                    vals[t, j] = flush(vals[t, j] + vals[t + s, j], ftz)
+            s *= 2
+        for j in range(w):
+            reg[j] = flush(reg[j] + vals[0, j], ftz)
+    for j in range(w):
+        D[bi, i, j0 + j] = reg[j]
+
+
+@njit(cache=True, parallel=True)
+def pairwise_groups(A, B, C, D, group, k_step, ftz):
+    """D[b] from C[b] through groups of ``group`` products of A[b] @ B[b] (float32 arrays; K a
+    multiple of ``k_step``, itself a multiple of ``group``)."""
+    nb, m, n = D.shape
+    tiles = (n + TILE - 1) // TILE
+    for task in prange(nb * m * tiles):
+        j0 = (task % tiles) * TILE
+        pairwise_task(A, B, C, D, task // (m * tiles), (task // tiles) % m, j0,
+                      min(n, j0 + TILE) - j0, group, k_step, ftz)
