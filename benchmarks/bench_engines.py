@@ -7,8 +7,7 @@ An M = N = K = 512 GEMM (128 with --quick) of standard-normal values rounded int
 input format, through ``fpsim.gemm(A, B, acc=engine)`` (K walked in steps of the instruction's
 k, each D the next C) and through ``Accumulator("float32", chunk=128, inner=engine)`` (DeepSeek-V3's
 promotion), on every thread Numba has.  Target (issue 13): at least 1e9 MAC/s on the 2-core
-machine.  Medians of the repeats (JSON: min, max too).  The AMD CDNA3 mfma row of the issue is not
-here: AMD's matrix cores are not modelled yet.
+machine.  Medians of the repeats (JSON: min, max too).
 """
 
 from __future__ import annotations
@@ -27,7 +26,8 @@ from common import machine, rate  # noqa: E402
 CASES = [("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3", False),
          ("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3", True),
          ("ampere", "mma.m16n8k16.f32.bf16.bf16.f32", False),
-         ("volta", "mma.m8n8k4.f32.f16.f16.f32", False)]
+         ("volta", "mma.m8n8k4.f32.f16.f16.f32", False),
+         ("cdna3", "mfma.f32_32x32x16_fp8_fp8", False)]
 TARGET = 1e9
 
 

@@ -514,3 +514,122 @@ def test_demo_engine_accumulation_shape_of_the_curves():
     assert chained == sorted(chained) and chained[-1] > 2 * chained[0]
     assert all(p < c for p, c in zip(promoted[1:], chained[1:]))
     assert max(promoted) < 2 * min(promoted)
+
+
+# --- training on engines: per-tensor scaling, operand order, the fp8_hopper recipes ------------
+def test_current_scaling_against_ml_dtypes():
+    """CurrentScaling: s = float32(fmt.max / amax / 2**margin); x * s (exact in float64) rounded
+    once to nearest-even by ml_dtypes' own conversion; the GEMM scale returned is 1 / s."""
+    import ml_dtypes
+    from fpsim.nn import CurrentScaling
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(1000) * 2.0 ** rng.integers(-20, 5, 1000)).astype(np.float32)
+    x[:3] = [0.0, -0.0, 3e-9]
+    for fmt, dt, margin in (("float8_e4m3fn", ml_dtypes.float8_e4m3fn, 0),
+                            ("float8_e5m2", ml_dtypes.float8_e5m2, 2)):
+        q, f, scale = CurrentScaling(fmt, margin=margin).make()(x, -1, "forward", 0)
+        fmax = float(ml_dtypes.finfo(dt).max)
+        s = float(np.float32(fmax / float(np.abs(x).max()) / 2.0 ** margin))
+        want = (x.astype(np.float64) * s).astype(dt).astype(np.float64)
+        assert np.array_equal(q.astype(np.float64), want) and scale == 1.0 / s
+        assert np.abs(q).max() <= fmax / 2 ** margin * (1 + 2.0 ** -3)
+    q, _, scale = CurrentScaling().make()(np.zeros(4, np.float32), -1, "forward", 0)
+    assert scale == 1.0 and not q.any()
+    with pytest.raises(ValueError, match="margin"):
+        CurrentScaling(margin=-1)
+
+
+def test_an_engine_takes_its_operands_in_either_order():
+    """A (e4m3) x B (e5m2) on an e5m2 x e4m3 engine is the transpose of B^T A^T computed in the
+    engine's own order (conv's backward-data GEMM has weights first)."""
+    from fpsim.gemm import gemm_values
+    eng = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e4m3")
+    rng = np.random.default_rng(8)
+    e4, e5 = fpsim.format("float8_e4m3fn"), fpsim.format("float8_e5m2")
+    A = adversarial(rng, (6, 70), e4)
+    B = adversarial(rng, (70, 5), e5)
+    got = gemm_values(A, B, e4, e5, acc=eng)
+    want = fpsim.gemm(B.T, A.T, acc=eng).T
+    assert_same(got, want)
+    bf = fpsim.format("bfloat16")
+    with pytest.raises(ValueError, match="does not take"):
+        gemm_values(A, fpsim.quantize(B, bf), e4, bf, acc=eng)
+
+
+def test_fp8_hopper_linear_forward_is_the_engine_gemm_of_scaled_operands():
+    from fpsim import nn
+    from fpsim.nn import layers as L
+    rec = nn.recipes.get("fp8_hopper")
+    lin = L.Linear(300, 6, np.random.default_rng(0))
+    lin.b.value = np.zeros_like(lin.b.value)
+    L.Model("t", lin).configure(rec)
+    x = np.random.default_rng(1).standard_normal((5, 300)).astype(np.float32)
+    y = lin.forward(x)
+    xq, _, sx = nn.CurrentScaling("float8_e4m3fn").make()(x, -1, "forward", 0)
+    wq, _, sw = nn.CurrentScaling("float8_e4m3fn").make()(lin.w.value, -1, "forward", 0)
+    raw = fpsim.gemm(xq.astype(np.float64), wq.T.astype(np.float64), acc=rec.acc["forward"])
+    assert raw.dtype == np.float32                    # the epilogue: times the scales in float32
+    assert np.array_equal(y, raw * np.float32(sx * sw))
+
+
+def test_fp8_hopper_trains_the_mlp():
+    """Smoke test: one epoch of the MLP on digits under both Hopper FP8 recipes learns (the
+    accuracy check is loose; README's table has the measured figures)."""
+    from fpsim.nn.training import train
+    for name in ("fp8_hopper", "fp8_hopper_promoted"):
+        run = train(name, "mlp", "digits", epochs=1, seed=0, progress=False)
+        assert run["test_accuracy"] > 0.8, (name, run["test_accuracy"])
+
+
+EDGE_ENGINES = [("volta", "mma.m8n8k4.f16.f16.f16.f16"), ("ampere", "mma.m16n8k8.f32.bf16.bf16.f32"),
+                ("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3"), ("hopper", "wgmma.m64n8k16.f16.f16.f16"),
+                ("cdna3", "mfma.f32_32x32x8_bf16"), ("cdna3", "mfma.f32_16x16x32_fp8_fp8"),
+                ("rtx_blackwell", "mma.m16n8k16.f16.e5m2.e5m2.f16")]
+
+
+def edge_vectors(eng):
+    """(a, b, c) rows aimed at the vector rounding pass and its hand-over to the scalar one:
+    exact ties of the register's precision (both signs, to even and to odd), results at the
+    register's smallest normal and just below it, at its largest finite value and beyond, and a
+    zero sum."""
+    reg = eng.out_format
+    p = reg.man_bits
+    ulp = 2.0 ** -p
+    ok = lambda v, f: float(fpsim.quantize(np.array([v]), f)[0]) == v   # noqa: E731
+    ones = []
+    for lo in (ulp / 2, 3 * ulp / 2, ulp / 4, 3 * ulp / 4):   # ties, and quarter points (RZ)
+        for sign in (1.0, -1.0):
+            ones.append(([sign, sign * lo], [1.0, 1.0], 0.0))
+            ones.append(([sign], [1.0], sign * lo))              # the tie made by C
+    tiny, big = reg.min_normal, reg.max
+    rows = ones + [([1.0], [1.0], -1.0), ([tiny], [1.0], 0.0), ([tiny], [1.0], -tiny * ulp / 2),
+                   ([big], [1.0], 0.0), ([big], [1.0], big * ulp / 2), ([big], [2.0], 0.0),
+                   ([-big], [1.0], -big * ulp)]
+    fa, fb, fc = eng.a_format, eng.b_format, eng.c_format
+    out = []
+    for a, b, c in rows:                # keep what the formats hold: a split into two inputs
+        a2, b2 = [], []
+        for x, y in zip(a, b):
+            s = fpsim.quantize(np.array([x]), fa)[0]
+            r = x - s
+            a2 += [s, float(fpsim.quantize(np.array([r]), fa)[0])]
+            b2 += [y, y]
+        if all(ok(v, fa) for v in a2) and all(ok(v, fb) for v in b2) and ok(c, fc):
+            out.append((a2, b2, c))
+    return out
+
+
+@pytest.mark.parametrize("arch, ins", EDGE_ENGINES)
+def test_vector_rounding_pass_at_ties_and_range_edges(arch, ins):
+    eng = fpsim.engine(arch, ins)
+    vecs = edge_vectors(eng)
+    assert len(vecs) >= 8, len(vecs)
+    for a, b, c in vecs:
+        A = np.zeros((eng.m, eng.k))
+        B = np.zeros((eng.k, eng.n))
+        C = np.zeros((eng.m, eng.n))
+        A[0, :len(a)], B[:len(b), 0], C[0, 0] = a, b, c
+        d = eng(A, B, C)[0, 0]
+        want = fused_gemm_ref(A[:1], B[:, :1], C[:1, :1], eng.model, eng.a_format,
+                              eng.b_format)[0][0]
+        assert_same([d], [want])

@@ -6,8 +6,10 @@ not read back from fpsim's registry.
 
 import pytest
 
+import fpsim
+
 from fpsim import Accumulator, FixedFormat, FloatFormat, KulischAccumulator
-from fpsim.nn import AutoflexScaling, GradScaling, IntScaling, Round, recipes
+from fpsim.nn import AutoflexScaling, CurrentScaling, GradScaling, IntScaling, Round, recipes
 
 FP8_152 = FloatFormat(5, 2)                    # (1,5,2), IEEE bias 15
 FP16_169 = FloatFormat(6, 9)                   # (1,6,9), bias 31
@@ -98,6 +100,30 @@ def test_fp4_sun2020():
     assert {r.errors.backward_data_phase, r.errors.backward_weight_phase} == {0, 1}
     assert r.keep == ("first", "last") and r.keep_recipe.name == "hfp8_sun2019"
     assert r.loss_scale == 1.0                     # GradScale replaces loss scaling
+
+
+@pytest.mark.parametrize("name", ["fp8_hopper", "fp8_hopper_promoted"])
+def test_fp8_hopper(name):
+    """Issue 13: E4M3 forward (weights, activations), E5M2 backward (errors), one scale per tensor
+    (Micikevicius et al. 2022), GEMMs as Hopper's FP8 wgmma computes them (13 kept bits, an e8m13
+    register: MMA-Sim); the promoted recipe adds the wgmma partial sum into float32 every 128
+    elements of K (DeepSeek-V3 section 3.3.2)."""
+    r = recipes.get(name)
+    e4m3, e5m2 = FloatFormat(4, 3, specials="fn"), FloatFormat(5, 2)
+    for role, want in (("weights", e4m3), ("activations", e4m3), ("errors", e5m2)):
+        scheme = getattr(r, role)
+        assert isinstance(scheme, CurrentScaling) and fpsim.format(scheme.fmt) == want
+        assert scheme.margin == 0
+    for g in GEMMS:
+        a = r.acc[g]
+        eng = a if name == "fp8_hopper" else a.inner
+        if name == "fp8_hopper_promoted":
+            assert a.chunk == 128 and a.fmt == FloatFormat(8, 23)
+        assert eng.arch == "hopper" and eng.instruction.startswith("wgmma.")
+        assert eng.model.frac_bits == 13 and eng.model.register == FloatFormat(8, 13)
+        want = (e4m3, e4m3) if g == "forward" else (e5m2, e4m3)
+        assert (eng.a_format, eng.b_format) == want
+    assert r.master is None and r.gradients is None and r.keep == ()
 
 
 def test_every_preset_cites_its_source():

@@ -38,7 +38,7 @@ from numba import njit, prange
 
 from .arith import round_sum, two_sum
 from .bits import bits_f64, f64_bits
-from .rounding import round_f64
+from .rounding import RNE, RTZ, round_f64
 
 CUT_RTZ, CUT_RDN, CUT_RNE = range(3)
 CUTS = {"rtz": CUT_RTZ, "rdn": CUT_RDN, "rne": CUT_RNE}
@@ -112,7 +112,12 @@ def wrap(s, bits):
 def fused_task(A, B, C, D, EA, EB, bi, i, j0, w, cfg, fmt):
     """Row i, columns j0..j0+w-1 of one batch: every group of K in order, D chaining into C.
     EA/EB: the alignment exponent of each input (int32; see :func:`fused_gemm`); cfg: the
-    model's integers (see :func:`fused_gemm`)."""
+    model's integers (see :func:`fused_gemm`).
+
+    Per group: the alignment exponents (one vector pass over EB), then the products cut and
+    summed (one pass over B; runs of ``subsum`` products summed exactly first), then the
+    results: a vector pass rounds every column whose sum lies in the register's normal range
+    (:func:`fast_ok`), and :func:`finish` the others one by one."""
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
      lanes, late_sum, late_c, late_drop, product_overflow) = cfg
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
@@ -122,67 +127,122 @@ def fused_task(A, B, C, D, EA, EB, bi, i, j0, w, cfg, fmt):
     ea_mat = EA[bi if EA.shape[0] > 1 else 0]
     eb_mat = EB[bi if EB.shape[0] > 1 else 0]
     over = pow2n(exponent(maxv) + 1)
+    fast = carry < 0 and (mode == RTZ or mode == RNE) and \
+        ((c_aligned and lanes == 1) or late_sum >= 0)
+    top = exponent(maxv) - 1      # a term exponent up to this: every product below over
+    drop = np.int64(52 - man_bits)
+    keep = ~((np.int64(1) << drop) - np.int64(1))           # the register's fraction bits
+    half = (np.int64(1) << (drop - np.int64(1))) - np.int64(1)
     reg = np.empty(w)
     for j in range(w):
         reg[j] = C[bi, i, j0 + j]
     emax = np.empty((lanes, w), np.int32)    # int32: AVX2 has a vector max for it
     acc = np.empty((lanes, w))
     scale = np.empty((lanes, w))
-    prod = np.empty(((group + subsum - 1) // subsum, w))
+    run = np.empty((1, w))
+    ok = np.empty(w, np.bool_)
     for k0 in range(0, kk, group):
         k1 = min(kk, k0 + group)
-        n_terms = (k1 - k0 + subsum - 1) // subsum
         acc[:] = 0.0
         emax[:] = NO_EXP
         if c_aligned:
             for j in range(w):
                 c = reg[j]
-                if c == 0.0:
-                    emax[0, j] = zero_exp
-                elif abs(c) < np.inf:
-                    emax[0, j] = max(exponent(c), np.int64(c_emin))
-        for k in range(k0, k1):                  # products (runs of subsum summed exactly)
-            a = a_mat[i, k]
+                e = max(exponent(c), np.int64(c_emin)) if abs(c) < np.inf else NO_EXP
+                emax[0, j] = zero_exp if c == 0.0 else e
+        for k in range(k0, k1):                  # the alignment exponents
             ea = ea_mat[i, k]
-            row = prod[(k - k0) // subsum]
-            em = emax[(k - k0) % lanes]
-            if (k - k0) % subsum == 0:
-                for j in range(w):
-                    row[j] = a * b_mat[k, j0 + j]
-                    em[j] = max(em[j], ea + eb_mat[k, j0 + j])
-            else:
-                for j in range(w):
-                    row[j] += a * b_mat[k, j0 + j]
-                    em[j] = max(em[j], ea + eb_mat[k, j0 + j])
+            em = emax[((k - k0) // subsum) % lanes]
+            for j in range(w):
+                em[j] = max(em[j], np.int32(ea + eb_mat[k, j0 + j]))
         for ln in range(lanes):
             for j in range(w):
                 scale[ln, j] = pow2n(frac_bits - emax[ln, j]) if emax[ln, j] > NO_TERM else 0.0
-        for t in range(n_terms):                 # the cut terms, summed exactly per lane
-            row = prod[t]
+        for k in range(k0, k1):                  # the products (or runs), cut and summed
+            a = a_mat[i, k]
+            t = (k - k0) // subsum
+            if subsum > 1:
+                if (k - k0) % subsum == 0:
+                    run[:] = 0.0
+                for j in range(w):
+                    run[0, j] += a * b_mat[k, j0 + j]
+                if (k - k0) % subsum != subsum - 1 and k != k1 - 1:
+                    continue
             sc = scale[t % lanes]
             ac = acc[t % lanes]
-            if cut_mode == CUT_RTZ:
-                for j in range(w):
-                    ac[j] += np.trunc(row[j] * sc[j])
-            elif cut_mode == CUT_RDN:
-                for j in range(w):
-                    ac[j] += np.floor(row[j] * sc[j])
+            if subsum > 1:
+                cut_add(ac, run, 0, 0, 1.0, sc, w, cut_mode)
             else:
-                for j in range(w):
-                    ac[j] += cut(row[j] * sc[j], CUT_RNE)
+                cut_add(ac, b_mat, k, j0, a, sc, w, cut_mode)
+        if fast:                                 # the vector passes over normal results
+            for j in range(w):
+                c = reg[j]
+                if late_sum < 0:                 # c in the alignment (NVIDIA)
+                    s = acc[0, j] + cut(c * scale[0, j], cut_mode)
+                    e = np.int64(emax[0, j])
+                    v = s * pow2n(e - frac_bits)     # exact: s has at most 53 bits
+                else:                            # c late, floored (AMD CDNA3)
+                    e = np.int64(emax[0, j])
+                    s = acc[0, j]
+                    if lanes > 1:
+                        e = max(e, np.int64(emax[1, j]))
+                        s = np.floor(s * pow2n(emax[0, j] - e)) + \
+                            np.floor(acc[1, j] * pow2n(emax[1, j] - e))
+                    ec = max(exponent(c), np.int64(c_emin)) if c != 0.0 else np.int64(zero_exp)
+                    m = max(e, ec)
+                    v = np.floor(s * pow2n(e - frac_bits + late_sum - m))
+                    if not (late_drop >= 0 and ec < m - late_drop):
+                        v += np.floor(c * pow2n(late_c - m)) * pow2n(late_sum - late_c)
+                    v *= pow2n(m - late_sum)
+                b = f64_bits(v)
+                if mode == RNE:                  # to nearest-even at the register's last bit
+                    b += half + ((b >> drop) & np.int64(1))
+                r = bits_f64(b & keep)           # toward zero there (and after the RNE carry)
+                ok[j] = abs(v) >= min_normal and abs(r) < maxv and abs(c) < np.inf and \
+                    abs(s) < np.inf and e <= top and np.int64(emax[lanes - 1, j]) > NO_TERM
+                reg[j] = r if ok[j] else reg[j]
+        else:
+            ok[:] = False
         for j in range(w):
-            reg[j] = finish(reg[j], acc, emax, scale, prod, n_terms, j, cfg, fmt, over)
+            if not ok[j]:
+                reg[j] = finish(reg[j], a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg,
+                                fmt, over)
     for j in range(w):
         D[bi, i, j0 + j] = reg[j]
 
 
 @njit(cache=True, inline="always")
-def finish(c, acc, emax, scale, prod, n_terms, j, cfg, fmt, over):
+def cut_add(ac, row, k, j0, a, sc, w, cut_mode):
+    """ac[j] += the cut of a * row[k, j0 + j] * sc[j] (exact: a * row[k, j0 + j] is an exact
+    product or run sum, sc a power of two)."""
+    if cut_mode == CUT_RTZ:
+        for j in range(w):
+            ac[j] += np.trunc(a * row[k, j0 + j] * sc[j])
+    elif cut_mode == CUT_RDN:
+        for j in range(w):
+            ac[j] += np.floor(a * row[k, j0 + j] * sc[j])
+    else:
+        for j in range(w):
+            ac[j] += cut(a * row[k, j0 + j] * sc[j], CUT_RNE)
+
+
+@njit(cache=True)
+def term(a_mat, b_mat, i, j, k0, k1, t, subsum):
+    """Term t of a group of column j: a product, or the exact sum of a run of subsum."""
+    s = 0.0
+    for k in range(k0 + t * subsum, min(k1, k0 + (t + 1) * subsum)):
+        s += a_mat[i, k] * b_mat[k, j]
+    return s
+
+
+@njit(cache=True)
+def finish(c, a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg, fmt, over):
     """Column j's register value after one group (c before it): the lanes' sums combined, c
-    added, one rounding."""
+    added, one rounding; every case (specials, zeros, overflow, subnormals, late C)."""
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
      lanes, late_sum, late_c, late_drop, product_overflow) = cfg
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
+    n_terms = (k1 - k0 + subsum - 1) // subsum
     s = acc[0, j]
     if lanes > 1:
         s += acc[1, j]
@@ -190,19 +250,20 @@ def finish(c, acc, emax, scale, prod, n_terms, j, cfg, fmt, over):
         # non-finite product makes the sum non-finite: inf * 0 is NaN)
         sp = c if not abs(c) < np.inf else 0.0
         for t in range(n_terms):
-            p = prod[t, j]
+            p = term(a_mat, b_mat, i, j0 + j, k0, k1, t, subsum)
             sp += p if not abs(p) < np.inf else 0.0
         return round_f64(sp, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
                          subnormals, mode, 0)
-    if product_overflow:                 # a product beyond the register's range: Inf, ignoring
-        pos = neg = False                # c and the other terms (NaN for both signs)
-        for t in range(n_terms):
-            pos |= prod[t, j] >= over
-            neg |= prod[t, j] <= -over
-        if pos or neg:
-            return np.nan if pos and neg else (np.inf if pos else -np.inf)
-    if c == 0.0 and s == 0.0 and all_zero(prod, n_terms, j):
-        # no nonzero term at all: c's zero passes
+    all_zero = True
+    pos = neg = False
+    for t in range(n_terms):
+        p = term(a_mat, b_mat, i, j0 + j, k0, k1, t, subsum)
+        all_zero &= p == 0.0
+        pos |= p >= over
+        neg |= p <= -over
+    if product_overflow and (pos or neg):  # a product beyond the register's range: Inf,
+        return np.nan if pos and neg else (np.inf if pos else -np.inf)   # ignoring the rest
+    if c == 0.0 and s == 0.0 and all_zero:   # no nonzero term at all: c's zero passes
         return round_f64(c, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
                          subnormals, mode, 0)
     s = acc[0, j]
@@ -236,15 +297,6 @@ def finish(c, acc, emax, scale, prod, n_terms, j, cfg, fmt, over):
         return np.inf if hi > 0 else -np.inf
     return round_sum(hi, lo, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
                      subnormals, mode, 0)
-
-
-@njit(cache=True, inline="always")
-def all_zero(prod, g, j):
-    """Whether the g products of column j are all zero."""
-    for t in range(g):
-        if prod[t, j] != 0.0:
-            return False
-    return True
 
 
 @njit(cache=True, parallel=True)
