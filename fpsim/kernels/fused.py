@@ -29,8 +29,8 @@ two below 2**53 (``supports``), so each step is computed exactly and rounded onc
 added outside the alignment).  Specials: a NaN term, or +Inf and -Inf together, give NaN; an Inf
 term gives that Inf (the register format's overflow rules then apply).
 
-Work is split into (batch, row, column tile) tasks; the registers of a tile are a vector and each
-group updates the whole vector.
+Work is split into (batch, block of rows, column tile) tasks; the registers of a tile are vectors
+and each group updates them whole.
 """
 
 import numpy as np
@@ -43,6 +43,7 @@ from .rounding import RNE, RTZ, round_f64
 CUT_RTZ, CUT_RDN, CUT_RNE = range(3)
 CUTS = {"rtz": CUT_RTZ, "rdn": CUT_RDN, "rne": CUT_RNE}
 TILE = 128
+ROWS = 4                   # rows of A per task: each row of B serves them all from cache
 NO_EXP = -(1 << 30)        # alignment exponent of a group without any term (int32)
 NO_TERM = -(1 << 20)       # exponents below this never set the alignment (an input exponent of
                            # NO_INPUT plus any other stays below it)
@@ -109,106 +110,126 @@ def wrap(s, bits):
 
 
 @njit(cache=True)
-def fused_task(A, B, C, D, EA, EB, bi, i, j0, w, cfg, fmt):
-    """Row i, columns j0..j0+w-1 of one batch: every group of K in order, D chaining into C.
-    EA/EB: the alignment exponent of each input (int32; see :func:`fused_gemm`); cfg: the
-    model's integers (see :func:`fused_gemm`).
+def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt):
+    """Rows i0..i0+rows-1, columns j0..j0+w-1 of one batch: every group of K in order, D
+    chaining into C.  EA/EB: the alignment exponent of each input (int32; see
+    :func:`fused_gemm`); cfg: the model's integers (see :func:`fused_gemm`).
 
-    Per group: the alignment exponents (one vector pass over EB), then the products cut and
-    summed (one pass over B; runs of ``subsum`` products summed exactly first), then the
-    results: a vector pass rounds every column whose sum lies in the register's normal range
-    (:func:`fast_ok`), and :func:`finish` the others one by one."""
+    Per group: the alignment exponents (a vector pass over EB per row), then the products cut
+    and summed (a pass over B, each row of B used by every row of the block while it is in
+    cache; runs of ``subsum`` products summed exactly first), then the results: a vector pass
+    (:func:`round_pass`) rounds every column whose sum lies in the register's normal range, and
+    :func:`finish` the others one by one."""
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
      lanes, late_sum, late_c, late_drop, product_overflow) = cfg
-    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
+    mode = fmt[7]
     kk = A.shape[2]
     a_mat = A[bi if A.shape[0] > 1 else 0]
     b_mat = B[bi if B.shape[0] > 1 else 0]
     ea_mat = EA[bi if EA.shape[0] > 1 else 0]
     eb_mat = EB[bi if EB.shape[0] > 1 else 0]
-    over = pow2n(exponent(maxv) + 1)
+    over = pow2n(exponent(fmt[2]) + 1)
     fast = carry < 0 and (mode == RTZ or mode == RNE) and \
         ((c_aligned and lanes == 1) or late_sum >= 0)
-    top = exponent(maxv) - 1      # a term exponent up to this: every product below over
-    drop = np.int64(52 - man_bits)
-    keep = ~((np.int64(1) << drop) - np.int64(1))           # the register's fraction bits
-    half = (np.int64(1) << (drop - np.int64(1))) - np.int64(1)
-    reg = np.empty(w)
-    for j in range(w):
-        reg[j] = C[bi, i, j0 + j]
-    emax = np.empty((lanes, w), np.int32)    # int32: AVX2 has a vector max for it
-    acc = np.empty((lanes, w))
-    scale = np.empty((lanes, w))
-    run = np.empty((1, w))
+    reg = np.empty((rows, w))
+    for r in range(rows):
+        for j in range(w):
+            reg[r, j] = C[bi, i0 + r, j0 + j]
+    emax = np.empty((rows, lanes, w), np.int32)    # int32: AVX2 has a vector max for it
+    acc = np.empty((rows, lanes, w))
+    scale = np.empty((rows, lanes, w))
+    run = np.empty((rows, w))
     ok = np.empty(w, np.bool_)
     for k0 in range(0, kk, group):
         k1 = min(kk, k0 + group)
         acc[:] = 0.0
         emax[:] = NO_EXP
         if c_aligned:
-            for j in range(w):
-                c = reg[j]
-                e = max(exponent(c), np.int64(c_emin)) if abs(c) < np.inf else NO_EXP
-                emax[0, j] = zero_exp if c == 0.0 else e
-        for k in range(k0, k1):                  # the alignment exponents
-            ea = ea_mat[i, k]
-            em = emax[((k - k0) // subsum) % lanes]
-            for j in range(w):
-                em[j] = max(em[j], np.int32(ea + eb_mat[k, j0 + j]))
-        for ln in range(lanes):
-            for j in range(w):
-                scale[ln, j] = pow2n(frac_bits - emax[ln, j]) if emax[ln, j] > NO_TERM else 0.0
-        for k in range(k0, k1):                  # the products (or runs), cut and summed
-            a = a_mat[i, k]
-            t = (k - k0) // subsum
-            if subsum > 1:
-                if (k - k0) % subsum == 0:
-                    run[:] = 0.0
+            for r in range(rows):
                 for j in range(w):
-                    run[0, j] += a * b_mat[k, j0 + j]
-                if (k - k0) % subsum != subsum - 1 and k != k1 - 1:
+                    c = reg[r, j]
+                    e = max(exponent(c), np.int64(c_emin)) if abs(c) < np.inf else NO_EXP
+                    emax[r, 0, j] = zero_exp if c == 0.0 else e
+        for k in range(k0, k1):                  # the alignment exponents
+            ln = ((k - k0) // subsum) % lanes
+            for r in range(rows):
+                ea = ea_mat[i0 + r, k]
+                em = emax[r, ln]
+                for j in range(w):
+                    em[j] = max(em[j], np.int32(ea + eb_mat[k, j0 + j]))
+        for r in range(rows):
+            for ln in range(lanes):
+                for j in range(w):
+                    e = emax[r, ln, j]
+                    scale[r, ln, j] = pow2n(frac_bits - e) if e > NO_TERM else 0.0
+        for k in range(k0, k1):                  # the products (or runs), cut and summed
+            t = (k - k0) // subsum
+            for r in range(rows):
+                a = a_mat[i0 + r, k]
+                if subsum == 1:
+                    cut_add(acc[r, t % lanes], b_mat, k, j0, a, scale[r, t % lanes], w,
+                            cut_mode)
                     continue
-            sc = scale[t % lanes]
-            ac = acc[t % lanes]
-            if subsum > 1:
-                cut_add(ac, run, 0, 0, 1.0, sc, w, cut_mode)
+                if (k - k0) % subsum == 0:
+                    run[r] = 0.0
+                for j in range(w):
+                    run[r, j] += a * b_mat[k, j0 + j]
+                if (k - k0) % subsum == subsum - 1 or k == k1 - 1:
+                    cut_add(acc[r, t % lanes], run, r, 0, 1.0, scale[r, t % lanes], w,
+                            cut_mode)
+        for r in range(rows):
+            if fast:
+                round_pass(reg[r], acc[r], emax[r], scale[r], ok, w, cfg, fmt)
             else:
-                cut_add(ac, b_mat, k, j0, a, sc, w, cut_mode)
-        if fast:                                 # the vector passes over normal results
+                ok[:] = False
             for j in range(w):
-                c = reg[j]
-                if late_sum < 0:                 # c in the alignment (NVIDIA)
-                    s = acc[0, j] + cut(c * scale[0, j], cut_mode)
-                    e = np.int64(emax[0, j])
-                    v = s * pow2n(e - frac_bits)     # exact: s has at most 53 bits
-                else:                            # c late, floored (AMD CDNA3)
-                    e = np.int64(emax[0, j])
-                    s = acc[0, j]
-                    if lanes > 1:
-                        e = max(e, np.int64(emax[1, j]))
-                        s = np.floor(s * pow2n(emax[0, j] - e)) + \
-                            np.floor(acc[1, j] * pow2n(emax[1, j] - e))
-                    ec = max(exponent(c), np.int64(c_emin)) if c != 0.0 else np.int64(zero_exp)
-                    m = max(e, ec)
-                    v = np.floor(s * pow2n(e - frac_bits + late_sum - m))
-                    if not (late_drop >= 0 and ec < m - late_drop):
-                        v += np.floor(c * pow2n(late_c - m)) * pow2n(late_sum - late_c)
-                    v *= pow2n(m - late_sum)
-                b = f64_bits(v)
-                if mode == RNE:                  # to nearest-even at the register's last bit
-                    b += half + ((b >> drop) & np.int64(1))
-                r = bits_f64(b & keep)           # toward zero there (and after the RNE carry)
-                ok[j] = abs(v) >= min_normal and abs(r) < maxv and abs(c) < np.inf and \
-                    abs(s) < np.inf and e <= top and np.int64(emax[lanes - 1, j]) > NO_TERM
-                reg[j] = r if ok[j] else reg[j]
-        else:
-            ok[:] = False
+                if not ok[j]:
+                    reg[r, j] = finish(reg[r, j], a_mat, b_mat, i0 + r, j0, k0, k1, acc[r],
+                                       emax[r], scale[r], j, cfg, fmt, over)
+    for r in range(rows):
         for j in range(w):
-            if not ok[j]:
-                reg[j] = finish(reg[j], a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg,
-                                fmt, over)
+            D[bi, i0 + r, j0 + j] = reg[r, j]
+
+
+@njit(cache=True, inline="always")
+def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
+    """The vector pass: reg[j] becomes the rounded sum of column j where that sum lies in the
+    register's normal range (ok[j] set; rounding toward zero, or to nearest-even, by masking
+    the float64 bits of the exact sum), for c in the alignment (NVIDIA) or c added late
+    (AMD CDNA3); other columns keep their c for :func:`finish`."""
+    (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
+     lanes, late_sum, late_c, late_drop, product_overflow) = cfg
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
+    top = exponent(maxv) - 1      # a term exponent up to this: every product below over
+    drop = np.int64(52 - man_bits)
+    keep = ~((np.int64(1) << drop) - np.int64(1))           # the register's fraction bits
+    half = (np.int64(1) << (drop - np.int64(1))) - np.int64(1)
     for j in range(w):
-        D[bi, i, j0 + j] = reg[j]
+        c = reg[j]
+        if late_sum < 0:                 # c in the alignment (NVIDIA)
+            s = acc[0, j] + cut(c * scale[0, j], cut_mode)
+            e = np.int64(emax[0, j])
+            v = s * pow2n(e - frac_bits)     # exact: s has at most 53 bits
+        else:                            # c late, floored (AMD CDNA3)
+            e = np.int64(emax[0, j])
+            s = acc[0, j]
+            if lanes > 1:
+                e = max(e, np.int64(emax[1, j]))
+                s = np.floor(s * pow2n(emax[0, j] - e)) + \
+                    np.floor(acc[1, j] * pow2n(emax[1, j] - e))
+            ec = max(exponent(c), np.int64(c_emin)) if c != 0.0 else np.int64(zero_exp)
+            m = max(e, ec)
+            v = np.floor(s * pow2n(e - frac_bits + late_sum - m))
+            if not (late_drop >= 0 and ec < m - late_drop):
+                v += np.floor(c * pow2n(late_c - m)) * pow2n(late_sum - late_c)
+            v *= pow2n(m - late_sum)
+        b = f64_bits(v)
+        if mode == RNE:                  # to nearest-even at the register's last bit
+            b += half + ((b >> drop) & np.int64(1))
+        r = bits_f64(b & keep)           # toward zero there (and after the RNE carry)
+        ok[j] = abs(v) >= min_normal and abs(r) < maxv and abs(c) < np.inf and \
+            abs(s) < np.inf and e <= top and np.int64(emax[lanes - 1, j]) > NO_TERM
+        reg[j] = r if ok[j] else c
 
 
 @njit(cache=True, inline="always")
@@ -306,11 +327,13 @@ def fused_gemm(A, B, C, D, EA, EB, cfg, fmt):
     (int32; below NO_TERM for inputs that never set the alignment).  cfg: the int64 tuple
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
     lanes, late_sum, late_c, late_drop, product_overflow); carry, late_sum, late_c and
-    late_drop are -1 when unused."""
+    late_drop are -1 when unused.  Tasks: blocks of ROWS rows by TILE columns."""
     nb, m, n = D.shape
     tiles = (n + TILE - 1) // TILE
-    for task in prange(nb * m * tiles):
-        bi = task // (m * tiles)
-        i = (task // tiles) % m
+    blocks = (m + ROWS - 1) // ROWS
+    for task in prange(nb * blocks * tiles):
+        bi = task // (blocks * tiles)
+        i0 = ((task // tiles) % blocks) * ROWS
         j0 = (task % tiles) * TILE
-        fused_task(A, B, C, D, EA, EB, bi, i, j0, min(n, j0 + TILE) - j0, cfg, fmt)
+        fused_task(A, B, C, D, EA, EB, bi, i0, min(m, i0 + ROWS) - i0, j0,
+                   min(n, j0 + TILE) - j0, cfg, fmt)
