@@ -161,10 +161,85 @@ Image(os.path.join(FIGURES, "training_curves.png"))'''),
 ]
 
 
+ENGINES = [
+    new_markdown_cell("""# Matrix engines: what a tensor core computes
+
+GPU tensor cores and matrix cores do not add products one by one: a k-group of products (and C)
+is aligned to the largest exponent, every term is cut to a fixed number of fractional bits, and
+the exact sum is rounded once. `fpsim.engine(arch, instruction)` models each instruction of each
+chip (MMA-Sim's algorithms; sources in `docs/engines_notes.md`). This notebook shows the table,
+probes a few chips with Fasi et al.'s discriminating inputs, and measures what Hopper's FP8
+accumulation costs in a GEMM, with and without DeepSeek-V3's promotion to FP32."""),
+    new_code_cell(SETUP),
+    new_code_cell('''from collections import Counter
+print(Counter(arch for arch, _ in fpsim.engines()))
+eng = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")
+print(eng, "->", eng.model.describe())'''),
+    new_markdown_cell("## Kept bits of the alignment, probed\n\nThe guard-bit test of Fasi et al. "
+                      "swept over t: the largest t for which a term 2**-t beside 1 still "
+                      "counts (`fpsim.probe.kept_bits`)."),
+    new_code_cell('''from fpsim.probe import kept_bits
+chips = [("volta", "mma.m8n8k4.f32.f16.f16.f32"), ("turing", "mma.m16n8k8.f32.f16.f16.f32"),
+         ("ampere", "mma.m16n8k16.f32.f16.f16.f32"), ("hopper", "mma.m16n8k16.f32.f16.f16.f32"),
+         ("blackwell", "tcgen05.mma.m64n8k16.f32.f16.f16")]
+bits = [kept_bits(fpsim.engine(a, i)) for a, i in chips]
+fig, ax = plt.subplots(figsize=(7, 3))
+ax.bar([a for a, _ in chips], bits)
+ax.set(ylabel="kept fractional bits", ylim=(20, 26), title="f16 tensor-core alignment, probed")
+for x, b in enumerate(bits):
+    ax.text(x, b + 0.1, str(b), ha="center")
+fig.tight_layout()
+fig.savefig(os.path.join(FIGURES, "engines_kept_bits.png"), dpi=100)'''),
+    new_markdown_cell("""## Hopper FP8 accumulation error against K
+
+A 64 x K by K x 64 GEMM of standard-normal values rounded to E4M3 (fpsim's choice of data), on
+Hopper's FP8 wgmma chained over K, the same promoted into an FP32 register every 128 elements
+(DeepSeek-V3's N_C), and a float32 register, each against the exact result
+(`KulischAccumulator`). `benchmarks/demo_engine_accumulation.py` runs the same to K = 16384."""),
+    new_code_cell('''rng = np.random.default_rng(0)
+accs = {"hopper fp8 chained": eng,
+        "promoted every 128": fpsim.Accumulator("float32", chunk=128, inner=eng),
+        "float32 register": fpsim.Accumulator("float32")}
+ks = [256, 512, 1024, 2048, 4096]
+err = {name: [] for name in accs}
+for k in ks:
+    A = fpsim.quantize(rng.standard_normal((64, k)), "float8_e4m3fn").astype(np.float32)
+    B = fpsim.quantize(rng.standard_normal((k, 64)), "float8_e4m3fn").astype(np.float32)
+    kw = dict(a_format="float8_e4m3fn", b_format="float8_e4m3fn")
+    ref = fpsim.gemm(A, B, acc=fpsim.KulischAccumulator("e10m40"), **kw)
+    for name, acc in accs.items():
+        c = fpsim.gemm(A, B, acc=acc, **kw).astype(np.float64)
+        err[name].append(np.linalg.norm(c - ref) / np.linalg.norm(ref))
+for name, e in err.items():
+    print(f"{name:20s}", " ".join(f"{v:8.1e}" for v in e))'''),
+    new_code_cell('''fig, ax = plt.subplots(figsize=(7, 4))
+for name, e in err.items():
+    ax.loglog(ks, np.maximum(e, 1e-12), marker="o", label=name)
+ax.set(xlabel="K", ylabel="||C - C_exact|| / ||C_exact||",
+       title="E4M3 GEMM 64 x K x 64 on Hopper FP8 wgmma")
+ax.legend()
+fig.tight_layout()
+fig.savefig(os.path.join(FIGURES, "engines_accumulation.png"), dpi=100)'''),
+    new_markdown_cell("## Two chips, one GEMM\n\nThe same FP8 data (K = 1024) through Hopper's "
+                      "wgmma (13 kept bits, an e8m13 register) and AMD MI300's mfma (24 kept "
+                      "bits, odd/even halves, C added late into float32): the norm-wise error "
+                      "of each against the exact product, and how often they disagree."),
+    new_code_cell('''amd = fpsim.engine("cdna3", "mfma.f32_32x32x16_fp8_fp8")
+A = fpsim.quantize(rng.standard_normal((64, 1024)), "float8_e4m3fn")
+B = fpsim.quantize(rng.standard_normal((1024, 64)), "float8_e4m3fn")
+A, B = np.clip(A, -240, 240), np.clip(B, -240, 240)     # values E4M3FNUZ holds too
+h = fpsim.gemm(A.astype(np.float32), B.astype(np.float32), acc=eng).astype(np.float64)
+m = fpsim.gemm(A.astype(np.float32), B.astype(np.float32), acc=amd).astype(np.float64)
+exact = A.astype(np.float64) @ B.astype(np.float64)     # exact: FP8 products, K = 1024
+for name, c in (("hopper wgmma", h), ("cdna3 mfma", m)):
+    print(f"{name:13s} error {np.linalg.norm(c - exact) / np.linalg.norm(exact):.1e}")
+print(f"they differ on {np.mean(h != m):.0%} of the outputs")'''),
+]
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for name, cells in (("formats", FORMATS), ("accumulation", ACCUMULATION),
-                        ("training", TRAINING)):
+                        ("training", TRAINING), ("engines", ENGINES)):
         nb = new_notebook(cells=cells, metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
         nbformat.write(nb, os.path.join(OUT, f"{name}.ipynb"))

@@ -572,15 +572,6 @@ def test_fp8_hopper_linear_forward_is_the_engine_gemm_of_scaled_operands():
     assert np.array_equal(y, raw * np.float32(sx * sw))
 
 
-def test_fp8_hopper_trains_the_mlp():
-    """Smoke test: one epoch of the MLP on digits under both Hopper FP8 recipes learns (the
-    accuracy check is loose; README's table has the measured figures)."""
-    from fpsim.nn.training import train
-    for name in ("fp8_hopper", "fp8_hopper_promoted"):
-        run = train(name, "mlp", "digits", epochs=1, seed=0, progress=False)
-        assert run["test_accuracy"] > 0.8, (name, run["test_accuracy"])
-
-
 EDGE_ENGINES = [("volta", "mma.m8n8k4.f16.f16.f16.f16"), ("ampere", "mma.m16n8k8.f32.bf16.bf16.f32"),
                 ("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3"), ("hopper", "wgmma.m64n8k16.f16.f16.f16"),
                 ("cdna3", "mfma.f32_32x32x8_bf16"), ("cdna3", "mfma.f32_16x16x32_fp8_fp8"),

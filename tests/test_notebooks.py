@@ -9,7 +9,8 @@ from nbclient import NotebookClient
 ROOT = os.path.dirname(os.path.dirname(__file__))
 NOTEBOOKS = {"formats": ["formats_grid.png", "formats_error.png", "formats_range.png"],
              "accumulation": ["accumulation_swamping.png", "accumulation_chunks.png"],
-             "training": ["training_curves.png"]}
+             "training": ["training_curves.png"],
+             "engines": ["engines_kept_bits.png", "engines_accumulation.png"]}
 
 
 def _read(name):
