@@ -145,10 +145,15 @@ class FusedDotAdd:
             out += ", C added exactly"
         return out + f", {self.register.spec} {self.rounding}"
 
-    def run(self, a3, b3, c3, a_fmt: FloatFormat, b_fmt: FloatFormat, scales=None):
+    def run(self, a3, b3, c3, a_fmt: FloatFormat, b_fmt: FloatFormat, scales=None,
+            promote=None):
         """D (Bt, M, N) float64: the chain of steps over K from C, for float64 arrays a3
         (BA, M, K), b3 (BB, K, N), c3 (Bt, M, N) of values of a_fmt, b_fmt and the register.
-        ``scales``: None, or (sa3 (BA, M, K/block), sb3 (BB, K/block, N), scale format, block)."""
+        ``scales``: None, or (sa3 (BA, M, K/block), sb3 (BB, K/block, N), scale format, block).
+        ``promote``: None, or (chunk, outer format, outer rounding): every chunk elements of K
+        (a multiple of group) the register is added into the outer register and restarts from
+        +0; D is the outer register (what :func:`fpsim.gemm` computes for
+        ``Accumulator(outer, chunk=chunk, inner=engine)``)."""
         ea, eb = self._exponents(a3, a_fmt), self._exponents(b3, b_fmt)
         z = min(self.zero_exponent or 0, 0)
         lo = min(a_fmt.emin, z) + min(b_fmt.emin, z)
@@ -186,12 +191,15 @@ class FusedDotAdd:
                _fused.NO_INPUT if self.zero_exponent is None else self.zero_exponent,
                int(self.overflow == "inf"), self.subsum, self.lanes, late,
                -1 if self.late_c_bits is None else self.late_c_bits,
-               -1 if self.late_c_drop is None else self.late_c_drop, int(self.product_overflow))
+               -1 if self.late_c_drop is None else self.late_c_drop, int(self.product_overflow),
+               -1 if promote is None else promote[0])
+        outer = self.register if promote is None else promote[1]
+        ofmt = float_args(outer) + (_k.MODE["rne" if promote is None else promote[2]],)
         _fused.fused_gemm(np.ascontiguousarray(a3, np.float64),
                           np.ascontiguousarray(b3, np.float64),
                           np.ascontiguousarray(c3, np.float64), d, np.ascontiguousarray(ea),
                           np.ascontiguousarray(eb), tuple(np.int64(v) for v in cfg),
-                          float_args(self.register) + (_k.MODE[self.rounding],))
+                          float_args(self.register) + (_k.MODE[self.rounding],), ofmt)
         return d
 
     def _exponents(self, x, f):

@@ -9,7 +9,8 @@ from ._args import (check_arith_format, check_axis, check_format, check_seed, ho
                     natural_dtype)
 from .accum import Accumulator, KulischAccumulator, check_products, run
 from .arith import add
-from .engines import MatrixEngine
+from .engines import FusedDotAdd, MatrixEngine
+from .kernels import rounding as _k
 from .formats import FloatFormat, format as _format
 from .quantize import dtype_format, operand, positive_nans, quantize
 
@@ -203,11 +204,12 @@ def engine_formats(eng, fa_, fb_):
                      f"inputs are {eng.a_format} and {eng.b_format}")
 
 
-def engine_run(eng, a3, b3, batch, scales=None, fmts=None):
+def engine_run(eng, a3, b3, batch, scales=None, fmts=None, promote=None):
     """C (batch, m, n) of a GEMM on engine ``eng``: K zero-padded to a multiple of the
     instruction's k (as hardware tiles are; padded blocks take scale 1) and walked from +0,
     each step's D the next C; ``fmts``: the formats A and B are read in
-    (:func:`engine_formats`; default the engine's own)."""
+    (:func:`engine_formats`; default the engine's own); ``promote``: as in
+    :meth:`FusedDotAdd.run`."""
     kk = a3.shape[2]
     pad = (-kk) % eng.k
     if pad:
@@ -221,6 +223,8 @@ def engine_run(eng, a3, b3, batch, scales=None, fmts=None):
         scales = (sa, sb, s_fmt, block)
     c3 = np.zeros((batch, a3.shape[1], b3.shape[2]))
     fa_, fb_ = fmts or (eng.a_format, eng.b_format)
+    if promote is not None:
+        return eng.model.run(a3, b3, c3, fa_, fb_, scales, promote)
     return eng.model.run(a3, b3, c3, fa_, fb_, scales)
 
 
@@ -233,6 +237,12 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
     if scales is not None and n_chunk % scales[3]:
         raise ValueError(f"chunk ({n_chunk}) must be a multiple of the block-scaled engine's "
                          f"block ({scales[3]})")
+    eng = acc.inner
+    if isinstance(eng, MatrixEngine) and isinstance(eng.model, FusedDotAdd) and \
+            n_chunk % eng.k == 0 and isinstance(acc.fmt, FloatFormat) and \
+            _k.supports(acc.fmt.man_bits, acc.fmt.emin):
+        # in the kernel: the same chunks (zero padding only at the end of K, as below)
+        return engine_run(eng, a3, b3, batch, scales, fmts, (n_chunk, acc.fmt, acc.rounding))
     total = np.zeros((batch, a3.shape[1], b3.shape[2]))
     for lo in range(0, kk, n_chunk):
         a_c = np.ascontiguousarray(a3[:, :, lo:lo + n_chunk])

@@ -348,19 +348,37 @@ def test_gemm_on_an_engine_is_the_instruction_step_by_step():
     assert np.array_equal(fpsim.gemm(A, B, acc=eng), D)
 
 
-def test_promotion_is_chunked_accumulation_with_the_engine_inside():
-    eng = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")
-    rng = np.random.default_rng(4)
-    f = fpsim.format("float8_e4m3fn")
-    A = fpsim.quantize(rng.standard_normal((5, 300)), f)
-    B = fpsim.quantize(rng.standard_normal((300, 7)), f)
-    acc = fpsim.Accumulator("float32", chunk=128, inner=eng)
-    got = fpsim.gemm(A, B, acc=acc)
+@pytest.mark.parametrize("arch, ins, chunk, outer, rounding", [
+    ("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3", 128, "float32", "rne"),     # in the kernel
+    ("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3", 48, "float32", "rne"),      # chunk by chunk
+    ("ada", "mma.m16n8k32.f16.e4m3.e5m2.f16", 64, "bfloat16", "rtz"),
+    ("cdna3", "mfma.f32_16x16x32_fp8_bf8", 64, "float32", "rdn"),
+    ("cdna2", "mfma.f32_16x16x16f16", 32, "float32", "rne"),
+    ("rtx_blackwell", "mma.m16n8k64.block16.f32.e2m1.e2m1.f32.ue4m3", 128, "float32", "rne")])
+def test_promotion_is_chunked_accumulation_with_the_engine_inside(arch, ins, chunk, outer,
+                                                                   rounding):
+    """Accumulator(outer, chunk=n, inner=engine) equals each chunk of K run on the engine from
+    +0 (fpsim.gemm per chunk) and added in order into the outer register (fpsim.add)."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(zlib.crc32(ins.encode()))
+    K = 300
+    A = adversarial(rng, (5, K), eng.a_format)
+    B = adversarial(rng, (K, 7), eng.b_format)
+    kw, nb = {}, 0
+    if eng.block:
+        nb = -(-K // eng.block)
+        kw = dict(scale_a=block_scales(rng, eng, 5, nb), scale_b=block_scales(rng, eng, nb, 7))
+    acc = fpsim.Accumulator(outer, chunk=chunk, inner=eng, rounding=rounding)
+    got = fpsim.gemm(A, B, acc=acc, **kw)
     total = np.zeros((5, 7))
-    for k0 in range(0, 300, 128):
-        part = fpsim.gemm(A[:, k0:k0 + 128], B[k0:k0 + 128], acc=eng).astype(np.float64)
-        total = fpsim.add(total, part, "float32", dtype=np.float64)
-    assert np.array_equal(got, total)
+    for k0 in range(0, K, chunk):
+        part_kw = {} if not eng.block else dict(
+            scale_a=kw["scale_a"][:, k0 // eng.block:(k0 + chunk) // eng.block],
+            scale_b=kw["scale_b"][k0 // eng.block:(k0 + chunk) // eng.block])
+        part = fpsim.gemm(A[:, k0:k0 + chunk], B[k0:k0 + chunk], acc=eng, **part_kw)
+        total = fpsim.add(total, part.astype(np.float64), outer, rounding=rounding,
+                          dtype=np.float64)
+    assert_same(got, total)
 
 
 def test_bad_engines_and_operands_say_what_is_valid():

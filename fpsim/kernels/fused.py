@@ -36,7 +36,7 @@ and each group updates them whole.
 import numpy as np
 from numba import njit, prange
 
-from .arith import round_sum, two_sum
+from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, f64_bits
 from .rounding import RNE, RTZ, round_f64
 
@@ -110,7 +110,7 @@ def wrap(s, bits):
 
 
 @njit(cache=True)
-def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt):
+def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt, ofmt):
     """Rows i0..i0+rows-1, columns j0..j0+w-1 of one batch: every group of K in order, D
     chaining into C.  EA/EB: the alignment exponent of each input (int32; see
     :func:`fused_gemm`); cfg: the model's integers (see :func:`fused_gemm`).
@@ -119,9 +119,11 @@ def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt):
     and summed (a pass over B, each row of B used by every row of the block while it is in
     cache; runs of ``subsum`` products summed exactly first), then the results: a vector pass
     (:func:`round_pass`) rounds every column whose sum lies in the register's normal range, and
-    :func:`finish` the others one by one."""
+    :func:`finish` the others one by one.  With ``chunk`` > 0, every ``chunk`` elements of K
+    the register is added into an outer register (format and mode ``ofmt``) and restarts
+    from +0 (promotion)."""
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
-     lanes, late_sum, late_c, late_drop, product_overflow) = cfg
+     lanes, late_sum, late_c, late_drop, product_overflow, chunk) = cfg
     mode = fmt[7]
     kk = A.shape[2]
     a_mat = A[bi if A.shape[0] > 1 else 0]
@@ -140,7 +142,10 @@ def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt):
     scale = np.empty((rows, lanes, w))
     run = np.empty((rows, w))
     ok = np.empty(w, np.bool_)
+    outer = np.zeros((rows, w) if chunk > 0 else (0, 0))
     for k0 in range(0, kk, group):
+        if chunk > 0 and k0 > 0 and k0 % chunk == 0:
+            promote(outer, reg, ofmt)
         k1 = min(kk, k0 + group)
         acc[:] = 0.0
         emax[:] = NO_EXP
@@ -186,9 +191,29 @@ def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt):
                 if not ok[j]:
                     reg[r, j] = finish(reg[r, j], a_mat, b_mat, i0 + r, j0, k0, k1, acc[r],
                                        emax[r], scale[r], j, cfg, fmt, over)
+    if chunk > 0:
+        promote(outer, reg, ofmt)
+        reg = outer
     for r in range(rows):
         for j in range(w):
             D[bi, i0 + r, j0 + j] = reg[r, j]
+
+
+@njit(cache=True)
+def promote(outer, reg, ofmt):
+    """outer = outer + reg rounded once into the outer format (IEEE zero signs), reg = +0."""
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = ofmt
+    for r in range(reg.shape[0]):
+        for j in range(reg.shape[1]):
+            a, b = outer[r, j], reg[r, j]
+            s, e = two_sum(a, b)
+            if not (abs(s) < np.inf):
+                s, e = a + b, 0.0
+            else:
+                s = zero_sum_sign(s, a, b, mode)
+            outer[r, j] = round_sum(s, e, np.uint64(0), man_bits, emin, maxv, min_normal, spec,
+                                    saturate, subnormals, mode, 0)
+            reg[r, j] = 0.0
 
 
 @njit(cache=True, inline="always")
@@ -198,7 +223,7 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
     the float64 bits of the exact sum), for c in the alignment (NVIDIA) or c added late
     (AMD CDNA3); other columns keep their c for :func:`finish`."""
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
-     lanes, late_sum, late_c, late_drop, product_overflow) = cfg
+     lanes, late_sum, late_c, late_drop, product_overflow, chunk) = cfg
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
     top = exponent(maxv) - 1      # a term exponent up to this: every product below over
     drop = np.int64(52 - man_bits)
@@ -261,7 +286,7 @@ def finish(c, a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg, fmt, over):
     """Column j's register value after one group (c before it): the lanes' sums combined, c
     added, one rounding; every case (specials, zeros, overflow, subnormals, late C)."""
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
-     lanes, late_sum, late_c, late_drop, product_overflow) = cfg
+     lanes, late_sum, late_c, late_drop, product_overflow, chunk) = cfg
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
     n_terms = (k1 - k0 + subsum - 1) // subsum
     s = acc[0, j]
@@ -321,13 +346,14 @@ def finish(c, a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg, fmt, over):
 
 
 @njit(cache=True, parallel=True)
-def fused_gemm(A, B, C, D, EA, EB, cfg, fmt):
+def fused_gemm(A, B, C, D, EA, EB, cfg, fmt, ofmt):
     """D[b] = the fused dot-add chain of A[b] @ B[b] from C[b] (A: (BA, M, K), B: (BB, K, N),
     C and D: (Bt, M, N)).  EA (BA, M, K) and EB (BB, K, N): each input's alignment exponent
     (int32; below NO_TERM for inputs that never set the alignment).  cfg: the int64 tuple
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
-    lanes, late_sum, late_c, late_drop, product_overflow); carry, late_sum, late_c and
-    late_drop are -1 when unused.  Tasks: blocks of ROWS rows by TILE columns."""
+    lanes, late_sum, late_c, late_drop, product_overflow, chunk); carry, late_sum, late_c,
+    late_drop and chunk are -1 when unused; fmt and ofmt: the register's and the outer
+    register's rounding arguments.  Tasks: blocks of ROWS rows by TILE columns."""
     nb, m, n = D.shape
     tiles = (n + TILE - 1) // TILE
     blocks = (m + ROWS - 1) // ROWS
@@ -336,4 +362,4 @@ def fused_gemm(A, B, C, D, EA, EB, cfg, fmt):
         i0 = ((task // tiles) % blocks) * ROWS
         j0 = (task % tiles) * TILE
         fused_task(A, B, C, D, EA, EB, bi, i0, min(m, i0 + ROWS) - i0, j0,
-                   min(n, j0 + TILE) - j0, cfg, fmt)
+                   min(n, j0 + TILE) - j0, cfg, fmt, ofmt)
