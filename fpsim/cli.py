@@ -88,9 +88,18 @@ def _cmd_validate(args):
 
 
 def _epochs_table(run) -> str:
+    text = "test_bits_per_char" in run["epochs"][0]
     rows = ["| epoch | loss | train accuracy | test accuracy | seconds |",
             "|---:|---:|---:|---:|---:|"]
+    if text:
+        rows = ["| epoch | loss (nats/char) | validation loss (nats/char) | bits/char | "
+                "validation accuracy | seconds |", "|---:|---:|---:|---:|---:|---:|"]
     for e in run["epochs"]:
+        if text:
+            rows.append(f"| {e['epoch']} | {e['loss']:.4f} | {e['test_loss']:.4f} | "
+                        f"{e['test_bits_per_char']:.3f} | {100 * e['test_accuracy']:.1f}% | "
+                        f"{e['seconds']:.2f} |")
+            continue
         rows.append(f"| {e['epoch']} | {e['loss']:.4f} | {100 * e['train_accuracy']:.1f}% | "
                     f"{100 * e['test_accuracy']:.1f}% | {e['seconds']:.2f} |")
     return "\n".join(rows)
@@ -113,7 +122,11 @@ def _cmd_train(args):
                 **_train_kwargs(args))
     print(f"{args.recipe} / {args.model} / {args.dataset}, seed {args.seed}")
     print(_epochs_table(run))
-    print(f"test accuracy: {100 * run['test_accuracy']:.1f}%")
+    if "test_bits_per_char" in run["epochs"][-1]:
+        print(f"validation loss: {run['test_loss']:.4f} nats/char, "
+              f"{run['epochs'][-1]['test_bits_per_char']:.3f} bits/char")
+    else:
+        print(f"test accuracy: {100 * run['test_accuracy']:.1f}%")
     return 0
 
 
@@ -200,7 +213,9 @@ def _training_args(s, epochs):
     s.add_argument("--epochs", type=int, default=epochs)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (momentum 0.9)")
+    s.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: SGD 0.05 with momentum 0.9 for the image "
+                        "models, AdamW 3e-3 for gpt)")
     s.add_argument("--json", help="write the run(s) as JSON to this path")
     s.add_argument("--plot", help="write a PNG of the training curves to this path")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -17,7 +17,7 @@ def _f64(layer):
     for m in layer.walk():
         for p in m.params:
             p.value = p.value.astype(np.float64)
-        if isinstance(m, (L.Linear, L.Conv2d)):
+        if hasattr(m, "datapath"):               # Linear, Conv2d, attention
             m.datapath = nn.Datapath(get("fp32"), 0)
     return layer
 
@@ -85,7 +85,7 @@ def test_layer_gradients_match_finite_differences(name):
     _gradcheck(make(), x, n_checks=400)              # every element of these small inputs
 
 
-@pytest.mark.parametrize("model", nn.models.MODELS)
+@pytest.mark.parametrize("model", nn.models.IMAGE_MODELS)        # gpt: test_transformer.py
 def test_model_gradients_match_finite_differences(model):
     net = _f64(nn.models.build(model, seed=0))
     x = np.random.default_rng(4).random((3, 1, 8, 8))

@@ -1,4 +1,5 @@
-"""The arithmetic of one Linear or Conv2d layer under a recipe: its three GEMMs.
+"""The arithmetic of one Linear or Conv2d layer (or of attention's two activation products)
+under a recipe: its three GEMMs.
 
 Forward ``y = x w^T``, backward-data ``dx = dy w`` and backward-weight ``dw = dy^T x`` each round
 their operands as the recipe says (activations, weights, errors) and run through
@@ -23,7 +24,7 @@ from . import functional as F
 from .quantizers import GEMMS, make_quantizer
 
 ROLES = ("activations", "weights", "errors", "gradients")
-_KEYS = ROLES + ("accumulator",)           # what a stochastic-rounding key is for
+_KEYS = ROLES + ("accumulator", "activations_b")   # what a stochastic-rounding key is for
 
 
 def mix_seed(*parts) -> int:
@@ -42,6 +43,8 @@ class Datapath:
         self.recipe, self.index = recipe, index
         self.seed, self.step = 0, 0
         self.quantizers = {role: make_quantizer(getattr(recipe, role)) for role in ROLES}
+        # the second activation of an activation x activation product has its own state
+        self.quantizers["activations_b"] = make_quantizer(recipe.activations)
 
     def set_step(self, seed, step):
         self.seed, self.step = seed, step
@@ -132,3 +135,27 @@ class Datapath:
             dw = _conv.conv2d_backward_weight(dv, xv, w_shape, stride, padding, dy_format=fd,
                                             x_format=fx, **self._acc("backward_weight"))
         return self._gradient(self._scaled(dw, sd * sx))
+
+    # --- activation x activation: a (Bt, M, K) @ b (Bt, K, N), as attention's two products ------
+    def matmul(self, a, b):
+        """c = a @ b (batched) of two activations (QK^T, attention times V): blocks along K."""
+        av, fa, sa = self._operand("activations", a, -1, "forward")
+        bv, fb, sb = self._operand("activations_b", b, -2, "forward")
+        return self._product(av, bv, fa, fb, sa * sb, "forward")
+
+    def matmul_backward(self, dc, a, b):
+        """(da, db) = (dc @ b^T, a^T @ dc): errors against the other activation; da runs on the
+        backward-data accumulator, db (a reduction over M, like a weight gradient) on the
+        backward-weight one."""
+        dv, fd, sd = self._operand("errors", dc, -1, "backward_data")
+        bv, fb, sb = self._operand("activations_b", b, -1, "backward_data")
+        da = self._product(dv, np.swapaxes(bv, -1, -2), fd, fb, sd * sb, "backward_data")
+        av, fa, sa = self._operand("activations", a, -2, "backward_weight")
+        dv2, fd2, sd2 = self._operand("errors", dc, -2, "backward_weight")
+        db = self._product(np.swapaxes(av, -1, -2), dv2, fa, fd2, sa * sd2, "backward_weight")
+        return da, db
+
+    def _product(self, a, b, fa, fb, scale, gemm):
+        if self.recipe.accumulator(gemm) is None:
+            return self._scaled(np.matmul(a, b), scale)
+        return self._scaled(self._gemm(a, b, fa, fb, gemm), scale)

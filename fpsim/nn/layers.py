@@ -308,7 +308,8 @@ class Model(Sequential):
         self.recipe = None
 
     def gemm_layers(self):
-        return [m for m in self.walk() if isinstance(m, (Linear, Conv2d))]
+        """The layers whose products run through a datapath (Linear, Conv2d, attention)."""
+        return [m for m in self.walk() if hasattr(m, "datapath")]
 
     def configure(self, recipe):
         """Give each Linear/Conv2d the datapath of ``recipe``; the first and last of them take

@@ -1,4 +1,5 @@
-"""Networks sized for 8x8 single-channel images (scikit-learn's digits): ``build(name, ...)``.
+"""Networks sized for 8x8 single-channel images (scikit-learn's digits), and the character-level
+Transformer "gpt" (:mod:`fpsim.nn.transformer`): ``build(name, ...)``.
 
 >>> from fpsim.nn import models
 >>> [type(m).__name__ for m in models.build("mlp").layers]
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import transformer
 from .layers import (AvgPool, BatchNorm, Conv2d, Flatten, Linear, MaxPool, Model, RangeBatchNorm,
                      ReLU, Residual, Sequential)
 
-MODELS = ("mlp", "lenet", "resnet", "resnet_rangebn")
+IMAGE_MODELS = ("mlp", "lenet", "resnet", "resnet_rangebn")
+TEXT_MODELS = ("gpt",)                   # token windows in, one set of logits per position out
+MODELS = IMAGE_MODELS + TEXT_MODELS
 
 
 def mlp(rng, n_in=64, hidden=128, n_classes=10):
@@ -48,6 +52,8 @@ def build(name="mlp", seed=0, n_classes=10):
     if name not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {name!r}")
     rng = np.random.default_rng([seed, 3])         # its own stream (fpsim.data uses 1, 2)
+    if name == "gpt":
+        return transformer.gpt(rng, vocab=n_classes)
     if name == "resnet_rangebn":
         return resnet(rng, n_classes, norm=RangeBatchNorm, name=name)
     return {"mlp": mlp, "lenet": lenet, "resnet": resnet}[name](rng, n_classes=n_classes)

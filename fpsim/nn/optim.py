@@ -1,4 +1,5 @@
-"""SGD with momentum and weight decay, on master weights of a given format.
+"""The optimizers: SGD with momentum and weight decay, and AdamW, on master weights of a given
+format.
 
 Per parameter: ``g = grad / loss_scale + weight_decay * w`` (decay where the parameter takes it),
 ``v = momentum * v + g``, ``w = w - lr * v``; with a master scheme (a recipe's ``master``: e.g.
@@ -59,3 +60,58 @@ class SGD:
             v = self._round(i, 0, self.momentum * v + g, step)
             self.velocity[i] = v
             p.value = self._round(i, 1, p.value - self.lr * v.astype(np.float64), step)
+
+
+class AdamW:
+    """Adam with decoupled weight decay (Loshchilov and Hutter 2019) and bias correction
+    (Kingma and Ba 2015).  Per parameter, at step t = 1, 2, ...: ``g = grad / loss_scale``,
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``w = w - lr (m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + weight_decay w)`` (decay
+    where the parameter takes it).  Master weights and both moments are float32 (rounded by the
+    recipe's ``master`` scheme when given, as SGD does); the arithmetic is float64.
+
+    >>> import numpy as np
+    >>> from fpsim.nn import AdamW, Param
+    >>> w = Param(np.array([1.0, -1.0]))
+    >>> opt = AdamW([w], lr=0.1, weight_decay=0.0)
+    >>> w.grad = np.array([0.5, -2.0], np.float32)
+    >>> opt.step(step=0)
+    >>> w.value                       # the first step moves each weight by lr against its sign
+    array([ 0.9, -0.9], dtype=float32)
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1,
+                 master=None, seed=0):
+        check_hyperparameters(lr, 0.0, weight_decay)
+        for name, b in zip(("betas[0]", "betas[1]"), betas):
+            if not (isinstance(b, (int, float)) and 0 <= b < 1):
+                raise ValueError(f"{name} must be a number in [0, 1), got {b!r}")
+        if not (isinstance(eps, (int, float)) and eps > 0):
+            raise ValueError(f"eps must be a number > 0, got {eps!r}")
+        self.params, self.lr, self.betas, self.eps = params, lr, tuple(betas), eps
+        self.weight_decay, self.seed, self.t = weight_decay, seed, 0
+        self.moments = [(np.zeros_like(p.value), np.zeros_like(p.value)) for p in params]
+        self.rounders = [tuple(make_quantizer(master) for _ in range(3)) for _ in params]
+        for i, p in enumerate(params):
+            p.value = self._round(i, 2, p.value, -1)
+
+    def _round(self, i, which, x, step):
+        x = np.asarray(x, np.float64)
+        v, _, scale = self.rounders[i][which](x, -1, "update", mix_seed(self.seed, step, i, which))
+        return np.asarray(v * scale if scale != 1.0 else v, np.float32)
+
+    def step(self, step, loss_scale=1.0):
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t
+        for i, p in enumerate(self.params):
+            g = p.grad.astype(np.float64) / loss_scale
+            m, v = self.moments[i]
+            m = self._round(i, 0, b1 * m + (1 - b1) * g, step)
+            v = self._round(i, 1, b2 * v + (1 - b2) * g * g, step)
+            self.moments[i] = (m, v)
+            w = p.value.astype(np.float64)
+            upd = (m / c1) / (np.sqrt(v / c2) + self.eps)
+            if p.decay and self.weight_decay:
+                upd = upd + self.weight_decay * w
+            p.value = self._round(i, 2, w - self.lr * upd, step)

@@ -252,6 +252,60 @@ class _CurrentTensor(_Cached):
 
 
 @dataclass(frozen=True)
+class DelayedScaling:
+    """Delayed scaling as Transformer Engine does it for FP8 (its ``DelayedScaling`` recipe): each
+    tensor is multiplied by a scale ``s`` chosen *before* it is seen, from the amax history of
+    the same tensor in the last ``history`` steps (``algo`` "max": the largest of them;
+    "most_recent": the last), ``s = fmt.max / amax / 2**margin`` (a float32); the tensor's own
+    amax then joins the history.  The first step, and any step whose history amax is zero or not
+    finite, keeps the previous scale (1 at first).  A stale scale can overflow the format:
+    values beyond it saturate to ``fmt.max`` (Transformer Engine's casts saturate; fpsim's
+    reading).  ``x * s`` is formed exactly and rounded once, as in :class:`CurrentScaling`."""
+    fmt: str = "float8_e4m3fn"
+    history: int = 16
+    algo: str = "max"
+    margin: int = 0
+    rounding: str = "rne"
+
+    def __post_init__(self):
+        CurrentScaling(self.fmt, self.rounding, self.margin)        # the shared checks
+        if isinstance(self.history, bool) or not isinstance(self.history, int) \
+                or not 1 <= self.history <= 4096:
+            raise ValueError(f"history must be an int in 1..4096, got {self.history!r}")
+        if self.algo not in ("max", "most_recent"):
+            raise ValueError(f"algo must be 'max' or 'most_recent', got {self.algo!r}")
+
+    def make(self):
+        return _DelayedTensor(self)
+
+    def __str__(self):
+        return f"{self.fmt} (delayed scale, history {self.history}, {self.algo})"
+
+
+class _DelayedTensor(_Cached):
+    axis_free = True
+
+    def __init__(self, spec: DelayedScaling):
+        super().__init__()
+        import dataclasses
+        f = check_format(spec.fmt)
+        self.spec, self.fmt = spec, f
+        self.sat = dataclasses.replace(f, saturate=True, name=None)
+        self.amaxes, self.scale = [], 1.0
+
+    def round(self, x, axis, gemm, seed):
+        x64 = x.astype(np.float64)
+        s = self.scale
+        q = quantize(x64 * s, self.sat, rounding=self.spec.rounding, seed=seed)
+        self.amaxes = (self.amaxes + [float(np.max(np.abs(x64), initial=0.0))])[
+            -self.spec.history:]
+        amax = max(self.amaxes) if self.spec.algo == "max" else self.amaxes[-1]
+        if 0.0 < amax < math.inf:
+            self.scale = float(np.float32(self.fmt.max / amax / 2.0 ** self.spec.margin))
+        return q.astype(np.float32), self.fmt, 1.0 / s
+
+
+@dataclass(frozen=True)
 class GradScaling:
     """Radix-4 FP4 errors with GradScale and two-phase rounding (Sun et al. 2020): each error
     tensor is rounded onto both radix-4 grids under one power-of-four scale; ``phase`` maps each

@@ -15,7 +15,8 @@ from __future__ import annotations
 from ..accum import Accumulator, KulischAccumulator
 from ..engines import engine
 from ..formats import FixedFormat
-from .quantizers import AutoflexScaling, CurrentScaling, GradScaling, IntScaling, Round
+from .quantizers import (AutoflexScaling, CurrentScaling, DelayedScaling, GradScaling,
+                         IntScaling, Round)
 from .recipe import FP32, RECIPES, Recipe, get, register  # noqa: F401 (the registry)
 
 _FP16_169 = Accumulator("fp16_169", chunk=64)
@@ -155,7 +156,38 @@ FP8_HOPPER_PROMOTED = Recipe(
     source=_HOPPER_SOURCE + " Promotion of the partial sums to float32 every 128 elements of "
     "K (DeepSeek-V3 technical report, section 3.3.2, N_C = 128).")
 
+TE_FP8_DELAYED = Recipe(
+    "te_fp8_delayed", weights=DelayedScaling("float8_e4m3fn", 16, "max"),
+    activations=DelayedScaling("float8_e4m3fn", 16, "max"),
+    errors=DelayedScaling("float8_e5m2", 16, "max"), acc=Accumulator("float32"),
+    source="FP8 training with Transformer Engine's delayed scaling (Micikevicius et al. 2022, "
+           "'FP8 formats for deep learning'; the DelayedScaling recipe of NVIDIA Transformer "
+           "Engine's documentation): E4M3 weights and activations, E5M2 errors (the HYBRID "
+           "format), each tensor scaled by fmt.max / amax / 2**margin from its amax history "
+           "(length 16, max, margin 0: the issue's settings), GEMMs accumulated in float32, "
+           "master weights and optimizer state in float32. Saturating casts and a float32 "
+           "accumulator that rounds after every product: fpsim's choices.")
+
+MXFP8_OCP = Recipe(
+    "mxfp8_ocp", weights="mxfp8_e4m3", activations="mxfp8_e4m3", errors="mxfp8_e5m2",
+    acc=Accumulator("float32"),
+    source="Rouhani et al. 2023, 'Microscaling data formats for deep learning' (OCP MX v1.0): "
+           "every GEMM input in MXFP8 (blocks of 32 along the reduction axis, E8M0 scales), "
+           "float32 accumulation and master weights, everything else in float32. E4M3 forward "
+           "and E5M2 for the errors: fpsim's choice (the paper's training section was not "
+           "read here).")
+
+MXFP6_OCP = Recipe(
+    "mxfp6_ocp", weights="mxfp6_e3m2", activations="mxfp6_e3m2", errors="mxfp6_e3m2",
+    acc=Accumulator("float32"),
+    source="Rouhani et al. 2023, 'Microscaling data formats for deep learning': training "
+           "generative language models with sub-8-bit weights, activations and gradients "
+           "(abstract), here MXFP6 E3M2 for every GEMM input (blocks of 32 along the reduction "
+           "axis, E8M0 scales), float32 accumulation and master weights. The E3M2 element for "
+           "all three tensors is fpsim's choice (the paper's training section was not read "
+           "here).")
+
 for _r in (FP32, FP8_WANG2018, HFP8_SUN2019, FLEXPOINT_KOSTER2017, BM8_FOX2021, BM6_FOX2021,
            FIXED16_GUPTA2015, FIXED12_ORTIZ2018, FLOAT12_ORTIZ2018, POW2_ORTIZ2018, FP4_SUN2020,
-           FP8_HOPPER, FP8_HOPPER_PROMOTED):
+           FP8_HOPPER, FP8_HOPPER_PROMOTED, TE_FP8_DELAYED, MXFP8_OCP, MXFP6_OCP):
     register(_r)

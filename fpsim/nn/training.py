@@ -3,7 +3,7 @@
 >>> from fpsim.nn import training
 >>> run = training.train("fp32", "mlp", "synthetic", epochs=1, progress=False)
 >>> sorted(run), 0.0 <= run["test_accuracy"] <= 1.0
-(['epochs', 'settings', 'test_accuracy'], True)
+(['epochs', 'settings', 'test_accuracy', 'test_loss'], True)
 """
 
 from __future__ import annotations
@@ -21,28 +21,35 @@ import numpy as np
 from .. import data as _data
 from . import models as _models
 from .layers import softmax_cross_entropy
-from .optim import SGD, check_hyperparameters
+from .optim import SGD, AdamW, check_hyperparameters
 from .recipes import get as _recipe
 
 EVAL_BATCH = 512
 
 
-def evaluate(model, x, y, step_key):
-    """Accuracy of ``model`` (evaluation mode, its recipe's arithmetic) on (x, y).  The
-    quantizers' state (Autoflex statistics, GradScale counts) is put back afterwards, so
-    evaluating does not steer training."""
+def evaluate(model, x, y, step_key, with_loss=False):
+    """Accuracy of ``model`` (evaluation mode, its recipe's arithmetic) on (x, y); with
+    ``with_loss``, (accuracy, mean cross-entropy in nats).  Text models predict every position:
+    y (N, T) counts N*T predictions.  The quantizers' state (Autoflex statistics, GradScale
+    counts) is put back afterwards, so evaluating does not steer training."""
     layers = model.gemm_layers()
     saved = [copy.deepcopy(m.datapath.quantizers) for m in layers]
-    correct = 0
+    correct, total_loss, n = 0, 0.0, 0
+    batch = EVAL_BATCH if x.ndim != 2 else max(1, EVAL_BATCH // 8)
     try:
-        for i in range(0, len(x), EVAL_BATCH):
+        for i in range(0, len(x), batch):
             model.set_step(*step_key)
-            logits = model.forward(x[i:i + EVAL_BATCH], train=False)
-            correct += int((logits.argmax(axis=1) == y[i:i + EVAL_BATCH]).sum())
+            logits = model.forward(x[i:i + batch], train=False)
+            labels = y[i:i + batch].reshape(-1)
+            correct += int((logits.argmax(axis=1) == labels).sum())
+            if with_loss:
+                total_loss += softmax_cross_entropy(logits, labels)[0] * len(labels)
+            n += len(labels)
     finally:
         for m, q in zip(layers, saved):
             m.datapath.quantizers = q
-    return correct / max(len(x), 1)
+    acc = correct / max(n, 1)
+    return (acc, total_loss / max(n, 1)) if with_loss else acc
 
 
 def _write_atomic(path, write, binary=False):
@@ -76,16 +83,20 @@ def checkpoint_path(json_path, checkpoint=None):
 
 
 def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch_size=32,
-          lr=0.05, momentum=0.9, weight_decay=1e-4, json_path=None, checkpoint=None,
+          lr=None, momentum=0.9, weight_decay=None, json_path=None, checkpoint=None,
           resume=False, plot=None, progress=True, checkpoint_every=50, stop_after=None):
     """Train ``model`` on ``dataset`` under ``recipe``; return the run as a dict.
 
-    SGD with momentum and weight decay; the learning rate decays from ``lr`` to 0 over the run
-    (cosine), so the last epochs settle instead of jumping around.
+    Image models: SGD with momentum and weight decay (default lr 0.05, weight decay 1e-4).
+    The text model "gpt" (on "pydoc"): AdamW (betas 0.9, 0.95; default lr 3e-3, weight decay
+    0.1 on the matrices; fpsim's choices), the loss averaged over every position.  The learning
+    rate decays from ``lr`` to 0 over the run (cosine), so the last epochs settle instead of
+    jumping around.
 
     The dict (also written to ``json_path``): "settings", per-epoch "epochs" entries (loss,
-    train_accuracy over the epoch's batches, test_accuracy, seconds) and the final
-    "test_accuracy", accuracies as fractions.  Every random choice (initial weights, batch order,
+    train_accuracy over the epoch's batches, test_accuracy, test_loss in nats per prediction,
+    seconds; text models add test_bits_per_char) and the final "test_accuracy" and
+    "test_loss", accuracies as fractions.  Every random choice (initial weights, batch order,
     stochastic rounding) comes from ``seed``, so a run is repeatable.
 
     ``checkpoint`` (default: ``json_path`` + ".ckpt" when a JSON path is given) is rewritten
@@ -95,6 +106,13 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
     ``plot``: a PNG of the curves.
     """
     rec = _recipe(recipe)
+    text = model in _models.TEXT_MODELS
+    if text != (dataset in _data.TEXT_DATASETS):
+        raise ValueError(f"model {model!r} and dataset {dataset!r} do not go together: the text "
+                         f"models {_models.TEXT_MODELS} train on {_data.TEXT_DATASETS}, the "
+                         f"others on images")
+    lr = (3e-3 if text else 0.05) if lr is None else lr
+    weight_decay = (0.1 if text else 1e-4) if weight_decay is None else weight_decay
     for name, v in (("epochs", epochs), ("batch_size", batch_size),
                     ("checkpoint_every", checkpoint_every)):
         _check_positive(name, v)
@@ -118,7 +136,11 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
             raise ValueError(f"checkpoint {checkpoint} is of another run: {state['settings']}")
     if state is None:
         net = _models.build(model, seed, ds.n_classes).configure(rec)
-        opt = SGD(net.parameters(), lr, momentum, weight_decay, master=rec.master, seed=seed)
+        if text:
+            opt = AdamW(net.parameters(), lr, weight_decay=weight_decay, master=rec.master,
+                        seed=seed)
+        else:
+            opt = SGD(net.parameters(), lr, momentum, weight_decay, master=rec.master, seed=seed)
         state = dict(settings=settings, model=net, opt=opt, epoch=0, batch=0, history=[],
                      partial=dict(loss=0.0, correct=0, seen=0, seconds=0.0))
     net, opt, hist = state["model"], state["opt"], state["history"]
@@ -142,12 +164,13 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
                 opt.lr = lr * 0.5 * (1 + math.cos(math.pi * step / (epochs * n_batches)))
                 net.set_step(seed, step)
                 logits = net.forward(ds.x_train[idx], train=True)
-                loss, dlogits = softmax_cross_entropy(logits, ds.y_train[idx])
+                labels = ds.y_train[idx].reshape(-1)
+                loss, dlogits = softmax_cross_entropy(logits, labels)
                 net.backward(dlogits * np.float32(rec.loss_scale))
                 opt.step(step, rec.loss_scale)
-                part["loss"] += loss * len(idx)
-                part["correct"] += int((logits.argmax(axis=1) == ds.y_train[idx]).sum())
-                part["seen"] += len(idx)
+                part["loss"] += loss * len(labels)
+                part["correct"] += int((logits.argmax(axis=1) == labels).sum())
+                part["seen"] += len(labels)
                 state["batch"] += 1
                 steps_run += 1
                 bar.update(1)
@@ -159,16 +182,21 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
                     t0 = time.perf_counter()
                     save()
             part["seconds"] += time.perf_counter() - t0
-            test_acc = evaluate(net, ds.x_test, ds.y_test, (seed, -1 - epoch))
+            test_acc, test_loss = evaluate(net, ds.x_test, ds.y_test, (seed, -1 - epoch),
+                                           with_loss=True)
             hist.append(dict(epoch=epoch + 1, loss=part["loss"] / part["seen"],
                              train_accuracy=part["correct"] / part["seen"],
-                             test_accuracy=test_acc, seconds=part["seconds"]))
+                             test_accuracy=test_acc, test_loss=test_loss,
+                             seconds=part["seconds"]))
+            if text:
+                hist[-1]["test_bits_per_char"] = test_loss / math.log(2)
             state.update(epoch=epoch + 1, batch=0,
                          partial=dict(loss=0.0, correct=0, seen=0, seconds=0.0))
             save()
     finally:
         bar.close()
-    run = Run(settings=settings, epochs=hist, test_accuracy=hist[-1]["test_accuracy"])
+    run = Run(settings=settings, epochs=hist, test_accuracy=hist[-1]["test_accuracy"],
+              test_loss=hist[-1]["test_loss"])
     if json_path is not None:
         _write_atomic(json_path, lambda fh: json.dump(run, fh, indent=1))
     if plot is not None:
@@ -188,7 +216,8 @@ def _progress(total, initial, label, enabled):
 
 
 def plot_runs(runs, path):
-    """PNG of loss and test accuracy per epoch of each run, side by side."""
+    """PNG of loss and test accuracy (text models: validation bits per character) per epoch of
+    each run, side by side."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -201,11 +230,16 @@ def plot_runs(runs, path):
             dict(color=colors[(2 * i) % 20 + (2 * i) // 20 % 2], lw=1.3)
         style.update(marker="o", ms=3.5, label=label)
         ax_loss.plot(ep, [e["loss"] for e in run["epochs"]], **style)
-        ax_acc.plot(ep, [100 * e["test_accuracy"] for e in run["epochs"]], **style)
+        text = "test_bits_per_char" in run["epochs"][0]
+        ax_acc.plot(ep, [e["test_bits_per_char"] if text else 100 * e["test_accuracy"]
+                         for e in run["epochs"]], **style)
     model, dataset = runs[0]["settings"]["model"], runs[0]["settings"]["dataset"]
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log",
                 title=f"{model} on {dataset}: loss")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
+    if "test_bits_per_char" in runs[0]["epochs"][0]:
+        ax_acc.set(xlabel="epoch", ylabel="validation bits/char", title="validation loss")
+    else:
+        ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
     from matplotlib.ticker import MaxNLocator
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
@@ -219,7 +253,8 @@ def plot_runs(runs, path):
 def compare(recipes, model="mlp", dataset="digits", epochs=10, seed=0, plot=None, json_path=None,
             progress=True, **kwargs):
     """Train ``model`` under each recipe (fp32 first, added if missing); return the runs and a
-    markdown table of final test accuracies and their difference from fp32.  ``plot``: a PNG of
+    markdown table of final test accuracies and their difference from fp32 (for text models:
+    validation loss in nats and bits per character).  ``plot``: a PNG of
     every run's curves; ``json_path``: all runs and the table.
 
     >>> runs, table = compare(["fp4_sun2020"], "mlp", "synthetic", epochs=1, progress=False)
@@ -235,11 +270,21 @@ def compare(recipes, model="mlp", dataset="digits", epochs=10, seed=0, plot=None
         chosen.insert(0, _recipe("fp32"))
         names.insert(0, "fp32")
     runs = [train(r, model, dataset, epochs, seed, progress=progress, **kwargs) for r in chosen]
-    base = runs[names.index("fp32")]["test_accuracy"]
+    text = model in _models.TEXT_MODELS
+    key = "test_loss" if text else "test_accuracy"
+    base = runs[names.index("fp32")][key]
     rows = ["| recipe | test accuracy | vs fp32 (points) | seconds/epoch (median) |",
             "|---|---:|---:|---:|"]
+    if text:
+        rows = ["| recipe | validation loss (nats/char) | bits/char | vs fp32 (nats/char) | "
+                "seconds/epoch (median) |", "|---|---:|---:|---:|---:|"]
     for name, run in zip(names, runs):
         sec = float(np.median([e["seconds"] for e in run["epochs"]]))   # not the compiling one
+        if text:
+            rows.append(f"| {name} | {run['test_loss']:.4f} | "
+                        f"{run['test_loss'] / math.log(2):.3f} | {run['test_loss'] - base:+.4f} "
+                        f"| {sec:.2f} |")
+            continue
         rows.append(f"| {name} | {100 * run['test_accuracy']:.1f}% | "
                     f"{100 * (run['test_accuracy'] - base):+.1f} | {sec:.2f} |")
     table = "\n".join(rows)
