@@ -110,9 +110,10 @@ class FusedDotAdd:
         late = (self.late_sum_bits, self.late_c_bits)
         if (None in late and late != (None, None)) or \
                 (self.late_c_drop is not None and self.late_sum_bits is None) or \
-                (self.late_sum_bits is not None and self.c_aligned):
+                (self.late_sum_bits is not None and self.c_aligned) or \
+                (None not in late and self.late_c_bits > self.late_sum_bits):
             raise ValueError("late_sum_bits and late_c_bits go together, with c_aligned=False "
-                             "(late_c_drop needs them)")
+                             "and late_c_bits <= late_sum_bits (late_c_drop needs them)")
         if self.zero_exponent is not None and (not is_int(self.zero_exponent)
                                                or not -1000 <= self.zero_exponent <= 0):
             raise ValueError(f"zero_exponent must be None or an int in -1000..0, got "
@@ -126,8 +127,10 @@ class FusedDotAdd:
             raise ValueError(f"rounding must be one of {OUT_ROUNDINGS}, got {self.rounding!r}")
         if self.overflow not in OVERFLOWS:
             raise ValueError(f"overflow must be one of {OVERFLOWS}, got {self.overflow!r}")
-        if self.c_emin is not None and not is_int(self.c_emin):
-            raise ValueError(f"c_emin must be None or an int, got {self.c_emin!r}")
+        if self.c_emin is not None and (not is_int(self.c_emin)
+                                        or not -1000 <= self.c_emin <= reg.emax):
+            raise ValueError(f"c_emin must be None or an int in -1000..{reg.emax} (the "
+                             f"register's emax), got {self.c_emin!r}")
 
     def describe(self):
         """The model's parameters in one line (the ``fpsim engines`` table)."""
@@ -167,9 +170,9 @@ class FusedDotAdd:
             s_lo, s_hi, s_bits = scale_range(s_fmt, self.zero_exponent)
             esa = np.repeat(self._exponents(sa3, s_fmt), block, axis=2)
             esb = np.repeat(self._exponents(sb3, s_fmt), block, axis=1)
-            a3 = a3 * np.repeat(sa3, block, axis=2)      # exact: significands of at most
-            b3 = b3 * np.repeat(sb3, block, axis=1)      # 4 + 4 bits, exponents within 2**+-300
-            bits += 2 * s_bits
+            a3 = a3 * np.repeat(sa3, block, axis=2)      # exact: a float64 holds an input
+            b3 = b3 * np.repeat(sb3, block, axis=1)      # times a scale (4 + 4 bits here)
+            bits += 2 * (s_bits + 1)                    # two scale significands
             if self.subsum > 1:                         # NV-6: the scales' exponents alone
                 ea, eb = esa, esb
                 lo, hi = 2 * s_lo, 2 * s_hi
@@ -180,6 +183,10 @@ class FusedDotAdd:
                 head += 2 * (s_bits > 0)
         c_emin = self.register.emin if self.c_emin is None else self.c_emin
         late = -1 if self.late_sum_bits is None else self.late_sum_bits
+        if promote is not None and (not is_int(promote[0]) or promote[0] < 1
+                                    or promote[0] % self.group):
+            raise ValueError(f"the promotion chunk must be a multiple of group ({self.group}), "
+                             f"got {promote[0]!r}")
         if not (_fused.subsum_exact(bits, self.subsum) and _fused.supports(
                 self.frac_bits, self.group // self.subsum, min(lo, c_emin - 1),
                 max(hi, self.register.emax), head, late)):
@@ -381,7 +388,7 @@ class MatrixEngine:
                 raise ValueError(f"{name} must have shape {shape} for {self.instruction} on "
                                  f"{self.arch}, got {x.shape}")
         a64, b64 = self.inputs(A, B)
-        scales = self.scales(scale_a, scale_b, self.m, self.k, self.n)
+        scales = self.scales(scale_a, scale_b, A.shape, B.shape)
         c64 = operand("C", C, self.c_format, False)
         d = self.model.run(a64[None], b64[None], c64[None], self.a_format, self.b_format,
                            None if scales is None else (scales[0][None], scales[1][None])
@@ -394,10 +401,11 @@ class MatrixEngine:
             A, B = (truncate_tf32(x) for x in (A, B))
         return (operand("A", A, self.a_format, False), operand("B", B, self.b_format, False))
 
-    def scales(self, scale_a, scale_b, m, kk, n):
-        """(scale_a, scale_b, scale format, block) as float64 values for an (m, kk) x (kk, n)
-        product (trailing dimensions; batched scales keep their leading one), or None for an
-        instruction without block scales; ValueError for missing, misshapen or off-grid
+    def scales(self, scale_a, scale_b, a_shape, b_shape):
+        """(scale_a, scale_b, scale format, block) as float64 values for A of ``a_shape``
+        (..., m, kk) and B of ``b_shape`` (..., kk, n): scale_a must have shape (..., m, nb)
+        and scale_b (..., nb, n), nb = ceil(kk / block), with A's and B's batch dimensions; None
+        for an instruction without block scales; ValueError for missing, misshapen or off-grid
         scales."""
         if not self.block:
             if scale_a is not None or scale_b is not None:
@@ -406,13 +414,14 @@ class MatrixEngine:
         if scale_a is None or scale_b is None:
             raise ValueError(f"{self.instruction} on {self.arch} needs scale_a and scale_b: one "
                              f"{self.scale_format} scale per {self.block} elements of k")
-        nb = -(-kk // self.block)
+        nb = -(-a_shape[-1] // self.block)
         out = []
-        for name, s, shape in (("scale_a", scale_a, (m, nb)), ("scale_b", scale_b, (nb, n))):
+        for name, s, shape in (("scale_a", scale_a, tuple(a_shape[:-1]) + (nb,)),
+                               ("scale_b", scale_b, tuple(b_shape[:-2]) + (nb, b_shape[-1]))):
             s = np.asarray(s)
-            if s.shape[-2:] != shape:
+            if s.shape != shape:
                 raise ValueError(f"{name} must have shape {shape} (one scale per {self.block} "
-                                 f"elements of k), got {s.shape}")
+                                 f"elements of k, batched as its operand), got {s.shape}")
             if self.scale_format.name == "float8_e4m3fn":       # UE4M3: the sign bit ignored
                 s = np.abs(s)
             out.append(operand(name, s, self.scale_format, False))

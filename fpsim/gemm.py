@@ -108,7 +108,8 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     scale_a, scale_b : array_like, optional
         The block scales of a block-scaled engine (``acc``, or ``acc``'s inner): one per
         ``block`` elements of K, (M, ceil(K/block)) and (ceil(K/block), N), batched as A and B;
-        A and B then hold the elements.  A zero-padded tail block takes scale 1.
+        A and B then hold the elements.  A zero-padded tail block takes the scale format's
+        smallest value (it then never sets the alignment).
 
     Returns
     -------
@@ -128,10 +129,10 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     gemm_shapes(A_arr, B_arr)
     eng = _engine_of(acc)
     if eng is not None:          # operands are values of the engine's input formats
-        a64, b64 = eng.inputs(A_arr, B_arr)
-        scales = eng.scales(scale_a, scale_b, A_arr.shape[-2], A_arr.shape[-1], B_arr.shape[-1])
-        return into(out, gemm_values(a64, b64, eng.a_format, eng.b_format, acc, product,
-                                     out_format, seed, product_rounding, scales))
+        fa_, fb_, a64, b64 = engine_operands(eng, A_arr, B_arr, a_format, b_format)
+        scales = eng.scales(scale_a, scale_b, A_arr.shape, B_arr.shape)
+        return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
+                                     product_rounding, scales))
     if scale_a is not None or scale_b is not None:
         raise ValueError("scale_a and scale_b are the block scales of a block-scaled matrix "
                          "engine (acc=fpsim.engine(..., '...block32...')); this acc has none")
@@ -191,6 +192,37 @@ def _engine_of(acc):
     return inner if isinstance(inner, MatrixEngine) else None
 
 
+def engine_operands(eng, A, B, a_format=None, b_format=None):
+    """(format of A, format of B, A and B as float64 values) for a GEMM on ``eng``: read in the
+    engine's input formats, or swapped (:func:`engine_formats`) when the declared formats
+    (a_format/b_format, or the arrays' ml_dtypes types) say so or when only the swapped
+    reading holds the values."""
+    declared = []
+    for name, x, f in (("A", A, a_format), ("B", B, b_format)):
+        try:
+            declared.append(dtype_format(name, x, f))
+        except ValueError:
+            declared.append(None)
+    if None not in declared:
+        try:
+            fa_, fb_ = engine_formats(eng, *declared)
+        except ValueError:            # e.g. float32 arrays for tf32 inputs (truncated below)
+            fa_, fb_ = eng.a_format, eng.b_format
+        if (fa_, fb_) != (eng.a_format, eng.b_format):
+            return fa_, fb_, operand("A", A, fa_, False), operand("B", B, fb_, False)
+    try:
+        return (eng.a_format, eng.b_format) + eng.inputs(A, B)
+    except ValueError:
+        if eng.block or eng.a_format == eng.b_format:
+            raise
+        try:
+            return (eng.b_format, eng.a_format, operand("A", A, eng.b_format, False),
+                    operand("B", B, eng.a_format, False))
+        except ValueError:
+            pass
+        raise
+
+
 def engine_formats(eng, fa_, fb_):
     """The input formats ``eng`` reads A and B in: its own (a_format, b_format), or, when A and
     B hold values of its B and A formats, the two swapped: an instruction whose formats differ
@@ -206,7 +238,8 @@ def engine_formats(eng, fa_, fb_):
 
 def engine_run(eng, a3, b3, batch, scales=None, fmts=None, promote=None):
     """C (batch, m, n) of a GEMM on engine ``eng``: K zero-padded to a multiple of the
-    instruction's k (as hardware tiles are; padded blocks take scale 1) and walked from +0,
+    instruction's k (as hardware tiles are; padded blocks take the scale format's smallest
+    value, so that they never set the alignment) and walked from +0,
     each step's D the next C; ``fmts``: the formats A and B are read in
     (:func:`engine_formats`; default the engine's own); ``promote``: as in
     :meth:`FusedDotAdd.run`."""
@@ -218,8 +251,9 @@ def engine_run(eng, a3, b3, batch, scales=None, fmts=None, promote=None):
     if scales is not None:
         sa, sb, s_fmt, block = scales
         more = a3.shape[2] // block - sa.shape[2]
-        sa = np.concatenate([sa, np.ones(sa.shape[:2] + (more,))], axis=2)
-        sb = np.concatenate([sb, np.ones((sb.shape[0], more, sb.shape[2]))], axis=1)
+        tiny = s_fmt.min_subnormal                  # the smallest scale: no alignment power
+        sa = np.concatenate([sa, np.full(sa.shape[:2] + (more,), tiny)], axis=2)
+        sb = np.concatenate([sb, np.full((sb.shape[0], more, sb.shape[2]), tiny)], axis=1)
         scales = (sa, sb, s_fmt, block)
     c3 = np.zeros((batch, a3.shape[1], b3.shape[2]))
     fa_, fb_ = fmts or (eng.a_format, eng.b_format)

@@ -89,8 +89,9 @@ def step_ref(a, b, c: float, m, a_emin: int, b_emin: int, sa=None, sb=None, s_em
     def pexp(t):
         ea, eb = dec_exp(float(a[t]), a_emin, zero), dec_exp(float(b[t]), b_emin, zero)
         if scaled:
-            es = dec_exp(sa[t], s_emin, zero) + dec_exp(sb[t], s_emin, zero)
-            if m.subsum > 1:
+            esa, esb = dec_exp(sa[t], s_emin, zero), dec_exp(sb[t], s_emin, zero)
+            es = None if esa is None or esb is None else esa + esb
+            if m.subsum > 1 or es is None:
                 return es
             return None if ea is None or eb is None else ea + eb + es
         return None if ea is None or eb is None else ea + eb

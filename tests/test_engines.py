@@ -5,6 +5,8 @@ T4 and A100, and the GEMM and promotion semantics built on one instruction."""
 import math
 import zlib
 
+import ml_dtypes
+
 import numpy as np
 import pytest
 
@@ -230,8 +232,9 @@ def test_block_scaled_engines_match_the_fraction_reference(arch, ins):
     got = fpsim.gemm(A, B, acc=eng, scale_a=SA, scale_b=SB)
     Ap, Bp = padded(A, B, eng.k)
     more = Ap.shape[1] // eng.block - nb
-    SAp = np.concatenate([SA, np.ones((3, more))], axis=1)
-    SBp = np.concatenate([SB, np.ones((more, 4))], axis=0)
+    tiny = eng.scale_format.min_subnormal
+    SAp = np.concatenate([SA, np.full((3, more), tiny)], axis=1)
+    SBp = np.concatenate([SB, np.full((more, 4), tiny)], axis=0)
     assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((3, 4)), eng.model, eng.a_format,
                                     eng.b_format, SAp, SBp, eng.scale_format, eng.block))
     # one instruction with C, a NaN scale in row 1 (the whole row's D is NaN)
@@ -266,6 +269,64 @@ def test_nv6_sums_sixteen_fp4_products_exactly_before_the_cut():
     d = one_by_one.run(a64[None, :1], b64[None, :, :1], np.zeros((1, 1, 1)),
                        fpsim.format("float32"), fpsim.format("float32"))
     assert d[0, 0, 0] == 2.0 ** 34
+
+
+def test_padding_never_sets_the_alignment_of_fp4_runs():
+    """NV-6 aligns each run of 16 on its scales alone: a padded run must not pull the alignment
+    up (found in review: padding with scale 1 cut these terms away)."""
+    eng = fpsim.engine("rtx_blackwell", "mma.m16n8k64.block32.f32.e2m1.e2m1.f32.ue8m0")
+    A, B = np.full((1, 32), 1.5), np.full((32, 1), 1.5)
+    for e in (-40, -20):
+        got = fpsim.gemm(A, B, acc=eng, scale_a=np.full((1, 1), 2.0 ** e),
+                         scale_b=np.full((1, 1), 2.0 ** e))
+        assert got[0, 0] == np.float32(32 * 2.25 * 2.0 ** (2 * e)), e
+
+
+def test_review_findings_on_designable_models():
+    """Configurations the exactness conditions must refuse, and edge rules, each against the
+    Fraction reference (found in review)."""
+    f32, e4 = fpsim.format("float32"), fpsim.format("float8_e4m3fn")
+    with pytest.raises(ValueError, match="late_c_bits <= late_sum_bits"):
+        fpsim.FusedDotAdd(group=16, frac_bits=24, c_aligned=False, late_sum_bits=24,
+                          late_c_bits=48)
+    with pytest.raises(ValueError, match="c_emin"):
+        fpsim.FusedDotAdd(group=2, c_emin=1100)
+    wide = fpsim.FusedDotAdd(group=1, frac_bits=47, register=fpsim.FloatFormat(8, 50))
+    one = np.ones((1, 1, 1))
+    with pytest.raises(ValueError, match="not exact"):            # 24 + 23 + 2 x 4 bits
+        wide.run(one, one, np.zeros((1, 1, 1)), f32, fpsim.FloatFormat(8, 22),
+                 scales=(one, one, e4, 1))
+    # a product beyond the register's range inside an exact run: each product counts
+    m = fpsim.FusedDotAdd(group=4, subsum=2, product_overflow=True, frac_bits=7,
+                          register=fpsim.format("e5m6"), rounding="rne", overflow="format")
+    A, B, C = np.array([[448.0, 448, 1, 0]]), np.array([[448.0], [-448], [1], [0]]), \
+        np.zeros((1, 1))
+    assert_same(m.run(A[None], B[None], C[None], e4, e4)[0], fused_gemm_ref(A, B, C, m, e4, e4))
+    # overflow to Inf decided on the exact sum, not on its rounded high part
+    reg = fpsim.FloatFormat(8, 40)
+    m = fpsim.FusedDotAdd(group=1, c_aligned=False, register=reg, rounding="rtz")
+    A, B = np.array([[float(np.finfo(np.float32).max)]]), np.ones((1, 1))
+    C = np.array([[2.0 ** 104 - 2.0 ** 63]])
+    assert_same(m.run(A[None], B[None], C[None], f32, f32)[0], fused_gemm_ref(A, B, C, m, f32,
+                                                                               f32))
+    with pytest.raises(ValueError, match="multiple of group"):
+        fpsim.FusedDotAdd(group=4).run(one, one, one, f32, f32, promote=(6, f32, "rne"))
+
+
+def test_batched_scales_and_operand_order_in_gemm():
+    eng = fpsim.engine("blackwell", "tcgen05.mma.m128n8k32.block32.f32.e5m2.e4m3.ue8m0")
+    with pytest.raises(ValueError, match=r"scale_a must have shape \(4, 1\)"):
+        fpsim.gemm(np.ones((4, 32)), np.ones((32, 3)), acc=eng,
+                   scale_a=np.ones((3, 4, 1)), scale_b=np.ones((1, 3)))
+    got = fpsim.gemm(np.ones((2, 4, 32)), np.ones((32, 3)), acc=eng,
+                     scale_a=np.stack([np.ones((4, 1)), np.full((4, 1), 2.0)]),
+                     scale_b=np.ones((1, 3)))
+    assert got[0, 0, 0] == 32 and got[1, 0, 0] == 64
+    hop = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e4m3")
+    rng = np.random.default_rng(40)
+    A = adversarial(rng, (5, 40), fpsim.format("float8_e4m3fn")).astype(ml_dtypes.float8_e4m3fn)
+    B = adversarial(rng, (40, 6), fpsim.format("float8_e5m2")).astype(ml_dtypes.float8_e5m2)
+    assert_same(fpsim.gemm(A, B, acc=hop), fpsim.gemm(B.T, A.T, acc=hop).T)  # C^T = B^T A^T
 
 
 def test_cdna3_worked_examples():
@@ -549,10 +610,15 @@ def test_current_scaling_against_ml_dtypes():
         fmax = float(ml_dtypes.finfo(dt).max)
         s = float(np.float32(fmax / float(np.abs(x).max()) / 2.0 ** margin))
         want = (x.astype(np.float64) * s).astype(dt).astype(np.float64)
-        assert np.array_equal(q.astype(np.float64), want) and scale == 1.0 / s
+        assert np.array_equal(q.astype(np.float64), want) and scale == float(np.float32(1 / s))
         assert np.abs(q).max() <= fmax / 2 ** margin * (1 + 2.0 ** -3)
     q, _, scale = CurrentScaling().make()(np.zeros(4, np.float32), -1, "forward", 0)
     assert scale == 1.0 and not q.any()
+    tiny = np.array([1e-37, -5e-38, 0.0], np.float32)      # 448 / amax beyond float32: capped
+    q, _, scale = CurrentScaling().make()(tiny, -1, "forward", 0)
+    s = float(np.finfo(np.float32).max)
+    assert np.array_equal(q.astype(np.float64), (tiny.astype(np.float64) * s).astype(
+        ml_dtypes.float8_e4m3fn).astype(np.float64)) and scale == float(np.float32(1 / s))
     with pytest.raises(ValueError, match="margin"):
         CurrentScaling(margin=-1)
 

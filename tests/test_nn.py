@@ -22,11 +22,11 @@ def _f64(layer):
     return layer
 
 
-def _gradcheck(layer, x, n_checks=25, eps=1e-7, rtol=1e-6, atol=1e-8):
-    """Compare backward's dx and parameter gradients with central differences of
-    L = sum(forward(x) * R) in float64."""
+def _gradcheck(layer, x, n_checks=25, eps=1e-7, rtol=1e-6, atol=1e-8, with_input=True):
+    """Compare backward's dx (``with_input``; not for integer token inputs) and parameter
+    gradients with central differences of L = sum(forward(x) * R) in float64."""
     layer = _f64(layer)
-    x = x.astype(np.float64)
+    x = x.astype(np.float64) if with_input else x
     r = np.random.default_rng(1).standard_normal(layer.forward(x.copy()).shape)
 
     def loss():
@@ -34,7 +34,7 @@ def _gradcheck(layer, x, n_checks=25, eps=1e-7, rtol=1e-6, atol=1e-8):
 
     base = loss()
     dx = layer.backward(r.copy())
-    pairs = [(x, dx)] + [(p.value, p.grad) for m in layer.walk() for p in m.params]
+    pairs = [(x, dx)] * with_input + [(p.value, p.grad) for m in layer.walk() for p in m.params]
     checked = skipped = 0
     for arr, grad in pairs:
         assert grad.shape == arr.shape

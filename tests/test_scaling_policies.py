@@ -46,7 +46,7 @@ def test_delayed_scaling_follows_the_amax_history(fmt, dtype, history, algo, mar
         got, f, scale = q(x, -1, "forward", step)
         q.forget()                                         # the next step's tensor is new
         assert np.array_equal(got.astype(np.float64), values), step
-        assert scale == 1.0 / s and f == fpsim.format(fmt), step
+        assert scale == float(np.float32(1.0 / s)) and f == fpsim.format(fmt), step
 
 
 def test_delayed_scaling_uses_one_history_entry_per_tensor_and_step():

@@ -301,10 +301,11 @@ def finish(c, a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg, fmt, over):
         return round_f64(sp, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
                          subnormals, mode, 0)
     all_zero = True
-    pos = neg = False
     for t in range(n_terms):
-        p = term(a_mat, b_mat, i, j0 + j, k0, k1, t, subsum)
-        all_zero &= p == 0.0
+        all_zero &= term(a_mat, b_mat, i, j0 + j, k0, k1, t, subsum) == 0.0
+    pos = neg = False
+    for k in range(k0, k1 if product_overflow else k0):     # each product, not each run
+        p = a_mat[i, k] * b_mat[k, j0 + j]
         pos |= p >= over
         neg |= p <= -over
     if product_overflow and (pos or neg):  # a product beyond the register's range: Inf,
@@ -339,8 +340,9 @@ def finish(c, a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg, fmt, over):
             hi += 0.0                    # an exact zero sum is +0
         else:
             hi = v + 0.0
-    if overflow_inf and abs(hi) >= over:
-        return np.inf if hi > 0 else -np.inf
+    if overflow_inf and (abs(hi) > over or (abs(hi) == over and (lo == 0.0 or
+                                                                 (lo > 0.0) == (hi > 0.0)))):
+        return np.inf if hi > 0 else -np.inf      # |hi + lo| >= over, hi + lo exact
     return round_sum(hi, lo, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
                      subnormals, mode, 0)
 

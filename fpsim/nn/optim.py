@@ -36,6 +36,12 @@ def check_hyperparameters(lr, momentum, weight_decay):
                              f"got {v!r}")
 
 
+def master_round(rounder, x, key):
+    """x rounded by a master-weight quantizer (keyed for stochastic rounding), as float32."""
+    v, _, scale = rounder(np.asarray(x, np.float64), -1, "update", key)
+    return np.asarray(v * scale if scale != 1.0 else v, np.float32)
+
+
 class SGD:
     def __init__(self, params, lr=0.05, momentum=0.9, weight_decay=0.0, master=None, seed=0):
         check_hyperparameters(lr, momentum, weight_decay)
@@ -48,9 +54,7 @@ class SGD:
             p.value = self._round(i, 1, p.value, -1)
 
     def _round(self, i, which, x, step):
-        x = np.asarray(x, np.float64)
-        v, _, scale = self.rounders[i][which](x, -1, "update", mix_seed(self.seed, step, i, which))
-        return np.asarray(v * scale if scale != 1.0 else v, np.float32)
+        return master_round(self.rounders[i][which], x, mix_seed(self.seed, step, i, which))
 
     def step(self, step, loss_scale=1.0):
         for i, (p, v) in enumerate(zip(self.params, self.velocity)):
@@ -96,9 +100,7 @@ class AdamW:
             p.value = self._round(i, 2, p.value, -1)
 
     def _round(self, i, which, x, step):
-        x = np.asarray(x, np.float64)
-        v, _, scale = self.rounders[i][which](x, -1, "update", mix_seed(self.seed, step, i, which))
-        return np.asarray(v * scale if scale != 1.0 else v, np.float32)
+        return master_round(self.rounders[i][which], x, mix_seed(self.seed, step, i, which))
 
     def step(self, step, loss_scale=1.0):
         self.t += 1

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._args import ROUNDINGS, check_format
+from ..arith import mul
 from ..formats import BlockFormat, FixedFormat, format as _format
 from ..quantize import block_exponents, quantize
 from ..scaling import Autoflex, GradScale
@@ -209,9 +210,10 @@ class _IntTensor(_Cached):
 class CurrentScaling:
     """Per-tensor current scaling, as FP8 training with Transformer Engine does it: the tensor
     times ``s = fmt.max / amax / 2**margin`` (amax: this tensor's largest magnitude; ``s`` a
-    float32, as the library stores its scales) rounded into ``fmt``; the GEMM's result is
-    multiplied by the two operands' ``1/s``.  fpsim's choice: ``x * s`` is formed exactly in
-    float64 and rounded once (a float32 multiply first would round twice).  An all-zero or
+    float32, as the library stores its scales, at most float32's largest value) rounded into
+    ``fmt``; the GEMM's result is multiplied by the two operands' ``1/s`` rounded to float32
+    (the library's scale_inv).  fpsim's choice: the product ``x * s`` is rounded once into
+    ``fmt`` (:func:`fpsim.mul`; a float32 multiply first would round twice).  An all-zero or
     non-finite amax keeps ``s = 1``."""
     fmt: str = "float8_e4m3fn"
     rounding: str = "rne"
@@ -242,13 +244,24 @@ class _CurrentTensor(_Cached):
         self.spec, self.fmt = spec, check_format(spec.fmt)
 
     def round(self, x, axis, gemm, seed):
-        x64 = x.astype(np.float64)
-        amax = float(np.max(np.abs(x64), initial=0.0))
-        s = 1.0
-        if 0.0 < amax < math.inf:
-            s = float(np.float32(self.fmt.max / amax / 2.0 ** self.spec.margin))
-        q = quantize(x64 * s, self.fmt, rounding=self.spec.rounding, seed=seed)
-        return q.astype(np.float32), self.fmt, 1.0 / s
+        amax = float(np.max(np.abs(x.astype(np.float64)), initial=0.0))
+        s = tensor_scale(self.fmt.max, amax, self.spec.margin, 1.0)
+        return scaled_round(x, s, self.fmt, self.spec.rounding, seed)
+
+
+def tensor_scale(fmax, amax, margin, previous):
+    """``fmax / amax / 2**margin`` as a float32 no larger than float32's largest value (a tiny
+    amax would overflow it), or ``previous`` when amax is zero or not finite."""
+    if not 0.0 < amax < math.inf:
+        return previous
+    return float(np.float32(min(fmax / amax / 2.0 ** margin, float(np.finfo(np.float32).max))))
+
+
+def scaled_round(x, s, fmt, rounding, seed):
+    """(x * s rounded once into fmt, fmt, float32(1 / s)): the product is exact before its one
+    rounding (fpsim.mul), so x may be float32 or float64."""
+    q = mul(np.asarray(x, np.float64), s, fmt, rounding=rounding, seed=seed, dtype=np.float64)
+    return q.astype(np.float32), fmt, float(np.float32(1.0 / s))
 
 
 @dataclass(frozen=True)
@@ -260,7 +273,8 @@ class DelayedScaling:
     amax then joins the history.  The first step, and any step whose history amax is zero or not
     finite, keeps the previous scale (1 at first).  A stale scale can overflow the format:
     values beyond it saturate to ``fmt.max`` (Transformer Engine's casts saturate; fpsim's
-    reading).  ``x * s`` is formed exactly and rounded once, as in :class:`CurrentScaling`."""
+    reading).  ``x * s`` is rounded once and the GEMM result multiplied by float32(1/s), as in
+    :class:`CurrentScaling`."""
     fmt: str = "float8_e4m3fn"
     history: int = 16
     algo: str = "max"
@@ -294,15 +308,12 @@ class _DelayedTensor(_Cached):
         self.amaxes, self.scale = [], 1.0
 
     def round(self, x, axis, gemm, seed):
-        x64 = x.astype(np.float64)
-        s = self.scale
-        q = quantize(x64 * s, self.sat, rounding=self.spec.rounding, seed=seed)
-        self.amaxes = (self.amaxes + [float(np.max(np.abs(x64), initial=0.0))])[
+        q, _, inv = scaled_round(x, self.scale, self.sat, self.spec.rounding, seed)
+        self.amaxes = (self.amaxes + [float(np.max(np.abs(x.astype(np.float64)), initial=0.0))])[
             -self.spec.history:]
         amax = max(self.amaxes) if self.spec.algo == "max" else self.amaxes[-1]
-        if 0.0 < amax < math.inf:
-            self.scale = float(np.float32(self.fmt.max / amax / 2.0 ** self.spec.margin))
-        return q.astype(np.float32), self.fmt, 1.0 / s
+        self.scale = tensor_scale(self.fmt.max, amax, self.spec.margin, self.scale)
+        return q, self.fmt, inv
 
 
 @dataclass(frozen=True)
