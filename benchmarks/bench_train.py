@@ -1,4 +1,5 @@
-"""Seconds per training epoch of the LeNet-style CNN on digits: fp32 beside simulated recipes.
+"""Seconds per training epoch of the LeNet-style CNN on digits, and per 100 steps of the "gpt"
+Transformer on pydoc: fp32 beside simulated recipes.
 
     python benchmarks/bench_train.py [--quick] [--json PATH]
 
@@ -8,7 +9,8 @@ epochs, whose training seconds (forward, backward, update; not the evaluation) g
 min and max.  "fp32" is the same framework on numpy's float32 matmul; the simulated recipes run
 every GEMM of forward, backward-data and backward-weight through fpsim.gemm/conv2d.  Target: a
 simulated epoch within 10x of the fp32 epoch.  ``--quick``: the generated 450-image set, 1 timed
-epoch.
+epoch.  The gpt rows: AdamW steps of batch 32 x 64 characters on pydoc, 3 warm-up steps, then
+100 timed steps (1 and 3 with ``--quick``), reported as seconds per 100 steps.
 """
 
 from __future__ import annotations
@@ -25,7 +27,29 @@ from common import machine  # noqa: E402
 from fpsim import nn  # noqa: E402
 
 RECIPES = ("fp32", "hfp8_sun2019", "fp8_wang2018")
+GPT_RECIPES = ("fp32", "te_fp8_delayed", "mxfp8_ocp", "fp8_hopper")
 TARGET = 10.0
+
+
+def gpt_seconds(recipe, steps, warmup=3, batch=32):
+    """Seconds per 100 training steps of the gpt model on pydoc under ``recipe``."""
+    import time
+    import numpy as np
+    from fpsim import data
+    ds = data.load("pydoc")
+    net = nn.models.build("gpt", 0, ds.n_classes).configure(nn.recipes.get(recipe))
+    opt = nn.AdamW(net.parameters(), 3e-3)
+    t0 = None
+    for step in range(warmup + steps):
+        if step == warmup:
+            t0 = time.perf_counter()
+        idx = np.arange(step * batch, (step + 1) * batch) % len(ds.x_train)
+        net.set_step(0, step)
+        _, dl = nn.softmax_cross_entropy(net.forward(ds.x_train[idx]),
+                                         ds.y_train[idx].reshape(-1))
+        net.backward(dl)
+        opt.step(step)
+    return (time.perf_counter() - t0) / steps * 100
 
 
 def run(quick=False):
@@ -40,9 +64,14 @@ def run(quick=False):
     base = rows[0]["seconds_per_epoch"]["median"]
     for row in rows:
         row["vs_fp32"] = row["seconds_per_epoch"]["median"] / base
+    steps = 3 if quick else 100
+    gpt = [{"recipe": r, "seconds_per_100_steps": gpt_seconds(r, steps, 1 if quick else 3)}
+           for r in GPT_RECIPES]
+    for row in gpt:
+        row["vs_fp32"] = row["seconds_per_100_steps"] / gpt[0]["seconds_per_100_steps"]
     return {"benchmark": "train", "model": "lenet", "dataset": dataset, "timed_epochs": timed,
             "threads": numba.get_num_threads(), "target_vs_fp32": TARGET, "machine": machine(),
-            "rows": rows}
+            "rows": rows, "gpt_timed_steps": steps, "gpt_rows": gpt}
 
 
 def table(result):
@@ -56,6 +85,14 @@ def table(result):
                                                else " (MISSES target 10)")
         lines.append(f"| {r['recipe']} | {s['median']:.3f} | {s['min']:.3f}..{s['max']:.3f} | "
                      f"{r['vs_fp32']:.1f}{ok} | {100 * r['test_accuracy']:.1f}% |")
+    if result.get("gpt_rows"):
+        lines += ["", f"gpt on pydoc, {result['gpt_timed_steps']} timed steps of 32 x 64 "
+                  "characters", "| recipe | s / 100 steps | x fp32 |", "|---|---:|---:|"]
+        for r in result["gpt_rows"]:
+            ok = "" if r["recipe"] == "fp32" else (" (target <= 10)" if r["vs_fp32"] <= TARGET
+                                                   else " (MISSES target 10)")
+            lines.append(f"| {r['recipe']} | {r['seconds_per_100_steps']:.1f} | "
+                         f"{r['vs_fp32']:.1f}{ok} |")
     return "\n".join(lines)
 
 

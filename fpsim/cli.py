@@ -23,6 +23,10 @@ def _describe_row(f):
         kind, el = "block", f.element
         blk = "tensor" if f.block is None else (
             f"{f.block[0]}x{f.block[1]}" if isinstance(f.block, tuple) else f"{f.block}")
+        if f.scale_format is not None:
+            sf = f.scale_format
+            return (kind, el.bits, el.max * sf.max, el.min_subnormal * sf.min_subnormal,
+                    f"{el.spec} elements, one {sf.spec} scale value per {blk}")
         layout = (f"{el.spec} elements, one {f.scale_bits}-bit scale 2**({f.scale_min}.."
                   f"{f.scale_max}) per {blk}" + (", NaN scale" if f.nan_scale else ""))
         return (kind, el.bits, el.max * 2.0 ** f.scale_max, el.min_subnormal * 2.0 ** f.scale_min,

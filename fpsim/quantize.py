@@ -15,6 +15,7 @@ from ._args import (ML_FORMATS, NUMPY_FORMATS, check_axis, check_axis_use, check
                     natural_dtype, rounding_mode, values_array)
 from .formats import (SPECIALS_CODE, BlockFormat, ExponentFormat, FixedFormat, FloatFormat,
                       PositFormat, Radix4Format, code_dtype)
+from .kernels import arith as _karith
 from .kernels import block as _kblock
 from .kernels import exponent as _kexp
 from .kernels import fixed as _kfixed
@@ -344,8 +345,77 @@ def element_args(el):
             el.subnormals, -np.inf, np.inf, True)
 
 
+def block_reduce(layout, flat, fill):
+    """Per block (the kernels' flat scale order) the maximum of ``flat`` (kernel order), the
+    padding of edge blocks filled with ``fill``."""
+    if layout.block is None:
+        return np.array([flat.max(initial=fill)])
+    if layout._runs():
+        n, length = layout.block, layout.moved[-1]
+        rows = flat.reshape(-1, length)
+        padded = np.full((rows.shape[0], layout.nbl * n), fill)
+        padded[:, :length] = rows
+        return padded.reshape(rows.shape[0], layout.nbl, n).max(axis=2).reshape(-1)
+    (r, c), (h, w) = layout.block, layout.shape[-2:]
+    (gr, gc) = layout.grid
+    t = flat.reshape(-1, h, w)
+    padded = np.full((t.shape[0], gr * r, gc * c), fill)
+    padded[:, :h, :w] = t
+    return padded.reshape(t.shape[0], gr, r, gc, c).max(axis=(2, 4)).reshape(-1)
+
+
+def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
+    """(layout, flat values, flat elements, per-block scales S) of xa in a block format with
+    value scales (``f.scale_format``): S = amax / element.max rounded once to nearest-even into
+    the scale format (saturating, at least its smallest positive value; 1 for an all-zero
+    block; NaN for a block with a NaN or an Inf), each element x / S rounded once into the
+    element format (saturating; element i of the kernel order uses random word i).
+
+    Exact: both divisions go through the arithmetic kernel, which rounds the exact quotient once
+    (kernels.arith, operands within 2**+-480).  Operands are brought into that range without
+    changing any result: amax is clamped to [2**-400, 2**400] (beyond, S saturates at the scale
+    format's ends either way), and x and S are both multiplied by 2**-e(S), with x then clamped
+    to magnitudes in [2**-470, 2**400] - a quotient beyond 2**399 saturates any element, and
+    one below 2**-469 rounds as any value far below half the element's smallest subnormal does
+    (toward zero, or to that subnormal when rounding up or away; stochastic rounding would see
+    a difference only with probability below 2**-300)."""
+    layout = BlockLayout(xa.shape, f, axis)
+    flat = layout.flat(np.asarray(xa, np.float64))
+    el, sf = f.element, f.scale_format
+    mag = np.abs(flat)
+    amax = block_reduce(layout, np.where(np.isnan(mag), 0.0, mag), 0.0)
+    bad = block_reduce(layout, (~np.isfinite(flat)).astype(np.float64), 0.0) > 0
+    sat = lambda g: FloatFormat(g.exp_bits, g.man_bits, g.bias, g.subnormals,   # noqa: E731
+                                g.specials, saturate=True)
+    scales = np.empty(amax.size)
+    clamped = np.clip(amax, 2.0 ** -400, 2.0 ** 400)
+    _karith.elementwise(_karith.OP_DIV, clamped, np.full(amax.size, el.max), clamped, scales,
+                        *float_args(sat(sf)), _k.RNE, 0, np.uint64(0))
+    scales = np.where(scales <= 0, sf.min_subnormal, scales)
+    scales = np.where(amax == 0, 1.0, scales)
+    scales[bad] = np.nan
+    s_el = layout.per_element(scales)
+    e = np.frexp(np.where(np.isfinite(s_el), s_el, 1.0))[1].astype(np.float64)
+    xs = np.ldexp(np.where(np.isfinite(flat), flat, 0.0), -e.astype(np.int64))
+    mag = np.abs(xs)
+    xs = np.where((mag > 0) & (mag < 2.0 ** -470), np.copysign(2.0 ** -470, xs),
+                  np.clip(xs, -(2.0 ** 400), 2.0 ** 400))
+    ss = np.ldexp(np.where(np.isfinite(s_el), s_el, 1.0), -e.astype(np.int64))
+    elems = np.empty(flat.size)
+    _karith.elementwise(_karith.OP_DIV, xs, ss, xs, elems, *float_args(sat(el)), mode, r_bits,
+                        key)
+    elems[np.isnan(s_el)] = np.nan
+    return layout, elems * s_el, elems, scales       # exact: few bits times few bits
+
+
 def block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=False):
-    """Values and int64 scale exponents (kernels.block.NO_SCALE for NaN blocks) of xa in f."""
+    """Values and int64 scale exponents (kernels.block.NO_SCALE for NaN blocks) of xa in f; for
+    value scales (f.scale_format) the float64 scales themselves (NaN for NaN blocks)."""
+    if f.scale_format is not None:
+        layout, out, _, scales = value_block_quantize(xa, f, axis, mode, r_bits, key)
+        if flat_scales:
+            return layout, out, scales
+        return layout.unflat(out).astype(xa.dtype, copy=False), layout.shaped_scales(scales)
     layout = BlockLayout(xa.shape, f, axis)
     flat = layout.flat(xa)
     out = np.empty_like(flat)
@@ -372,6 +442,9 @@ def block_exponents(x, fmt, axis=None):
     f = check_format(fmt)
     if not isinstance(f, BlockFormat):
         raise ValueError(f"fmt must be a block format, got {f}")
+    if f.scale_format is not None:
+        raise ValueError(f"{f} has value scales ({f.scale_format}), not exponents: its scales are "
+                         f"the second part of fpsim.encode(x, fmt)")
     xa, _ = values_array(x)
     _, scales = block_quantize(xa, f, axis, _k.MODE["rne"], 0, np.uint64(0))
     out = scales.astype(np.float64)
@@ -380,6 +453,10 @@ def block_exponents(x, fmt, axis=None):
 
 
 def _block_encode(xa, f: BlockFormat, axis, mode, r_bits, key):
+    if f.scale_format is not None:
+        layout, _, elems, scales = value_block_quantize(xa, f, axis, mode, r_bits, key)
+        return (encode(layout.unflat(np.where(np.isnan(elems), 0.0, elems)), f.element),
+                layout.shaped_scales(encode(scales, f.scale_format)))
     layout, q, scales = block_quantize(xa, f, axis, mode, r_bits, key, flat_scales=True)
     nan_block = scales == _kblock.NO_SCALE
     s_el = layout.per_element(np.where(nan_block, 0, scales))
@@ -398,6 +475,11 @@ def _block_decode(codes, f: BlockFormat, axis):
     if scodes.shape != layout.scale_shape:
         raise ValueError(f"scale codes must have shape {layout.scale_shape} for element codes of "
                          f"shape {el_codes.shape}, got {scodes.shape}")
+    if f.scale_format is not None:
+        scales = decode(layout.flat_scales(scodes), f.scale_format, dtype=np.float64)
+        v = layout.flat(decode(el_codes, f.element, dtype=np.float64)) * \
+            layout.per_element(scales)
+        return layout.unflat(v)
     sc = layout.flat_scales(scodes.astype(np.int64))
     nan_block = f.nan_scale & (sc == (1 << f.scale_bits) - 1)
     s_el = layout.per_element(np.where(nan_block, 0, sc + f.scale_min))

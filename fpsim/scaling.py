@@ -1,6 +1,7 @@
 """Stateful scaling policies above quantize: Autoflex (Flexpoint, Koster et al. 2017) predicts
 the exponent of a stream of tensors from their recent maxima; GradScale (Sun et al. 2020) scales
-a gradient into radix-4 FP4 for two-phase rounding."""
+a gradient into radix-4 FP4 for two-phase rounding; the random Hadamard transform of the NVFP4
+recipe spreads outliers across blocks."""
 
 from __future__ import annotations
 
@@ -142,3 +143,41 @@ class GradScale:
         self.steps += 1
         return (quantize(g, even, rounding=self.rounding, seed=seed),
                 quantize(g, odd, rounding=self.rounding, seed=seed + 1))
+
+
+def hadamard(n=16):
+    """The n x n Sylvester Hadamard matrix (entries +-1, H H^T = n I; n a power of two)."""
+    if not is_int(n) or n < 1 or n & (n - 1):
+        raise ValueError(f"n must be a power of two, got {n!r}")
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return h
+
+
+def random_hadamard(x, seed, axis=0, n=16):
+    """The random Hadamard transform of the NVFP4 recipe (NVIDIA 2025): along ``axis``, every
+    block of ``n`` entries multiplied by ``T = H D / sqrt(n)``, with H the Sylvester Hadamard
+    matrix and D a diagonal of random signs drawn from ``seed`` (one draw per call, shared by
+    every block).  T is orthogonal, so applying it to both inputs of a GEMM along its reduction
+    axis leaves the exact product unchanged (``(T a)^T (T b) = a^T b``) while it spreads
+    outliers across each block before they are quantized.  The axis is zero-padded to a
+    multiple of n (zeros add nothing to the product) and the result keeps the padded length.
+    Computed in float64, each entry rounded once at most (exact for float32 inputs whose block
+    entries lie within a factor 2**25 of each other: 16 terms of +-x/4).
+
+    >>> import numpy as np
+    >>> from fpsim.scaling import random_hadamard
+    >>> a, b = np.arange(16.0), np.ones(16)
+    >>> float(random_hadamard(a, 3) @ random_hadamard(b, 3)), float(a @ b)
+    (120.0, 120.0)
+    """
+    x = np.moveaxis(np.asarray(x, np.float64), axis, 0)
+    pad = (-x.shape[0]) % n
+    if pad:
+        x = np.concatenate([x, np.zeros((pad,) + x.shape[1:])])
+    signs = np.where(np.random.default_rng([seed, 5]).random(n) < 0.5, -1.0, 1.0)
+    t = hadamard(n) * signs / math.sqrt(n)
+    blocks = x.reshape((x.shape[0] // n, n) + x.shape[1:])
+    y = np.einsum("ij,bj...->bi...", t, blocks).reshape(x.shape)
+    return np.moveaxis(y, 0, axis)

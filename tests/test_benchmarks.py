@@ -56,6 +56,9 @@ def _check_train(data):
         s = r["seconds_per_epoch"]
         assert 0 < s["min"] <= s["median"] <= s["max"] and r["vs_fp32"] > 0
         assert 0 <= r["test_accuracy"] <= 1
+    assert [r["recipe"] for r in data["gpt_rows"]] == ["fp32", "te_fp8_delayed", "mxfp8_ocp",
+                                                       "fp8_hopper"]
+    assert all(r["seconds_per_100_steps"] > 0 and r["vs_fp32"] > 0 for r in data["gpt_rows"])
 
 
 def test_suite_quick_writes_every_row(tmp_path):

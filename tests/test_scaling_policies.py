@@ -86,3 +86,73 @@ def test_ocp_mx_recipes(name, elements):
         assert (f.element.exp_bits, f.element.man_bits, f.block) == (e, m, 32)
         assert (f.scale_min, f.scale_max, f.nan_scale) == (-127, 127, True)
     assert all(r.acc[g] == fpsim.Accumulator("float32") for g in r.acc)
+
+
+def test_nvfp4_two_levels_against_fractions():
+    """The per-tensor level s = float32(6 * 448 / amax), then blocks of 16 of x * s with UE4M3
+    scales = amax_block / 6 rounded to nearest-even (tests/test_value_scales.py's reference),
+    elements rounded to E2M1; the GEMM scale is float32(1 / s).  Block scales then fit E4M3."""
+    from fractions import Fraction
+    from test_value_scales import reference_blocks
+    rng = np.random.default_rng(60)
+    x = (rng.standard_normal((4, 48)) * 2.0 ** rng.integers(-8, 8, (4, 1))).astype(np.float32)
+    x[1, :16] = 0.0
+    x[2, 3] = 300.0
+    got, f, inv = nn.NVFP4Scaling().make()(x, -1, "forward", 0)
+    amax = float(np.abs(x).max())
+    s = float(np.float32(6 * 448 / amax))
+    assert inv == float(np.float32(1 / s)) and f == fpsim.format("nvfp4")
+    el, sf = fpsim.format("float4_e2m1fn"), fpsim.format("float8_e4m3fn")
+    for r in range(4):
+        xs = [float(Fraction(float(v)) * Fraction(s)) for v in x[r].astype(np.float64)]
+        blocks = [xs[b:b + 16] for b in range(0, 48, 16)]
+        want = [v for _, vals in reference_blocks(blocks, el, sf, "rne") for v in vals]
+        scales = [sc for sc, _ in reference_blocks(blocks, el, sf, "rne")]
+        assert all(sc <= 448 for sc in scales)                    # the point of the 2nd level
+        assert np.array_equal(got[r].astype(np.float64), np.array(want)), r
+
+
+def test_random_hadamard_is_orthogonal_and_leaves_products_exact():
+    from fpsim.scaling import hadamard, random_hadamard
+    h = hadamard(16)
+    assert np.array_equal(h @ h.T, 16 * np.eye(16))
+    rng = np.random.default_rng(61)
+    a = rng.standard_normal((37, 3)).astype(np.float32)
+    b = rng.standard_normal((37, 5)).astype(np.float32)
+    ta, tb = random_hadamard(a, 9), random_hadamard(b, 9)
+    assert ta.shape == (48, 3)
+    t = random_hadamard(np.eye(16), 9)                            # the transform itself
+    assert np.array_equal(t.T @ t, np.eye(16))                    # entries +-1/4: exact
+    assert np.allclose(ta.T @ tb, a.astype(np.float64).T @ b, rtol=1e-12, atol=1e-12)
+    assert not np.array_equal(random_hadamard(np.eye(16), 9), random_hadamard(np.eye(16), 10))
+    with pytest.raises(ValueError, match="power of two"):
+        hadamard(12)
+
+
+def test_rht_changes_only_the_rounding_of_the_weight_gradient():
+    """Under fp32 arithmetic (no rounding of operands) a recipe with the RHT computes the same
+    weight gradient up to float32 rounding; under NVFP4 it differs (the transformed tensors are
+    what gets quantized)."""
+    rng = np.random.default_rng(62)
+    dy = rng.standard_normal((40, 6)).astype(np.float32)
+    x = rng.standard_normal((40, 5)).astype(np.float32)
+    plain = nn.Datapath(nn.Recipe("a", acc=fpsim.Accumulator("float32")), 0)
+    rht = nn.Datapath(nn.Recipe("b", acc=fpsim.Accumulator("float32"), rht_seed=4), 0)
+    g0, g1 = plain.linear_backward_weight(dy, x), rht.linear_backward_weight(dy, x)
+    assert np.allclose(g0, g1, rtol=1e-5, atol=1e-5) and not np.array_equal(g0, g1)
+    with pytest.raises(ValueError, match="rht_seed"):
+        nn.Recipe("c", rht_seed=-1)
+
+
+def test_nvfp4_nvidia2025_recipe():
+    """NVIDIA 2025: NVFP4 GEMM inputs, 16 x 16 weight blocks, RHT on the weight-gradient
+    inputs, stochastic rounding of the gradients, the last layers in BF16, FP32 accumulation."""
+    r = recipes.get("nvfp4_nvidia2025")
+    assert r.weights.fmt.block == (16, 16) and r.activations.fmt.block == 16
+    assert r.errors.rounding == "sr" and r.weights.rounding == "rne"
+    for f in (r.weights.fmt, r.activations.fmt):
+        assert f.element == fpsim.format("float4_e2m1fn")
+        assert f.scale_format == fpsim.format("float8_e4m3fn")
+    assert r.rht_seed is not None and r.keep == ("last",)
+    assert fpsim.format(r.keep_recipe.weights.fmt) == fpsim.format("bfloat16")
+    assert all(r.acc[g] == fpsim.Accumulator("float32") for g in r.acc)

@@ -42,6 +42,15 @@ class BlockFormat:
         The scale has a NaN code (OCP E8M0): a block holding a NaN, or whose exponent exceeds
         ``scale_max`` (an Inf), becomes all NaN, as the MX reference emulator does.  Otherwise the
         exponent clamps to ``scale_max`` and the elements saturate.
+    scale_format : FloatFormat or None
+        None: the power-of-two scales above.  A float format (UE4M3 as "float8_e4m3fn", whose
+        sign is unused; "float32"; ...): each block's scale is a *value* ``S`` of that format,
+        ``amax / element.max`` rounded once to nearest-even (at least the format's smallest
+        positive value, at most its largest), and each element is ``x / S`` rounded once into
+        the element format (saturating), so a value is ``element * S``.  An all-zero block takes
+        ``S = 1``; a block holding a NaN or an Inf becomes all NaN.  NVFP4's and DeepSeek-V3's
+        block scales; fpsim's choices where their papers leave the rounding open.  The scale
+        range fields are unused.  Elements must be float formats.
 
     The scale exponent of a block is ``floor(log2(amax)) - emax_elem`` (``scale_min`` for an
     all-zero block), where ``emax_elem = floor(log2(element.max))``.  Its code (see
@@ -59,6 +68,7 @@ class BlockFormat:
     scale_max: int = 127
     nan_scale: bool = False
     name: str | None = field(default=None, compare=False)
+    scale_format: object = None
 
     def __post_init__(self):
         if not isinstance(self.element, (FloatFormat, FixedFormat)):
@@ -82,12 +92,26 @@ class BlockFormat:
         if not isinstance(self.nan_scale, bool):
             raise ValueError(f"nan_scale must be True or False, got {self.nan_scale!r}")
         el = self.element
+        if self.scale_format is not None:
+            self._check_scale_format()
+            return
         lsb = -el.frac_bits if isinstance(el, FixedFormat) else el.emin - el.man_bits
         top = math.frexp(el.max)[1]
         if not _kblock.supports(lsb, top, self.scale_min, self.scale_max):
             raise ValueError(f"element {el} scaled by 2**{self.scale_min} .. 2**{self.scale_max} "
                              "leaves float64's normal range, where the kernels are exact; narrow "
                              "the scale range")
+
+    def _check_scale_format(self):
+        sf = self.scale_format
+        if not isinstance(sf, FloatFormat) or sf.man_bits > 23 or sf.emax > 127 \
+                or sf.emin - sf.man_bits < -149:
+            raise ValueError(f"scale_format must be None or a FloatFormat within float32 (e.g. "
+                             f"fpsim.format('float8_e4m3fn'), fpsim.format('float32')), got "
+                             f"{self.scale_format!r}")
+        if not isinstance(self.element, FloatFormat):
+            raise ValueError(f"value scales (scale_format) need a float element format, got "
+                             f"{self.element}")
 
     @property
     def emax_elem(self) -> int:
@@ -100,6 +124,13 @@ class BlockFormat:
         significand width over the element's exponent range widened by the scale range.  The GEMM
         kernels read block-format operands through it."""
         el = self.element.float_container
+        if self.scale_format is not None:        # element x scale: both significands, and the
+            sf = self.scale_format               # range from the smallest to the largest product
+            lo = math.frexp(el.min_subnormal * sf.min_subnormal)[1] - 1
+            hi = math.frexp(el.max * sf.max)[1]
+            exp_bits = (hi - lo + 2).bit_length()
+            return FloatFormat(exp_bits, el.man_bits + sf.man_bits + 1, bias=1 - lo,
+                               specials="fn")
         emin, emax = el.emin + self.scale_min, el.emax + self.scale_max + 1  # +1: room for NaN
         exp_bits = (emax - emin + 1).bit_length()
         top_field = (1 << exp_bits) - (1 if el.man_bits else 2)   # the largest finite field
@@ -110,7 +141,10 @@ class BlockFormat:
 
     @property
     def scale_bits(self) -> int:
-        """Bits of a scale code: enough for every exponent (and the NaN code, if any)."""
+        """Bits of a scale code: enough for every exponent (and the NaN code, if any); a value
+        scale's format width."""
+        if self.scale_format is not None:
+            return self.scale_format.bits
         n = self.scale_max - self.scale_min + 1 + int(self.nan_scale)
         return max(1, (n - 1).bit_length())
 
@@ -124,6 +158,8 @@ class BlockFormat:
         """Canonical description; the registered names are the way to look a block format up."""
         b = "tensor" if self.block is None else (
             f"{self.block[0]}x{self.block[1]}" if isinstance(self.block, tuple) else self.block)
+        if self.scale_format is not None:
+            return f"block({self.element.spec},{b},{self.scale_format.spec})"
         return f"block({self.element.spec},{b},{self.scale_min}..{self.scale_max}" + \
             (",nan)" if self.nan_scale else ")")
 

@@ -106,6 +106,13 @@ _SPEC_RE = re.compile(
     r"(?:b(?P<bias>-?\d+))?(?P<sp>fnuz|fn|none|ieee)?(?P<flags>(?:_(?:ftz|sat))*)$")
 _BLOCK_RE = re.compile(r"^block\((?P<el>.+?),(?P<b>tensor|\d+x\d+|\d+),(?P<lo>-?\d+)\.\.(?P<hi>-?\d+)"
                        r"(?P<nan>,nan)?\)$")
+def _block_shape(b):
+    """The block of a spec string: "tensor", "RxC" or "N"."""
+    return None if b == "tensor" else (tuple(int(v) for v in b.split("x")) if "x" in b
+                                       else int(b))
+
+
+_VALUE_BLOCK_RE = re.compile(r"^block\((?P<el>[^,]+),(?P<b>tensor|\d+x\d+|\d+),(?P<sf>[^,.]+)\)$")
 _EXPONENT_RE = re.compile(r"^e(?P<e>\d+)m0fnu(?:b(?P<b>-?\d+))?$")
 _RADIX4_RE = re.compile(r"^radix4_e(?P<e>\d+)(?:b(?P<b>-?\d+))?(?P<p>p1)?$")
 _POSIT_RE = re.compile(r"^posit<(?P<n>\d+),(?P<es>\d+)>$")
@@ -153,11 +160,11 @@ def format(spec):
         return ML_ALIASES[key.lower()]
     m = _BLOCK_RE.match(key.lower().replace(" ", ""))
     if m is not None:
-        b = m["b"]
-        block = None if b == "tensor" else (tuple(int(v) for v in b.split("x")) if "x" in b
-                                            else int(b))
-        return BlockFormat(format(m["el"]), block, int(m["lo"]), int(m["hi"]),
+        return BlockFormat(format(m["el"]), _block_shape(m["b"]), int(m["lo"]), int(m["hi"]),
                            nan_scale=m["nan"] is not None)
+    m = _VALUE_BLOCK_RE.match(key.lower().replace(" ", ""))
+    if m is not None:
+        return BlockFormat(format(m["el"]), _block_shape(m["b"]), scale_format=format(m["sf"]))
     m = _EXPONENT_RE.match(key.lower().replace(" ", ""))
     if m is not None:
         return ExponentFormat(int(m["e"]), 127 if m["b"] is None else int(m["b"]))
@@ -200,6 +207,23 @@ for _name, _elem in (("mxfp8_e4m3", "float8_e4m3fn"), ("mxfp8_e5m2", "float8_e5m
 register("mxint8", BlockFormat(FixedFormat(2, 6), 32, -127, 127, nan_scale=True),
          f"{_MX}; elements 8-bit two's complement with an implicit 2**-6 (-2 .. 1 63/64), "
          "as gfloat")
+
+# --- value-scaled blocks: NVFP4 and DeepSeek-V3's tiles ----------------------------------------
+register("nvfp4", BlockFormat(format("float4_e2m1fn"), 16, scale_format=format("float8_e4m3fn")),
+         "NVIDIA 2025, 'Pretraining large language models with NVFP4': E2M1 elements, blocks of "
+         "16 along the reduction axis, a UE4M3 scale = amax / 6 rounded to nearest-even (the "
+         "block level; the per-tensor float32 level is fpsim.nn.NVFP4Scaling)")
+register("nvfp4_16x16", BlockFormat(format("float4_e2m1fn"), (16, 16),
+                                    scale_format=format("float8_e4m3fn")),
+         "NVFP4 with 16 x 16 tiles (the NVFP4 recipe's weights, so a weight and its transpose "
+         "share their blocks)")
+register("fp8_tile_1x128", BlockFormat(format("float8_e4m3fn"), 128, scale_format=format("float32")),
+         "DeepSeek-V3 technical report, section 3.3.1: E4M3 in 1 x 128 tiles along the reduction "
+         "axis (activations, errors), one float32 scale = amax / 448 per tile")
+register("fp8_block_128x128", BlockFormat(format("float8_e4m3fn"), (128, 128),
+                                          scale_format=format("float32")),
+         "DeepSeek-V3 technical report, section 3.3.1: E4M3 in 128 x 128 blocks (weights), one "
+         "float32 scale = amax / 448 per block")
 
 # --- Block Minifloat (Fox et al. 2021) ---------------------------------------------------------
 

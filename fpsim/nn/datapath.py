@@ -20,6 +20,7 @@ import numpy as np
 from .. import conv as _conv
 from .._args import check_format
 from ..gemm import gemm_values
+from ..scaling import random_hadamard
 from . import functional as F
 from .quantizers import GEMMS, make_quantizer
 
@@ -100,6 +101,9 @@ class Datapath:
         return self._scaled(c, sd * sw)
 
     def linear_backward_weight(self, dy, x):
+        if self.recipe.rht_seed is not None:    # the NVFP4 recipe: both inputs through the
+            dy, x = (random_hadamard(t, self.recipe.rht_seed, axis=0).astype(t.dtype)  # RHT
+                     for t in (dy, x))
         dv, fd, sd = self._operand("errors", dy, 0, "backward_weight")
         xv, fx, sx = self._operand("activations", x, 0, "backward_weight")
         if self.recipe.accumulator("backward_weight") is None:

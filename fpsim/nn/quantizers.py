@@ -317,6 +317,48 @@ class _DelayedTensor(_Cached):
 
 
 @dataclass(frozen=True)
+class NVFP4Scaling:
+    """NVFP4's two levels (NVIDIA 2025, "Pretraining large language models with NVFP4"): the
+    tensor times a per-tensor float32 scale ``s = 6 * 448 / amax`` (at most float32's largest
+    value), so that every block scale ``amax_block * s / 6`` fits E4M3, is rounded into
+    ``fpsim.format("nvfp4")`` (blocks of 16 along the GEMM's reduction axis, a UE4M3 scale per
+    block) or, with ``tiles=True``, ``"nvfp4_16x16"`` (the recipe's weights); the GEMM result is
+    multiplied by float32(1/s) per operand.  fpsim's choice: ``x * s`` is formed in float64
+    (exact for float32 tensors) before the block rounding."""
+    tiles: bool = False
+    rounding: str = "rne"
+
+    def __post_init__(self):
+        _check_rounding(self.rounding)
+        if not isinstance(self.tiles, bool):
+            raise ValueError(f"tiles must be True or False, got {self.tiles!r}")
+
+    @property
+    def fmt(self):
+        return _format("nvfp4_16x16" if self.tiles else "nvfp4")
+
+    def make(self):
+        return _NVFP4Tensor(self)
+
+    def __str__(self):
+        return "NVFP4 (" + ("16x16 tiles" if self.tiles else "1x16 blocks") + \
+            (", sr)" if self.rounding == "sr" else ")")
+
+
+class _NVFP4Tensor(_RoundTensor):
+    def __init__(self, spec: NVFP4Scaling):
+        _Cached.__init__(self)
+        self.spec, self.axis_free = spec, False
+
+    def round(self, x, axis, gemm, seed):
+        f = self.spec.fmt
+        x64 = np.asarray(x, np.float64)
+        s = tensor_scale(6.0 * 448.0, float(np.max(np.abs(x64), initial=0.0)), 0, 1.0)
+        q = quantize_along(x64 * s, f, axis, self.spec.rounding, seed)
+        return q.astype(np.float32), f, float(np.float32(1.0 / s))   # values of 6-bit sig.
+
+
+@dataclass(frozen=True)
 class GradScaling:
     """Radix-4 FP4 errors with GradScale and two-phase rounding (Sun et al. 2020): each error
     tensor is rounded onto both radix-4 grids under one power-of-four scale; ``phase`` maps each

@@ -37,6 +37,10 @@ class Recipe:
     loss_scale : the loss gradient is multiplied by it and the weight gradients divided by it.
     keep : the GEMM layers ("first", "last") computed under ``keep_recipe`` instead (default: the
         float32 baseline), as papers keep the first and last layers at higher precision.
+    rht_seed : None, or the seed of the random Hadamard transform applied to both inputs of
+        every Linear's weight-gradient GEMM along the batch axis, in blocks of 16
+        (:func:`fpsim.scaling.random_hadamard`; the NVFP4 recipe; one sign vector for the whole
+        run, fpsim's choice).
     source : the paper, section and table the recipe comes from.
     """
     name: str
@@ -50,6 +54,7 @@ class Recipe:
     loss_scale: float = 1.0
     keep: tuple = ()
     keep_recipe: object = None
+    rht_seed: object = None
     source: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -66,6 +71,10 @@ class Recipe:
                 raise ValueError(f"acc[{g!r}] must be an fpsim.Accumulator, KulischAccumulator, "
                                  f"a matrix engine (fpsim.engine) or None, got {a!r}")
         set_("acc", {g: accs.get(g) for g in GEMMS})
+        if self.rht_seed is not None and (isinstance(self.rht_seed, bool) or not isinstance(
+                self.rht_seed, int) or not 0 <= self.rht_seed < 2**63):
+            raise ValueError(f"rht_seed must be None or an int in 0..2**63-1, got "
+                             f"{self.rht_seed!r}")
         if self.update_rounding not in ROUNDINGS:
             raise ValueError(f"update_rounding must be one of {', '.join(ROUNDINGS)}; got "
                              f"{self.update_rounding!r}")
@@ -102,6 +111,7 @@ class Recipe:
         d["master"] = s(self.master)
         d["loss_scale"] = self.loss_scale
         d["keep"] = f"{', '.join(self.keep)} in {self.keep_recipe.name}" if self.keep else "none"
+        d["rht"] = "none" if self.rht_seed is None else f"wgrad inputs, seed {self.rht_seed}"
         d["source"] = self.source
         return d
 

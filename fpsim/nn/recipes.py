@@ -16,7 +16,7 @@ from ..accum import Accumulator, KulischAccumulator
 from ..engines import engine
 from ..formats import FixedFormat
 from .quantizers import (AutoflexScaling, CurrentScaling, DelayedScaling, GradScaling,
-                         IntScaling, Round)
+                         IntScaling, NVFP4Scaling, Round)
 from .recipe import FP32, RECIPES, Recipe, get, register  # noqa: F401 (the registry)
 
 _FP16_169 = Accumulator("fp16_169", chunk=64)
@@ -187,7 +187,27 @@ MXFP6_OCP = Recipe(
            "all three tensors is fpsim's choice (the paper's training section was not read "
            "here).")
 
+BF16 = Recipe(
+    "bf16", weights="bfloat16", activations="bfloat16", errors="bfloat16",
+    acc=Accumulator("float32"),
+    source="Kalamkar et al. 2019, 'A study of BFLOAT16 for deep learning training': bfloat16 "
+           "GEMM inputs, float32 accumulation and master weights (the layers the NVFP4 recipe "
+           "keeps at higher precision).")
+
+NVFP4_NVIDIA2025 = Recipe(
+    "nvfp4_nvidia2025", weights=NVFP4Scaling(tiles=True), activations=NVFP4Scaling(),
+    errors=NVFP4Scaling(rounding="sr"), acc=Accumulator("float32"), rht_seed=0,
+    keep=("last",), keep_recipe=BF16,
+    source="NVIDIA et al. 2025, 'Pretraining large language models with NVFP4': every GEMM input "
+           "in NVFP4 (E2M1, a UE4M3 scale per 16 along the reduction axis, a per-tensor float32 "
+           "scale), weights in 16 x 16 blocks, the random Hadamard transform on both inputs of "
+           "the weight-gradient GEMMs, stochastic rounding of the gradients (errors), the last "
+           "layers in BF16, float32 accumulation and master weights. fpsim's choices: the RHT "
+           "sign seed (0, one draw for the run), which layers count as last (the output head "
+           "here), nearest rounding of the scales and of weights and activations.")
+
 for _r in (FP32, FP8_WANG2018, HFP8_SUN2019, FLEXPOINT_KOSTER2017, BM8_FOX2021, BM6_FOX2021,
            FIXED16_GUPTA2015, FIXED12_ORTIZ2018, FLOAT12_ORTIZ2018, POW2_ORTIZ2018, FP4_SUN2020,
-           FP8_HOPPER, FP8_HOPPER_PROMOTED, TE_FP8_DELAYED, MXFP8_OCP, MXFP6_OCP):
+           FP8_HOPPER, FP8_HOPPER_PROMOTED, TE_FP8_DELAYED, MXFP8_OCP, MXFP6_OCP, BF16,
+           NVFP4_NVIDIA2025):
     register(_r)
