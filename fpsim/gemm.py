@@ -8,7 +8,7 @@ import numpy as np
 from ._args import (check_arith_format, check_axis, check_format, check_seed, holder,
                     natural_dtype)
 from .accum import Accumulator, KulischAccumulator, check_products, run
-from .arith import add
+from .arith import add, mul
 from .engines import FusedDotAdd, MatrixEngine
 from .kernels import rounding as _k
 from .formats import FloatFormat, format as _format
@@ -146,9 +146,14 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
 
 
 def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, seed=None,
-                product_rounding="rne", scales=None):
+                product_rounding="rne", scales=None, dequant=None):
     """gemm of float64 arrays already known to hold values of the formats fa_ and fb_
-    (``scales``: a block-scaled engine's, from :meth:`MatrixEngine.scales`)."""
+    (``scales``: a block-scaled engine's, from :meth:`MatrixEngine.scales`).
+
+    ``dequant``: (scale_a (..., M, nb), scale_b (..., nb, N)), one scale per chunk of K of a
+    promoted accumulator (``Accumulator(fmt, chunk=c, inner=...)``, nb = ceil(K / c)): each
+    chunk's sum times ``float32(scale_a * scale_b)`` (rounded to float32) is added into the
+    outer register - DeepSeek-V3's dequantization of tile-scaled FP8 on the CUDA cores."""
     fa_, fb_ = holder(fa_), holder(fb_)   # the kernels see fixed-point operands as floats
     acc = check_acc(acc)
     key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
@@ -171,11 +176,15 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     if scales is not None:
         scales = (scales[0].reshape((-1,) + scales[0].shape[-2:]),
                   scales[1].reshape((-1,) + scales[1].shape[-2:])) + scales[2:]
+    if dequant is not None and not (isinstance(acc, Accumulator) and acc.inner is not None):
+        raise ValueError("per-chunk dequantization scales need a promoted accumulator "
+                         "(fpsim.Accumulator(fmt, chunk=..., inner=...))")
     if isinstance(acc, MatrixEngine):
         c = positive_nans(engine_run(acc, a3, b3, batch, scales, fmts))
     elif isinstance(acc, Accumulator) and acc.inner is not None:
         c = positive_nans(promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales,
-                                       None if eng is None else fmts))
+                                       None if eng is None else fmts,
+                                       check_dequant(dequant, acc, a3, b3)))
     else:
         c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode))
     final = acc.out_format if fo_ is None else fo_
@@ -262,7 +271,25 @@ def engine_run(eng, a3, b3, batch, scales=None, fmts=None, promote=None):
     return eng.model.run(a3, b3, c3, fa_, fb_, scales)
 
 
-def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fmts=None):
+def check_dequant(dequant, acc, a3, b3):
+    """The per-chunk scales as 3-D float64 arrays (BA, M, nb) and (BB, nb, N), or None."""
+    if dequant is None:
+        return None
+    nb = -(-a3.shape[2] // acc.chunk)
+    sa, sb = (np.asarray(d, np.float64) for d in dequant)
+    sa = sa.reshape((-1,) + sa.shape[-2:]) if sa.ndim >= 2 else sa
+    sb = sb.reshape((-1,) + sb.shape[-2:]) if sb.ndim >= 2 else sb
+    if sa.ndim != 3 or sb.ndim != 3 or sa.shape[1:] != (a3.shape[1], nb) or \
+            sb.shape[1:] != (nb, b3.shape[2]) or sa.shape[0] not in (1, a3.shape[0]) or \
+            sb.shape[0] not in (1, b3.shape[0]):
+        raise ValueError(f"dequantization scales must be (M, {nb}) and ({nb}, N): one per chunk "
+                         f"of {acc.chunk} along K; got {np.shape(dequant[0])} and "
+                         f"{np.shape(dequant[1])}")
+    return sa, sb
+
+
+def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fmts=None,
+                 dequant=None):
     """Chunks of ``acc.chunk`` K-elements each summed by ``acc.inner`` from zero, each chunk sum
     added in order into the outer register (acc's format and rounding): DeepSeek-V3's promotion
     of tensor-core partial sums to FP32 on the CUDA cores, Wang et al.'s chunk-based
@@ -272,9 +299,9 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
         raise ValueError(f"chunk ({n_chunk}) must be a multiple of the block-scaled engine's "
                          f"block ({scales[3]})")
     eng = acc.inner
-    if isinstance(eng, MatrixEngine) and isinstance(eng.model, FusedDotAdd) and \
-            n_chunk % eng.k == 0 and isinstance(acc.fmt, FloatFormat) and \
-            _k.supports(acc.fmt.man_bits, acc.fmt.emin):
+    if dequant is None and isinstance(eng, MatrixEngine) and \
+            isinstance(eng.model, FusedDotAdd) and n_chunk % eng.k == 0 and \
+            isinstance(acc.fmt, FloatFormat) and _k.supports(acc.fmt.man_bits, acc.fmt.emin):
         # in the kernel: the same chunks (zero padding only at the end of K, as below)
         return engine_run(eng, a3, b3, batch, scales, fmts, (n_chunk, acc.fmt, acc.rounding))
     total = np.zeros((batch, a3.shape[1], b3.shape[2]))
@@ -288,8 +315,13 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
             part = engine_run(acc.inner, a_c, b_c, batch, s_c, fmts)
         else:
             part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode)
-        total = add(total, np.asarray(part, np.float64), acc.fmt, rounding=acc.rounding,
-                    dtype=np.float64)
+        part = np.asarray(part, np.float64)
+        if dequant is not None:                  # times float32(scale_a * scale_b)
+            c = lo // n_chunk
+            s = mul(dequant[0][:, :, c][:, :, None], dequant[1][:, c, :][:, None, :],
+                    "float32", dtype=np.float64)
+            part = mul(part, s, "float32", dtype=np.float64)
+        total = add(total, part, acc.fmt, rounding=acc.rounding, dtype=np.float64)
     return total
 
 

@@ -156,3 +156,96 @@ def test_nvfp4_nvidia2025_recipe():
     assert r.rht_seed is not None and r.keep == ("last",)
     assert fpsim.format(r.keep_recipe.weights.fmt) == fpsim.format("bfloat16")
     assert all(r.acc[g] == fpsim.Accumulator("float32") for g in r.acc)
+
+
+def test_tile_scaling_elements_and_scales_against_fractions():
+    """1 x t tiles along the reduction axis and t x t blocks: elements and float32 scales as the
+    value-scaled block reference says; a block's scale is repeated across the other axis."""
+    from test_value_scales import reference_blocks
+    rng = np.random.default_rng(70)
+    x = (rng.standard_normal((6, 10)) * 2.0 ** rng.integers(-6, 6, (6, 1))).astype(np.float32)
+    el, f32 = fpsim.format("float8_e4m3fn"), fpsim.format("float32")
+    e, f, s = nn.TileScaling(tile=4).make()(x, -1, "forward", 0)
+    assert f == el and s.shape == (6, 3)
+    for r in range(6):
+        blocks = [list(x[r, b:b + 4].astype(np.float64)) for b in range(0, 10, 4)]
+        for b, (sc, vals) in enumerate(reference_blocks(blocks, el, f32, "rne")):
+            assert s[r, b] == sc
+            assert np.array_equal(e[r, 4 * b:4 * b + 4].astype(np.float64) * sc, np.array(vals))
+    e2, _, s2 = nn.TileScaling(tile=(4, 4)).make()(x, 0, "backward_data", 0)
+    assert s2.shape == (2, 10)
+    blk = list(x[:4, :4].astype(np.float64).reshape(-1))
+    (sc, vals), = reference_blocks([blk], el, f32, "rne")
+    assert (s2[0, :4] == sc).all()
+    assert np.array_equal((e2[:4, :4].astype(np.float64) * sc).reshape(-1), vals)
+    with pytest.raises(ValueError, match="square"):
+        nn.TileScaling(tile=(4, 8))
+
+
+def test_dequantization_at_promotion_matches_the_chunk_loop():
+    """gemm(..., acc=Accumulator(float32, chunk=t, inner=engine), dequant=(sa, sb)): each
+    chunk on the engine from zero, times float32(sa * sb), rounded to float32, added."""
+    from fpsim.gemm import gemm_values
+    rng = np.random.default_rng(71)
+    e4 = fpsim.format("float8_e4m3fn")
+    eng = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")
+    A = fpsim.quantize(rng.standard_normal((5, 200)), e4)
+    B = fpsim.quantize(rng.standard_normal((200, 7)), e4)
+    sa = np.float32(rng.random((5, 4)) * 3).astype(np.float64)
+    sb = np.float32(rng.random((4, 7)) / 3).astype(np.float64)
+    acc = fpsim.Accumulator("float32", chunk=64, inner=eng)
+    got = gemm_values(A, B, e4, e4, acc=acc, dequant=(sa, sb))
+    total = np.zeros((5, 7))
+    for c, k0 in enumerate(range(0, 200, 64)):
+        part = fpsim.gemm(A[:, k0:k0 + 64], B[k0:k0 + 64], acc=eng).astype(np.float64)
+        s = fpsim.mul(sa[:, c][:, None], sb[c][None, :], "float32", dtype=np.float64)
+        total = fpsim.add(total, fpsim.mul(part, s, "float32", dtype=np.float64), "float32",
+                          dtype=np.float64)
+    assert np.array_equal(got, total)
+    with pytest.raises(ValueError, match="one per chunk"):
+        gemm_values(A, B, e4, e4, acc=acc, dequant=(sa[:, :3], sb))
+    with pytest.raises(ValueError, match="promoted accumulator"):
+        gemm_values(A, B, e4, e4, acc=eng, dequant=(sa, sb))
+
+
+def test_deepseek_linear_layer_dequantizes_per_chunk():
+    """A Linear under tile scaling: the forward GEMM equals the chunk loop over the quantizers'
+    own elements and scales (1 x 4 tiles of x, 4 x 4 blocks of w, transposed beside w^T)."""
+    rec = nn.Recipe("ds_small", weights=nn.TileScaling(tile=(4, 4)),
+                    activations=nn.TileScaling(tile=4), errors=nn.TileScaling(tile=4),
+                    acc=fpsim.Accumulator("float32", chunk=4, inner=fpsim.Accumulator("float32")))
+    dp = nn.Datapath(rec, 0)
+    rng = np.random.default_rng(72)
+    x = rng.standard_normal((3, 10)).astype(np.float32)
+    w = rng.standard_normal((6, 10)).astype(np.float32)
+    y = dp.linear(x, w)
+    xe, _, sx = nn.TileScaling(tile=4).make()(x, -1, "forward", 0)
+    we, _, sw = nn.TileScaling(tile=(4, 4)).make()(w, -1, "forward", 0)
+    total = np.zeros((3, 6))
+    for c, k0 in enumerate(range(0, 10, 4)):
+        part = fpsim.gemm(xe[:, k0:k0 + 4], we[:, k0:k0 + 4].T, acc="float32").astype(np.float64)
+        s = fpsim.mul(sx[:, c][:, None], sw[:, c][None, :], "float32", dtype=np.float64)
+        total = fpsim.add(total, fpsim.mul(part, s, "float32", dtype=np.float64), "float32",
+                          dtype=np.float64)
+    assert np.array_equal(y, total.astype(np.float32))
+    dx = dp.linear_backward_data(rng.standard_normal((3, 6)).astype(np.float32), w)
+    assert dx.shape == (3, 10) and np.isfinite(dx).all()
+
+
+def test_deepseek_v3_fp8_recipe():
+    """DeepSeek-V3 section 3.3: E4M3 everywhere, 1 x 128 tiles (activations, errors) and
+    128 x 128 weight blocks with float32 scales, Hopper FP8 wgmma promoted every 128, the output
+    head and attention kept in higher precision."""
+    r = recipes.get("deepseek_v3_fp8")
+    assert r.weights.tile == (128, 128) and r.activations.tile == r.errors.tile == 128
+    for role in ("weights", "activations", "errors"):
+        assert fpsim.format(getattr(r, role).fmt) == fpsim.format("float8_e4m3fn")
+    for g in r.acc:
+        a = r.acc[g]
+        assert a.chunk == 128 and a.fmt == fpsim.FloatFormat(8, 23)
+        assert a.inner.arch == "hopper" and a.inner.model.frac_bits == 13
+    assert set(r.keep) == {"last", "attention"}
+    net = nn.transformer.gpt(np.random.default_rng(0), vocab=20, d=8, heads=2, layers=1,
+                             context=4).configure(r)
+    att = [m for m in net.walk() if getattr(m, "is_attention", False)]
+    assert att and all(m.datapath.recipe.name == "bf16" for m in att)

@@ -16,7 +16,7 @@ from .layers import (AvgPool, BatchNorm, Conv2d, Flatten, Linear, MaxPool, Model
                      RangeBatchNorm, ReLU, Residual, Sequential, softmax_cross_entropy)
 from .optim import SGD, AdamW
 from .quantizers import (AutoflexScaling, CurrentScaling, DelayedScaling, GradScaling,
-                         IntScaling, NVFP4Scaling, Round)
+                         IntScaling, NVFP4Scaling, Round, TileScaling)
 from .recipe import Recipe
 from .training import compare, evaluate, plot_runs, train
 from .transformer import GELU, CausalSelfAttention, Embedding, LayerNorm, RMSNorm
@@ -24,7 +24,7 @@ from .transformer import GELU, CausalSelfAttention, Embedding, LayerNorm, RMSNor
 __all__ = ["Linear", "Conv2d", "BatchNorm", "RangeBatchNorm", "ReLU", "MaxPool", "AvgPool",
            "Flatten", "Residual", "Sequential", "Model", "Param", "softmax_cross_entropy", "SGD",
            "AdamW", "Embedding", "LayerNorm", "RMSNorm", "GELU", "CausalSelfAttention",
-           "Recipe", "Round", "AutoflexScaling", "CurrentScaling", "DelayedScaling", "NVFP4Scaling", "IntScaling",
+           "Recipe", "Round", "AutoflexScaling", "CurrentScaling", "DelayedScaling", "NVFP4Scaling", "TileScaling", "IntScaling",
            "GradScaling",
            "Datapath", "recipes", "models", "transformer", "train", "compare", "evaluate",
            "plot_runs"]

@@ -87,18 +87,12 @@ class Datapath:
     def linear(self, x, w):
         xv, fx, sx = self._operand("activations", x, -1, "forward")
         wv, fw, sw = self._operand("weights", w, -1, "forward")
-        if self.recipe.accumulator("forward") is None:
-            return self._scaled(np.matmul(xv, wv.T), sx * sw)
-        c = self._gemm(xv, wv.T, fx, fw, "forward")
-        return self._scaled(c, sx * sw)
+        return self._product(xv, wv.T, fx, fw, sx, _t(sw), "forward")
 
     def linear_backward_data(self, dy, w):
         dv, fd, sd = self._operand("errors", dy, -1, "backward_data")
         wv, fw, sw = self._operand("weights", w, 0, "backward_data")
-        if self.recipe.accumulator("backward_data") is None:
-            return self._scaled(np.matmul(dv, wv), sd * sw)
-        c = self._gemm(dv, wv, fd, fw, "backward_data")
-        return self._scaled(c, sd * sw)
+        return self._product(dv, wv, fd, fw, sd, sw, "backward_data")
 
     def linear_backward_weight(self, dy, x):
         if self.recipe.rht_seed is not None:    # the NVFP4 recipe: both inputs through the
@@ -106,16 +100,13 @@ class Datapath:
                      for t in (dy, x))
         dv, fd, sd = self._operand("errors", dy, 0, "backward_weight")
         xv, fx, sx = self._operand("activations", x, 0, "backward_weight")
-        if self.recipe.accumulator("backward_weight") is None:
-            dw = np.matmul(dv.T, xv)
-        else:
-            dw = self._gemm(dv.T, xv, fd, fx, "backward_weight")
-        return self._gradient(self._scaled(dw, sd * sx))
+        return self._gradient(self._product(dv.T, xv, fd, fx, _t(sd), sx, "backward_weight"))
 
     # --- Conv2d: x (N, C, H, W), w (F, C, kh, kw) ---------------------------------------------
     def conv(self, x, w, stride, padding):
         xv, fx, sx = self._operand("activations", x, 1, "forward")
         wv, fw, sw = self._operand("weights", w, 1, "forward")
+        _no_tiles(sx, sw)
         if self.recipe.accumulator("forward") is None:
             return self._scaled(F.conv2d(xv, wv, stride, padding), sx * sw)
         y = _conv.conv2d(xv, wv, stride, padding, x_format=fx, w_format=fw, **self._acc("forward"))
@@ -124,6 +115,7 @@ class Datapath:
     def conv_backward_data(self, dy, w, x_shape, stride, padding):
         dv, fd, sd = self._operand("errors", dy, 1, "backward_data")
         wv, fw, sw = self._operand("weights", w, 0, "backward_data")
+        _no_tiles(sd, sw)
         if self.recipe.accumulator("backward_data") is None:
             return self._scaled(F.conv2d_backward_data(dv, wv, x_shape, stride, padding), sd * sw)
         dx = _conv.conv2d_backward_data(dv, wv, x_shape, stride, padding, dy_format=fd,
@@ -133,6 +125,7 @@ class Datapath:
     def conv_backward_weight(self, dy, x, w_shape, stride, padding):
         dv, fd, sd = self._operand("errors", dy, 0, "backward_weight")
         xv, fx, sx = self._operand("activations", x, 0, "backward_weight")
+        _no_tiles(sd, sx)
         if self.recipe.accumulator("backward_weight") is None:
             dw = F.conv2d_backward_weight(dv, xv, w_shape, stride, padding)
         else:
@@ -145,7 +138,7 @@ class Datapath:
         """c = a @ b (batched) of two activations (QK^T, attention times V): blocks along K."""
         av, fa, sa = self._operand("activations", a, -1, "forward")
         bv, fb, sb = self._operand("activations_b", b, -2, "forward")
-        return self._product(av, bv, fa, fb, sa * sb, "forward")
+        return self._product(av, bv, fa, fb, sa, sb, "forward")
 
     def matmul_backward(self, dc, a, b):
         """(da, db) = (dc @ b^T, a^T @ dc): errors against the other activation; da runs on the
@@ -153,13 +146,48 @@ class Datapath:
         backward-weight one."""
         dv, fd, sd = self._operand("errors", dc, -1, "backward_data")
         bv, fb, sb = self._operand("activations_b", b, -1, "backward_data")
-        da = self._product(dv, np.swapaxes(bv, -1, -2), fd, fb, sd * sb, "backward_data")
+        da = self._product(dv, np.swapaxes(bv, -1, -2), fd, fb, sd, _t(sb), "backward_data")
         av, fa, sa = self._operand("activations", a, -2, "backward_weight")
         dv2, fd2, sd2 = self._operand("errors", dc, -2, "backward_weight")
-        db = self._product(np.swapaxes(av, -1, -2), dv2, fa, fd2, sa * sd2, "backward_weight")
+        db = self._product(np.swapaxes(av, -1, -2), dv2, fa, fd2, _t(sa), sd2,
+                           "backward_weight")
         return da, db
 
-    def _product(self, a, b, fa, fb, scale, gemm):
-        if self.recipe.accumulator(gemm) is None:
-            return self._scaled(np.matmul(a, b), scale)
-        return self._scaled(self._gemm(a, b, fa, fb, gemm), scale)
+    def _product(self, a, b, fa, fb, sa, sb, gemm):
+        """a @ b through the recipe's accumulator for ``gemm`` (numpy's float32 matmul when it
+        has none), the operands' scales applied: scalars multiply the result; arrays (tile
+        scaling, one per chunk of K: sa (..., M, nb) beside a, sb (..., nb, N) beside b) are
+        applied as the promoted accumulator adds each chunk, or to the operands first under
+        numpy's matmul."""
+        acc = self.recipe.accumulator(gemm)
+        if not (isinstance(sa, np.ndarray) or isinstance(sb, np.ndarray)):
+            c = np.matmul(a, b) if acc is None else self._gemm(a, b, fa, fb, gemm)
+            return self._scaled(c, sa * sb)
+        nb = (sa if isinstance(sa, np.ndarray) else sb).shape[-1 if isinstance(sa, np.ndarray)
+                                                                else -2]
+        sa = sa if isinstance(sa, np.ndarray) else np.full(a.shape[:-1] + (nb,), sa)
+        sb = sb if isinstance(sb, np.ndarray) else np.full(b.shape[:-2] + (nb, b.shape[-1]), sb)
+        if acc is None:
+            t = -(-a.shape[-1] // nb)
+            a = a * np.repeat(sa, t, axis=-1)[..., :a.shape[-1]]
+            b = b * np.repeat(sb, t, axis=-2)[..., :b.shape[-2], :]
+            return np.matmul(a.astype(np.float32), b.astype(np.float32))
+        if getattr(acc, "inner", None) is None or -(-a.shape[-1] // acc.chunk) != nb:
+            raise ValueError(f"tile-scaled operands need a promoted accumulator whose chunk is "
+                             f"the tile (Accumulator(..., chunk=tile, inner=...)); {gemm} has "
+                             f"{acc}")
+        return gemm_values(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                           check_format(fa), check_format(fb), dequant=(sa, sb),
+                           **self._acc(gemm)).astype(np.float32)
+
+
+def _no_tiles(*scales):
+    if any(isinstance(s, np.ndarray) for s in scales):
+        raise ValueError("tile scaling (nn.TileScaling) is for Linear layers and attention, not "
+                         "convolutions")
+
+
+def _t(scale):
+    """A scale beside a transposed operand: arrays transposed (last two axes), scalars as they
+    are."""
+    return np.swapaxes(scale, -1, -2) if isinstance(scale, np.ndarray) else scale

@@ -312,12 +312,14 @@ class Model(Sequential):
         return [m for m in self.walk() if hasattr(m, "datapath")]
 
     def configure(self, recipe):
-        """Give each Linear/Conv2d the datapath of ``recipe``; the first and last of them take
-        ``recipe.keep_recipe`` where ``recipe.keep`` names them."""
+        """Give each Linear/Conv2d/attention the datapath of ``recipe``; the first and last of
+        them, and attention's products, take ``recipe.keep_recipe`` where ``recipe.keep`` names
+        them ("first", "last", "attention")."""
         self.recipe = recipe
         gl = self.gemm_layers()
         for i, layer in enumerate(gl):
-            kept = (i == 0 and "first" in recipe.keep) or (i == len(gl) - 1 and "last" in recipe.keep)
+            kept = (i == 0 and "first" in recipe.keep) or (i == len(gl) - 1 and "last" in recipe.keep) \
+                or (getattr(layer, "is_attention", False) and "attention" in recipe.keep)
             layer.datapath = Datapath(recipe.keep_recipe if kept else recipe, i)
         if gl and gl[0] in self.layers and \
                 all(isinstance(m, Flatten) for m in self.layers[:self.layers.index(gl[0])]):

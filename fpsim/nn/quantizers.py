@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._args import ROUNDINGS, check_format
+from .._args import ROUNDINGS, check_format, check_seed, rounding_mode
 from ..arith import mul
 from ..formats import BlockFormat, FixedFormat, format as _format
-from ..quantize import block_exponents, quantize
+from ..kernels.rounding import SR
+from ..quantize import block_exponents, quantize, value_block_quantize
 from ..scaling import Autoflex, GradScale
 
 GEMMS = ("forward", "backward_data", "backward_weight")
@@ -356,6 +357,78 @@ class _NVFP4Tensor(_RoundTensor):
         s = tensor_scale(6.0 * 448.0, float(np.max(np.abs(x64), initial=0.0)), 0, 1.0)
         q = quantize_along(x64 * s, f, axis, self.spec.rounding, seed)
         return q.astype(np.float32), f, float(np.float32(1.0 / s))   # values of 6-bit sig.
+
+
+@dataclass(frozen=True)
+class TileScaling:
+    """Fine-grained scaling as DeepSeek-V3 trains in FP8 (technical report, section 3.3.1): the
+    elements in ``fmt`` (E4M3), one float32 scale ``amax / fmt.max`` per ``tile`` elements
+    along the GEMM's reduction axis (1 x 128, activations and errors) or per ``(t, t)`` block
+    of a matrix (128 x 128, weights), the blocks of ``BlockFormat(..., scale_format=float32)``.
+    The GEMM runs on the elements, and each chunk of ``tile`` along K is multiplied by its two
+    scales when the accumulator promotes it (``Accumulator(fmt, chunk=tile, inner=...)``; the
+    recipe must use one), as the report dequantizes on the CUDA cores.  The scale returned to
+    the datapath is an array: one scale per block along the reduction axis, repeated across the
+    other axis for square blocks.  Linear layers and attention products only."""
+    fmt: str = "float8_e4m3fn"
+    tile: object = 128
+    rounding: str = "rne"
+
+    def __post_init__(self):
+        _check_rounding(self.rounding)
+        t = self.tile
+        if isinstance(t, list):
+            object.__setattr__(self, "tile", tuple(t))
+            t = self.tile
+        ok = (isinstance(t, int) and not isinstance(t, bool) and t >= 1) or \
+            (isinstance(t, tuple) and len(t) == 2 and t[0] == t[1] and isinstance(t[0], int)
+             and t[0] >= 1)
+        if not ok:
+            raise ValueError(f"tile must be an int or a square (t, t) pair, got {t!r}")
+        self.block_format                                   # checks fmt now
+
+    @property
+    def block_format(self):
+        return BlockFormat(check_format(self.fmt), self.tile, scale_format=_format("float32"))
+
+    @property
+    def chunk(self):
+        return self.tile if isinstance(self.tile, int) else self.tile[0]
+
+    def make(self):
+        return _TileTensor(self)
+
+    def __str__(self):
+        t = self.tile if isinstance(self.tile, int) else f"{self.tile[0]}x{self.tile[1]}"
+        return f"{self.fmt} ({t} tiles, float32 scales)"
+
+
+class _TileTensor(_Cached):
+    axis_free = False           # the scale array's orientation follows the reduction axis
+
+    def __init__(self, spec: TileScaling):
+        super().__init__()
+        self.spec, self.bf = spec, spec.block_format
+
+    def round(self, x, axis, gemm, seed):
+        x64 = np.asarray(x, np.float64)
+        axis = axis % x64.ndim
+        mode, r_bits = rounding_mode(self.spec.rounding, None, self.bf.element)
+        key = check_seed(seed, mode >= SR)
+        if isinstance(self.spec.tile, int):
+            layout, _, elems, scales = value_block_quantize(x64, self.bf, axis, mode, r_bits,
+                                                            key)
+            return (layout.unflat(elems).astype(np.float32), self.bf.element,
+                    layout.shaped_scales(scales))
+        if x64.ndim != 2:
+            raise ValueError(f"{self.spec} tiles matrices; got a tensor of shape {x64.shape}")
+        layout, _, elems, scales = value_block_quantize(x64, self.bf, None, mode, r_bits, key)
+        grid, t = layout.shaped_scales(scales), self.spec.chunk     # (rows / t, cols / t)
+        if axis == 1:            # reduction along the columns: each row its blocks' scales
+            full = np.repeat(grid, t, axis=0)[:x64.shape[0]]
+        else:                    # along the rows: each column its blocks' scales
+            full = np.repeat(grid, t, axis=1)[:, :x64.shape[1]]
+        return layout.unflat(elems).astype(np.float32), self.bf.element, full
 
 
 @dataclass(frozen=True)

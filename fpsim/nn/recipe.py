@@ -35,8 +35,9 @@ class Recipe:
         float32; or a scheme (``Round("fp16_169", "sr")``, ``AutoflexScaling()``).
     update_rounding : the rounding when ``master`` is given as a format ("rne", "sr", ...).
     loss_scale : the loss gradient is multiplied by it and the weight gradients divided by it.
-    keep : the GEMM layers ("first", "last") computed under ``keep_recipe`` instead (default: the
-        float32 baseline), as papers keep the first and last layers at higher precision.
+    keep : the GEMM layers ("first", "last") and products ("attention": Q K^T and P V) computed
+        under ``keep_recipe`` instead (default: the float32 baseline), as papers keep them at
+        higher precision.
     rht_seed : None, or the seed of the random Hadamard transform applied to both inputs of
         every Linear's weight-gradient GEMM along the batch axis, in blocks of 16
         (:func:`fpsim.scaling.random_hadamard`; the NVFP4 recipe; one sign vector for the whole
@@ -86,8 +87,9 @@ class Recipe:
         if self.master is not None and not hasattr(self.master, "make"):
             set_("master", Round(self.master, self.update_rounding))
         set_("keep", tuple(self.keep))
-        if set(self.keep) - {"first", "last"}:
-            raise ValueError(f"keep may name 'first' and 'last' only, got {self.keep!r}")
+        if set(self.keep) - {"first", "last", "attention"}:
+            raise ValueError(f"keep may name 'first', 'last' and 'attention' only, got "
+                             f"{self.keep!r}")
         if self.keep_recipe is None:
             set_("keep_recipe", FP32 if self.keep else None)
         elif isinstance(self.keep_recipe, str):

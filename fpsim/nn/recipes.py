@@ -16,7 +16,7 @@ from ..accum import Accumulator, KulischAccumulator
 from ..engines import engine
 from ..formats import FixedFormat
 from .quantizers import (AutoflexScaling, CurrentScaling, DelayedScaling, GradScaling,
-                         IntScaling, NVFP4Scaling, Round)
+                         IntScaling, NVFP4Scaling, Round, TileScaling)
 from .recipe import FP32, RECIPES, Recipe, get, register  # noqa: F401 (the registry)
 
 _FP16_169 = Accumulator("fp16_169", chunk=64)
@@ -206,8 +206,25 @@ NVFP4_NVIDIA2025 = Recipe(
            "sign seed (0, one draw for the run), which layers count as last (the output head "
            "here), nearest rounding of the scales and of weights and activations.")
 
+_WGMMA_E4M3 = engine("hopper", "wgmma.m64n128k32.f32.e4m3.e4m3")
+
+DEEPSEEK_V3_FP8 = Recipe(
+    "deepseek_v3_fp8", weights=TileScaling("float8_e4m3fn", (128, 128)),
+    activations=TileScaling("float8_e4m3fn", 128), errors=TileScaling("float8_e4m3fn", 128),
+    acc=Accumulator("float32", chunk=128, inner=_WGMMA_E4M3), keep=("last", "attention"),
+    keep_recipe=BF16,
+    source="DeepSeek-AI et al. 2024, 'DeepSeek-V3 technical report', section 3.3: E4M3 for every "
+           "GEMM input (3.3.2: no E5M2 for gradients), 1 x 128 tiles for activations and errors "
+           "and 128 x 128 blocks for weights with float32 scales amax / 448 computed online "
+           "(3.3.1), Hopper FP8 wgmma accumulation promoted to float32 every 128 elements of K "
+           "where the partial sum is dequantized by the two tiles' scales (3.3.2), and the "
+           "embedding, output head, normalisation and attention in higher precision (3.3.1). "
+           "fpsim's choices: BF16 for the output head and the attention products, the "
+           "dequantization rounding (float32(scale_a * scale_b), times the partial sum rounded "
+           "to float32, then added), and float32 master weights and optimizer state.")
+
 for _r in (FP32, FP8_WANG2018, HFP8_SUN2019, FLEXPOINT_KOSTER2017, BM8_FOX2021, BM6_FOX2021,
            FIXED16_GUPTA2015, FIXED12_ORTIZ2018, FLOAT12_ORTIZ2018, POW2_ORTIZ2018, FP4_SUN2020,
            FP8_HOPPER, FP8_HOPPER_PROMOTED, TE_FP8_DELAYED, MXFP8_OCP, MXFP6_OCP, BF16,
-           NVFP4_NVIDIA2025):
+           NVFP4_NVIDIA2025, DEEPSEEK_V3_FP8):
     register(_r)

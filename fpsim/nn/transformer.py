@@ -113,6 +113,8 @@ class CausalSelfAttention(Layer):
     S = Q K^T / sqrt(d_h) with the future masked, P = softmax(S) (float64, rounded to the
     activations' type), O = P V, y = O W_o^T.  Q K^T and P V run through ``self.datapath``
     (batched over B*heads)."""
+    is_attention = True           # a recipe's keep=("attention",) gives these products its
+                                  # keep_recipe
 
     def __init__(self, d, heads, context, rng, layers=1):
         if d % heads:
