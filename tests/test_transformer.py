@@ -139,3 +139,18 @@ def test_train_and_evaluate_text_models():
         nn.train("fp32", "gpt", "digits", epochs=1, progress=False)
     with pytest.raises(ValueError, match="do not go together"):
         nn.train("fp32", "mlp", "pydoc", epochs=1, progress=False)
+
+
+def test_smoke_gpt_run_resumes_from_its_checkpoint_and_writes_json(tmp_path):
+    """Smoke test of the text path of fpsim.nn.train: a run killed after 3 steps (checkpoint
+    every 2) resumes, finishes its epoch, and writes the loss in nats and bits per character.
+    (That resuming ends with the uninterrupted weights is tests/test_train.py's check.)"""
+    import json
+    js = tmp_path / "gpt.json"
+    kw = dict(epochs=1, progress=False, json_path=str(js), checkpoint_every=2)
+    assert nn.train("fp32", "gpt", "pydoc", stop_after=3, **kw) is None
+    run = nn.train("fp32", "gpt", "pydoc", resume=True, **kw)
+    saved = json.loads(js.read_text())
+    e = saved["epochs"][0]
+    assert abs(e["test_bits_per_char"] - e["test_loss"] / np.log(2)) < 1e-12
+    assert run["test_loss"] == saved["test_loss"] < np.log(103)
