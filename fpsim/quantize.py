@@ -395,12 +395,12 @@ def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
     scales = np.where(amax == 0, 1.0, scales)
     scales[bad] = np.nan
     s_el = layout.per_element(scales)
-    e = np.frexp(np.where(np.isfinite(s_el), s_el, 1.0))[1].astype(np.float64)
-    xs = np.ldexp(np.where(np.isfinite(flat), flat, 0.0), -e.astype(np.int64))
-    mag = np.abs(xs)
-    xs = np.where((mag > 0) & (mag < 2.0 ** -470), np.copysign(2.0 ** -470, xs),
-                  np.clip(xs, -(2.0 ** 400), 2.0 ** 400))
-    ss = np.ldexp(np.where(np.isfinite(s_el), s_el, 1.0), -e.astype(np.int64))
+    e = np.frexp(np.where(np.isfinite(s_el), s_el, 1.0))[1].astype(np.int64)
+    finite = np.where(np.isfinite(flat), flat, 0.0)
+    tiny = (finite != 0) & (np.abs(finite) < np.ldexp(2.0 ** -470, e))   # before the shift,
+    xs = np.where(tiny, np.copysign(2.0 ** -470, finite),                 # which could flush it
+                  np.clip(np.ldexp(finite, -e), -(2.0 ** 400), 2.0 ** 400))
+    ss = np.ldexp(np.where(np.isfinite(s_el), s_el, 1.0), -e)
     elems = np.empty(flat.size)
     _karith.elementwise(_karith.OP_DIV, xs, ss, xs, elems, *float_args(sat(el)), mode, r_bits,
                         key)

@@ -249,3 +249,58 @@ def test_deepseek_v3_fp8_recipe():
                              context=4).configure(r)
     att = [m for m in net.walk() if getattr(m, "is_attention", False)]
     assert att and all(m.datapath.recipe.name == "bf16" for m in att)
+
+
+def test_review_findings_on_scaling_and_attention():
+    """Found in review: each with the behaviour it must have."""
+    from test_value_scales import reference_blocks
+    # tiny float64 elements beside a huge one, rounded up: the element's smallest subnormal
+    z = np.zeros(128)
+    z[0], z[1], z[2] = 1e38, 1e-300, -1e-300
+    f = fpsim.format("fp8_tile_1x128")
+    for mode in ("rup", "rdn", "rto"):
+        (s, vals), = reference_blocks([list(z)], f.element, f.scale_format, mode)
+        assert np.array_equal(fpsim.quantize(z, f, rounding=mode), np.array(vals)), mode
+    # tile scales without an accumulator, K not a multiple of the tile: the dequantized product
+    rec = nn.Recipe("tiles_np", weights=nn.TileScaling(tile=(4, 4)),
+                    activations=nn.TileScaling(tile=4), errors=nn.TileScaling(tile=4))
+    dp = nn.Datapath(rec, 0)
+    rng = np.random.default_rng(80)
+    x, w = rng.standard_normal((3, 6)).astype(np.float32), rng.standard_normal((5, 6))
+    xe, _, sx = nn.TileScaling(tile=4).make()(x, -1, "forward", 0)
+    we, _, sw = nn.TileScaling(tile=(4, 4)).make()(w.astype(np.float32), -1, "forward", 0)
+    deq_x = xe * np.repeat(np.asarray(sx), 4, axis=1)[:, :6]
+    deq_w = we * np.repeat(np.asarray(sw), 4, axis=1)[:, :6]
+    want = np.matmul(deq_x.astype(np.float32), deq_w.astype(np.float32).T)
+    assert np.array_equal(dp.linear(x, w.astype(np.float32)), want)
+    # a promoted accumulator whose chunk is not the tile
+    bad = nn.Recipe("tiles_bad", activations=nn.TileScaling(tile=4),
+                    weights=nn.TileScaling(tile=(4, 4)),
+                    acc=fpsim.Accumulator("float32", chunk=5, inner=fpsim.Accumulator("float32")))
+    with pytest.raises(ValueError, match="chunk is the tile"):
+        nn.Datapath(bad, 0).linear(np.ones((2, 8), np.float32), np.ones((3, 8), np.float32))
+    # attention's two products keep separate delayed-scaling histories, one entry per step
+    te = recipes.get("te_fp8_delayed")
+    att = nn.transformer.CausalSelfAttention(8, 2, 4, np.random.default_rng(81))
+    att.qkv.datapath = att.proj.datapath = nn.Datapath(te, 1)
+    att.datapath = nn.Datapath(te, 0)
+    xin = np.random.default_rng(82).standard_normal((8, 8)).astype(np.float32)
+    y = att.forward(xin)
+    att.backward(np.ones_like(y))
+    q = att.datapath.quantizers
+    assert len(q["activations"].amaxes) == 1 and len(q["activations@1"].amaxes) == 1
+    assert q["activations@1"].amaxes[0] == float(np.abs(att.saved[3]).max())      # P alone
+    # keep=("first",) keeps the first weight layer of a gpt, not its attention
+    net = nn.transformer.gpt(np.random.default_rng(83), vocab=10, d=8, heads=2, layers=1,
+                             context=4).configure(recipes.get("hfp8_sun2019"))
+    gl = net.gemm_layers()
+    kept = [type(m).__name__ for m in gl if m.datapath.recipe.name != "hfp8_sun2019"]
+    assert kept == ["Linear", "Linear"] and gl[1].datapath.recipe.name != "hfp8_sun2019"
+    with pytest.raises(ValueError, match="fills the context"):
+        net.forward(np.zeros((2, 2), np.int64))
+    # scale formats need a NaN code; huge amax with a margin keeps a positive scale
+    with pytest.raises(ValueError, match="NaN code"):
+        fpsim.formats.BlockFormat(fpsim.format("float4_e2m1fn"), 16,
+                                  scale_format=fpsim.FloatFormat(4, 3, specials="none"))
+    v, _, inv = nn.CurrentScaling(margin=64).make()(np.array([1e38], np.float32), -1, "f", 0)
+    assert np.isfinite(inv) and inv > 0

@@ -105,8 +105,9 @@ class BlockFormat:
     def _check_scale_format(self):
         sf = self.scale_format
         if not isinstance(sf, FloatFormat) or sf.man_bits > 23 or sf.emax > 127 \
-                or sf.emin - sf.man_bits < -149:
-            raise ValueError(f"scale_format must be None or a FloatFormat within float32 (e.g. "
+                or sf.emin - sf.man_bits < -149 or sf.specials not in ("ieee", "fn"):
+            raise ValueError(f"scale_format must be None or a FloatFormat within float32 with a "
+                             f"NaN code (e.g. "
                              f"fpsim.format('float8_e4m3fn'), fpsim.format('float32')), got "
                              f"{self.scale_format!r}")
         if not isinstance(self.element, FloatFormat):
@@ -121,8 +122,10 @@ class BlockFormat:
     @property
     def float_container(self) -> FloatFormat:
         """A :class:`FloatFormat` holding every value of every block (NaN included): the element's
-        significand width over the element's exponent range widened by the scale range.  The GEMM
-        kernels read block-format operands through it."""
+        significand width over the element's exponent range widened by the scale range (value
+        scales: both significands).  The GEMM kernels read block-format operands through it,
+        where the products of two such values are exact in float64 (not for float32 scales:
+        tile-scaled operands go through nn.TileScaling's per-chunk dequantization)."""
         el = self.element.float_container
         if self.scale_format is not None:        # element x scale: both significands, and the
             sf = self.scale_format               # range from the smallest to the largest product

@@ -22,7 +22,7 @@ from .._args import check_format
 from ..gemm import gemm_values
 from ..scaling import random_hadamard
 from . import functional as F
-from .quantizers import GEMMS, make_quantizer
+from .quantizers import GEMMS, TileScales, make_quantizer
 
 ROLES = ("activations", "weights", "errors", "gradients")
 _KEYS = ROLES + ("accumulator", "activations_b")   # what a stochastic-rounding key is for
@@ -57,8 +57,15 @@ class Datapath:
         return mix_seed(self.seed, self.step, self.index, _KEYS.index(what),
                         (GEMMS + ("update",)).index(gemm))
 
-    def _operand(self, role, x, axis, gemm):
-        v, f, scale = self.quantizers[role](x, axis, gemm, self._key(role, gemm))
+    def _operand(self, role, x, axis, gemm, slot=0):
+        """x rounded by the quantizer of ``role`` (``slot`` > 0: another product of the same
+        layer, with quantizers of its own, as attention's two products are)."""
+        name = role if slot == 0 else f"{role}@{slot}"
+        if name not in self.quantizers:
+            base = "activations" if role == "activations_b" else role
+            self.quantizers[name] = make_quantizer(getattr(self.recipe, base))
+        key = self._key(role, gemm) if slot == 0 else mix_seed(self._key(role, gemm), slot)
+        v, f, scale = self.quantizers[name](x, axis, gemm, key)
         return v, ("float32" if f is None else f), scale
 
     def _acc(self, gemm):
@@ -134,21 +141,22 @@ class Datapath:
         return self._gradient(self._scaled(dw, sd * sx))
 
     # --- activation x activation: a (Bt, M, K) @ b (Bt, K, N), as attention's two products ------
-    def matmul(self, a, b):
-        """c = a @ b (batched) of two activations (QK^T, attention times V): blocks along K."""
-        av, fa, sa = self._operand("activations", a, -1, "forward")
-        bv, fb, sb = self._operand("activations_b", b, -2, "forward")
+    def matmul(self, a, b, slot=0):
+        """c = a @ b (batched) of two activations (QK^T, attention times V): blocks along K.
+        Each ``slot`` (one per product of a layer) has its own quantizers."""
+        av, fa, sa = self._operand("activations", a, -1, "forward", slot)
+        bv, fb, sb = self._operand("activations_b", b, -2, "forward", slot)
         return self._product(av, bv, fa, fb, sa, sb, "forward")
 
-    def matmul_backward(self, dc, a, b):
+    def matmul_backward(self, dc, a, b, slot=0):
         """(da, db) = (dc @ b^T, a^T @ dc): errors against the other activation; da runs on the
         backward-data accumulator, db (a reduction over M, like a weight gradient) on the
-        backward-weight one."""
-        dv, fd, sd = self._operand("errors", dc, -1, "backward_data")
-        bv, fb, sb = self._operand("activations_b", b, -1, "backward_data")
+        backward-weight one.  a and b: the objects the forward product was given."""
+        dv, fd, sd = self._operand("errors", dc, -1, "backward_data", slot)
+        bv, fb, sb = self._operand("activations_b", b, -1, "backward_data", slot)
         da = self._product(dv, np.swapaxes(bv, -1, -2), fd, fb, sd, _t(sb), "backward_data")
-        av, fa, sa = self._operand("activations", a, -2, "backward_weight")
-        dv2, fd2, sd2 = self._operand("errors", dc, -2, "backward_weight")
+        av, fa, sa = self._operand("activations", a, -2, "backward_weight", slot)
+        dv2, fd2, sd2 = self._operand("errors", dc, -2, "backward_weight", slot)
         db = self._product(np.swapaxes(av, -1, -2), dv2, fa, fd2, _t(sa), sd2,
                            "backward_weight")
         return da, db
@@ -163,19 +171,18 @@ class Datapath:
         if not (isinstance(sa, np.ndarray) or isinstance(sb, np.ndarray)):
             c = np.matmul(a, b) if acc is None else self._gemm(a, b, fa, fb, gemm)
             return self._scaled(c, sa * sb)
-        nb = (sa if isinstance(sa, np.ndarray) else sb).shape[-1 if isinstance(sa, np.ndarray)
-                                                                else -2]
+        t = next(s.tile for s in (sa, sb) if isinstance(s, TileScales))
+        nb = -(-a.shape[-1] // t)
         sa = sa if isinstance(sa, np.ndarray) else np.full(a.shape[:-1] + (nb,), sa)
         sb = sb if isinstance(sb, np.ndarray) else np.full(b.shape[:-2] + (nb, b.shape[-1]), sb)
-        if acc is None:
-            t = -(-a.shape[-1] // nb)
-            a = a * np.repeat(sa, t, axis=-1)[..., :a.shape[-1]]
-            b = b * np.repeat(sb, t, axis=-2)[..., :b.shape[-2], :]
+        if acc is None:          # numpy's matmul of the dequantized operands (float32)
+            a = a * np.repeat(np.asarray(sa), t, axis=-1)[..., :a.shape[-1]]
+            b = b * np.repeat(np.asarray(sb), t, axis=-2)[..., :b.shape[-2], :]
             return np.matmul(a.astype(np.float32), b.astype(np.float32))
-        if getattr(acc, "inner", None) is None or -(-a.shape[-1] // acc.chunk) != nb:
-            raise ValueError(f"tile-scaled operands need a promoted accumulator whose chunk is "
-                             f"the tile (Accumulator(..., chunk=tile, inner=...)); {gemm} has "
-                             f"{acc}")
+        if getattr(acc, "inner", None) is None or acc.chunk != t:
+            raise ValueError(f"tile-scaled operands (tile {t}) need a promoted accumulator "
+                             f"whose chunk is the tile (Accumulator(..., chunk={t}, "
+                             f"inner=...)); {gemm} has {acc}")
         return gemm_values(np.asarray(a, np.float64), np.asarray(b, np.float64),
                            check_format(fa), check_format(fb), dequant=(sa, sb),
                            **self._acc(gemm)).astype(np.float32)

@@ -317,9 +317,13 @@ class Model(Sequential):
         them ("first", "last", "attention")."""
         self.recipe = recipe
         gl = self.gemm_layers()
+        weighted = [m for m in gl if not getattr(m, "is_attention", False)]
         for i, layer in enumerate(gl):
-            kept = (i == 0 and "first" in recipe.keep) or (i == len(gl) - 1 and "last" in recipe.keep) \
-                or (getattr(layer, "is_attention", False) and "attention" in recipe.keep)
+            if getattr(layer, "is_attention", False):
+                kept = "attention" in recipe.keep
+            else:                        # first and last among the weight layers
+                kept = (layer is weighted[0] and "first" in recipe.keep) or \
+                    (layer is weighted[-1] and "last" in recipe.keep)
             layer.datapath = Datapath(recipe.keep_recipe if kept else recipe, i)
         if gl and gl[0] in self.layers and \
                 all(isinstance(m, Flatten) for m in self.layers[:self.layers.index(gl[0])]):

@@ -251,11 +251,13 @@ class _CurrentTensor(_Cached):
 
 
 def tensor_scale(fmax, amax, margin, previous):
-    """``fmax / amax / 2**margin`` as a float32 no larger than float32's largest value (a tiny
-    amax would overflow it), or ``previous`` when amax is zero or not finite."""
+    """``fmax / amax / 2**margin`` as a float32 between float32's smallest normal and largest
+    values (a tiny amax would overflow it, a huge one with a margin underflow it, and its
+    float32 inverse must exist), or ``previous`` when amax is zero or not finite."""
     if not 0.0 < amax < math.inf:
         return previous
-    return float(np.float32(min(fmax / amax / 2.0 ** margin, float(np.finfo(np.float32).max))))
+    s = min(max(fmax / amax / 2.0 ** margin, 2.0 ** -126), float(np.finfo(np.float32).max))
+    return float(np.float32(s))
 
 
 def scaled_round(x, s, fmt, rounding, seed):
@@ -359,6 +361,19 @@ class _NVFP4Tensor(_RoundTensor):
         return q.astype(np.float32), f, float(np.float32(1.0 / s))   # values of 6-bit sig.
 
 
+class TileScales(np.ndarray):
+    """Per-chunk scales beside an operand: one per ``tile`` elements of its reduction axis (the
+    scale of :class:`TileScaling`); transposing keeps ``tile``."""
+
+    def __new__(cls, values, tile):
+        obj = np.asarray(values, np.float64).view(cls)
+        obj.tile = tile
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.tile = getattr(obj, "tile", None)
+
+
 @dataclass(frozen=True)
 class TileScaling:
     """Fine-grained scaling as DeepSeek-V3 trains in FP8 (technical report, section 3.3.1): the
@@ -404,31 +419,43 @@ class TileScaling:
 
 
 class _TileTensor(_Cached):
-    axis_free = False           # the scale array's orientation follows the reduction axis
+    """Rounds each tensor once: runs along the reduction axis are cached per axis; square tiles
+    of a matrix serve both orientations (forward and backward-data see one rounding of the
+    weights), the scale array re-oriented for each."""
 
     def __init__(self, spec: TileScaling):
         super().__init__()
         self.spec, self.bf = spec, spec.block_format
+        self.axis_free = False
 
-    def round(self, x, axis, gemm, seed):
+    def __call__(self, x, axis, gemm, seed):
         x64 = np.asarray(x, np.float64)
         axis = axis % x64.ndim
-        mode, r_bits = rounding_mode(self.spec.rounding, None, self.bf.element)
-        key = check_seed(seed, mode >= SR)
         if isinstance(self.spec.tile, int):
-            layout, _, elems, scales = value_block_quantize(x64, self.bf, axis, mode, r_bits,
-                                                            key)
-            return (layout.unflat(elems).astype(np.float32), self.bf.element,
-                    layout.shaped_scales(scales))
+            return super().__call__(x, axis, gemm, seed)
         if x64.ndim != 2:
             raise ValueError(f"{self.spec} tiles matrices; got a tensor of shape {x64.shape}")
-        layout, _, elems, scales = value_block_quantize(x64, self.bf, None, mode, r_bits, key)
-        grid, t = layout.shaped_scales(scales), self.spec.chunk     # (rows / t, cols / t)
+        if self._last is None or self._last[0] is not x:
+            mode, r_bits = rounding_mode(self.spec.rounding, None, self.bf.element)
+            layout, _, elems, scales = value_block_quantize(x64, self.bf, None, mode, r_bits,
+                                                            check_seed(seed, mode >= SR))
+            self._last = (x, None, (layout.unflat(elems).astype(np.float32),
+                                    layout.shaped_scales(scales)))
+        elems, grid = self._last[2]
+        t = self.spec.chunk                                  # grid: (rows / t, cols / t)
         if axis == 1:            # reduction along the columns: each row its blocks' scales
             full = np.repeat(grid, t, axis=0)[:x64.shape[0]]
         else:                    # along the rows: each column its blocks' scales
             full = np.repeat(grid, t, axis=1)[:, :x64.shape[1]]
-        return layout.unflat(elems).astype(np.float32), self.bf.element, full
+        return elems, self.bf.element, TileScales(full, t)
+
+    def round(self, x, axis, gemm, seed):                    # runs along ``axis``
+        mode, r_bits = rounding_mode(self.spec.rounding, None, self.bf.element)
+        layout, _, elems, scales = value_block_quantize(np.asarray(x, np.float64), self.bf,
+                                                        axis, mode, r_bits,
+                                                        check_seed(seed, mode >= SR))
+        return (layout.unflat(elems).astype(np.float32), self.bf.element,
+                TileScales(layout.shaped_scales(scales), self.spec.tile))
 
 
 @dataclass(frozen=True)

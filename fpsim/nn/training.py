@@ -124,7 +124,10 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path (or json_path)")
     settings = dict(recipe=rec.name, model=model, dataset=dataset, epochs=epochs, seed=seed,
-                    batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay)
+                    batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                    optimizer="adamw (betas 0.9, 0.95)" if text else "sgd")
+    if text:
+        del settings["momentum"]                      # AdamW has none
     ds = _data.load(dataset, seed)
     n_batches = -(-len(ds.x_train) // batch_size)
 

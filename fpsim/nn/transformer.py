@@ -38,6 +38,9 @@ class Embedding(Layer):
         self.params = (self.tok, self.pos)
 
     def forward(self, idx, train=True):
+        if idx.ndim != 2 or idx.shape[1] != self.pos.value.shape[0]:
+            raise ValueError(f"tokens must be (batch, {self.pos.value.shape[0]}): every sequence "
+                             f"fills the context; got shape {idx.shape}")
         self.idx = idx
         b, t = idx.shape
         return (self.tok.value[idx] + self.pos.value[:t]).reshape(b * t, -1)
@@ -143,21 +146,22 @@ class CausalSelfAttention(Layer):
         q, k, v = (self._heads(np.ascontiguousarray(qkv[:, i * self.d:(i + 1) * self.d]))
                    for i in range(3))
         scale = 1.0 / math.sqrt(self.d // self.heads)
-        s = self.datapath.matmul(q, np.swapaxes(k, -1, -2)) * x.dtype.type(scale)
+        kt = np.swapaxes(k, -1, -2)          # one object: its rounding is reused in backward
+        s = self.datapath.matmul(q, kt, slot=0) * x.dtype.type(scale)
         z = np.where(self.mask, -np.inf, s.astype(np.float64))
         z = np.exp(z - z.max(axis=-1, keepdims=True))
         p = (z / z.sum(axis=-1, keepdims=True)).astype(x.dtype)
-        o = self.datapath.matmul(p, v)
-        self.saved = (q, k, v, p, scale)
+        o = self.datapath.matmul(p, v, slot=1)
+        self.saved = (q, kt, v, p, scale)
         return self.proj.forward(self._merge(o), train)
 
     def backward(self, dy):
-        q, k, v, p, scale = self.saved
+        q, kt, v, p, scale = self.saved
         do = self._heads(self.proj.backward(dy))
-        dp, dv = self.datapath.matmul_backward(do, p, v)
+        dp, dv = self.datapath.matmul_backward(do, p, v, slot=1)
         ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))        # softmax backward
         ds = (ds * ds.dtype.type(scale)).astype(dy.dtype)
-        dq, dkt = self.datapath.matmul_backward(ds, q, np.swapaxes(k, -1, -2))
+        dq, dkt = self.datapath.matmul_backward(ds, q, kt, slot=0)
         dqkv = np.concatenate([self._merge(dq), self._merge(np.swapaxes(dkt, -1, -2)),
                                self._merge(dv)], axis=1)
         return self.qkv.backward(dqkv)
