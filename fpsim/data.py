@@ -73,7 +73,8 @@ def pydoc(context=64, valid_fraction=0.1) -> Dataset:
 
     >>> from fpsim import data
     >>> d = data.pydoc()
-    >>> d.x_train.shape[1], d.n_classes == len(d.chars), bool((d.x_train[0, 1:] == d.y_train[0, :-1]).all())
+    >>> shifted = bool((d.x_train[0, 1:] == d.y_train[0, :-1]).all())
+    >>> d.x_train.shape[1], d.n_classes == len(d.chars), shifted
     (64, True, True)
     """
     from pydoc_data.topics import topics

@@ -217,7 +217,8 @@ register("nvfp4_16x16", BlockFormat(format("float4_e2m1fn"), (16, 16),
                                     scale_format=format("float8_e4m3fn")),
          "NVFP4 with 16 x 16 tiles (the NVFP4 recipe's weights, so a weight and its transpose "
          "share their blocks)")
-register("fp8_tile_1x128", BlockFormat(format("float8_e4m3fn"), 128, scale_format=format("float32")),
+register("fp8_tile_1x128", BlockFormat(format("float8_e4m3fn"), 128,
+                                       scale_format=format("float32")),
          "DeepSeek-V3 technical report, section 3.3.1: E4M3 in 1 x 128 tiles along the reduction "
          "axis (activations, errors), one float32 scale = amax / 448 per tile")
 register("fp8_block_128x128", BlockFormat(format("float8_e4m3fn"), (128, 128),

@@ -1,8 +1,9 @@
 """fpsim.nn: a small NumPy training framework whose matrix products run through fpsim's kernels.
 
 Layers (forward and backward side by side) in :mod:`~fpsim.nn.layers` and, for the Transformer,
-:mod:`~fpsim.nn.transformer`; the arithmetic of each GEMM layer in :mod:`~fpsim.nn.datapath`, recipes in :mod:`~fpsim.nn.recipes`, models in
-:mod:`~fpsim.nn.models`, and the training loop in :mod:`~fpsim.nn.training`.
+:mod:`~fpsim.nn.transformer`; the arithmetic of each GEMM layer in :mod:`~fpsim.nn.datapath`,
+recipes in :mod:`~fpsim.nn.recipes`, models in :mod:`~fpsim.nn.models`, and the training loop
+in :mod:`~fpsim.nn.training`.
 
 >>> from fpsim import nn
 >>> run = nn.train("fp8_wang2018", "mlp", "synthetic", epochs=1, progress=False)
@@ -24,7 +25,8 @@ from .transformer import GELU, CausalSelfAttention, Embedding, LayerNorm, RMSNor
 __all__ = ["Linear", "Conv2d", "BatchNorm", "RangeBatchNorm", "ReLU", "MaxPool", "AvgPool",
            "Flatten", "Residual", "Sequential", "Model", "Param", "softmax_cross_entropy", "SGD",
            "AdamW", "Embedding", "LayerNorm", "RMSNorm", "GELU", "CausalSelfAttention",
-           "Recipe", "Round", "AutoflexScaling", "CurrentScaling", "DelayedScaling", "NVFP4Scaling", "TileScaling", "IntScaling",
+           "Recipe", "Round", "AutoflexScaling", "CurrentScaling", "DelayedScaling",
+           "NVFP4Scaling", "TileScaling", "IntScaling",
            "GradScaling",
            "Datapath", "recipes", "models", "transformer", "train", "compare", "evaluate",
            "plot_runs"]
