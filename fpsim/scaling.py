@@ -1,7 +1,8 @@
 """Stateful scaling policies above quantize: Autoflex (Flexpoint, Koster et al. 2017) predicts
 the exponent of a stream of tensors from their recent maxima; GradScale (Sun et al. 2020) scales
-a gradient into radix-4 FP4 for two-phase rounding; the random Hadamard transform of the NVFP4
-recipe spreads outliers across blocks."""
+a gradient into radix-4 FP4 for two-phase rounding; current and delayed scaling (FP8 training)
+choose a tensor's scale from its amax or its amax history; the random Hadamard transform of the
+NVFP4 recipe spreads outliers across blocks."""
 
 from __future__ import annotations
 
@@ -143,6 +144,49 @@ class GradScale:
         self.steps += 1
         return (quantize(g, even, rounding=self.rounding, seed=seed),
                 quantize(g, odd, rounding=self.rounding, seed=seed + 1))
+
+
+def tensor_scale(fmax, amax, margin=0, previous=1.0):
+    """Current scaling of one tensor (FP8 training, Micikevicius et al. 2022): ``fmax / amax /
+    2**margin`` as a float32 between float32's smallest normal and largest values (a tiny amax
+    would overflow it, a huge one with a margin underflow it, and its float32 inverse must
+    exist), or ``previous`` when amax is zero or not finite.
+
+    >>> from fpsim.scaling import tensor_scale
+    >>> tensor_scale(448.0, 3.5), tensor_scale(448.0, 0.0, previous=2.0)
+    (128.0, 2.0)
+    """
+    if not 0.0 < amax < math.inf:
+        return previous
+    s = min(max(fmax / amax / 2.0 ** margin, 2.0 ** -126), float(np.finfo(np.float32).max))
+    return float(np.float32(s))
+
+
+class DelayedScale:
+    """Delayed scaling of a stream of tensors, as Transformer Engine's DelayedScaling recipe:
+    ``scale`` is the one to use for the next tensor; :meth:`observe` adds that tensor's amax to
+    the history (the last ``history`` amaxes) and sets the next scale from the history's
+    largest ("max") or last ("most_recent") amax (:func:`tensor_scale`; kept when that amax is
+    zero or not finite, 1 at first).
+
+    >>> from fpsim.scaling import DelayedScale
+    >>> d = DelayedScale(448.0, history=2)
+    >>> d.scale, d.observe(2.0), d.observe(8.0), d.observe(1.0), d.amaxes
+    (1.0, 224.0, 56.0, 56.0, [8.0, 1.0])
+    """
+
+    def __init__(self, fmax, history=16, algo="max", margin=0):
+        if algo not in ("max", "most_recent"):
+            raise ValueError(f"algo must be 'max' or 'most_recent', got {algo!r}")
+        self.fmax, self.history, self.algo, self.margin = fmax, history, algo, margin
+        self.amaxes, self.scale = [], 1.0
+
+    def observe(self, amax):
+        """Record a tensor's amax; returns the scale for the next tensor."""
+        self.amaxes = (self.amaxes + [float(amax)])[-self.history:]
+        a = max(self.amaxes) if self.algo == "max" else self.amaxes[-1]
+        self.scale = tensor_scale(self.fmax, a, self.margin, self.scale)
+        return self.scale
 
 
 def hadamard(n=16):

@@ -30,7 +30,7 @@ from ..arith import mul
 from ..formats import BlockFormat, FixedFormat, format as _format
 from ..kernels.rounding import SR
 from ..quantize import block_exponents, quantize, value_block_quantize
-from ..scaling import Autoflex, GradScale
+from ..scaling import Autoflex, DelayedScale, GradScale, tensor_scale
 
 GEMMS = ("forward", "backward_data", "backward_weight")
 
@@ -250,16 +250,6 @@ class _CurrentTensor(_Cached):
         return scaled_round(x, s, self.fmt, self.spec.rounding, seed)
 
 
-def tensor_scale(fmax, amax, margin, previous):
-    """``fmax / amax / 2**margin`` as a float32 between float32's smallest normal and largest
-    values (a tiny amax would overflow it, a huge one with a margin underflow it, and its
-    float32 inverse must exist), or ``previous`` when amax is zero or not finite."""
-    if not 0.0 < amax < math.inf:
-        return previous
-    s = min(max(fmax / amax / 2.0 ** margin, 2.0 ** -126), float(np.finfo(np.float32).max))
-    return float(np.float32(s))
-
-
 def scaled_round(x, s, fmt, rounding, seed):
     """(x * s rounded once into fmt, fmt, float32(1 / s)): the product is exact before its one
     rounding (fpsim.mul), so x may be float32 or float64."""
@@ -308,14 +298,19 @@ class _DelayedTensor(_Cached):
         f = check_format(spec.fmt)
         self.spec, self.fmt = spec, f
         self.sat = dataclasses.replace(f, saturate=True, name=None)
-        self.amaxes, self.scale = [], 1.0
+        self.policy = DelayedScale(f.max, spec.history, spec.algo, spec.margin)
+
+    @property
+    def amaxes(self):
+        return self.policy.amaxes
+
+    @property
+    def scale(self):
+        return self.policy.scale
 
     def round(self, x, axis, gemm, seed):
-        q, _, inv = scaled_round(x, self.scale, self.sat, self.spec.rounding, seed)
-        self.amaxes = (self.amaxes + [float(np.max(np.abs(x.astype(np.float64)), initial=0.0))])[
-            -self.spec.history:]
-        amax = max(self.amaxes) if self.spec.algo == "max" else self.amaxes[-1]
-        self.scale = tensor_scale(self.fmt.max, amax, self.spec.margin, self.scale)
+        q, _, inv = scaled_round(x, self.policy.scale, self.sat, self.spec.rounding, seed)
+        self.policy.observe(float(np.max(np.abs(x.astype(np.float64)), initial=0.0)))
         return q, self.fmt, inv
 
 
