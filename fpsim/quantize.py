@@ -22,6 +22,7 @@ from .kernels import fixed as _kfixed
 from .kernels import posit as _kposit
 from .kernels import radix4 as _kradix4
 from .kernels import rounding as _k
+from .kernels import scaled as _kscaled
 
 
 def positive_nans(out):
@@ -382,11 +383,18 @@ def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
     layout = BlockLayout(xa.shape, f, axis)
     flat = layout.flat(np.asarray(xa, np.float64))
     el, sf = f.element, f.scale_format
+    sat = lambda g: FloatFormat(g.exp_bits, g.man_bits, g.bias, g.subnormals,   # noqa: E731
+                                g.specials, saturate=True)
+    if layout._runs() and flat.size:           # the kernel (runs: most tensors)
+        vals, elems = np.empty(flat.size), np.empty(flat.size)
+        scales = np.empty(layout.n_scales())
+        _kscaled.scaled_runs(flat, vals, elems, scales, layout.moved[-1], f.block, el.max,
+                             float_args(sat(el)), float_args(sat(sf)), sf.min_subnormal, mode,
+                             r_bits, key)
+        return layout, vals, elems, scales
     mag = np.abs(flat)
     amax = block_reduce(layout, np.where(np.isnan(mag), 0.0, mag), 0.0)
     bad = block_reduce(layout, (~np.isfinite(flat)).astype(np.float64), 0.0) > 0
-    sat = lambda g: FloatFormat(g.exp_bits, g.man_bits, g.bias, g.subnormals,   # noqa: E731
-                                g.specials, saturate=True)
     scales = np.empty(amax.size)
     clamped = np.clip(amax, 2.0 ** -400, 2.0 ** 400)
     _karith.elementwise(_karith.OP_DIV, clamped, np.full(amax.size, el.max), clamped, scales,

@@ -99,6 +99,9 @@ def cases():
                                                  sr_bits=4, seed=24)
     yield "mxfp8 encode axis 0", *fpsim.encode(xb, "mxfp8_e4m3", axis=0)
     yield "mxfp8 block_exponents axis -1", fpsim.block_exponents(xb, "mxfp8_e4m3", axis=-1)
+    yield "nvfp4 value scales axis 0 sr", fpsim.quantize(xb, "nvfp4", axis=0, rounding="sr",
+                                                         seed=29)
+    yield "fp8 1x128 float32 scales encode", *fpsim.encode(xb, "fp8_tile_1x128", axis=-1)
     xt = finite[:3 * 200 * 130].reshape(3, 200, 130)
     yield "bm8_fwd tiles rne", fpsim.quantize(xt, "bm8_fwd")
     yield "bm8_fwd tiles sr", fpsim.quantize(xt, "bm8_fwd", rounding="sr", seed=25)
