@@ -118,18 +118,28 @@ def round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnorm
                 out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
 
 
+@njit(cache=True, inline="always")
+def run_grid(size, length, n):
+    """(number of runs of n in rows of length, runs per parallel task)."""
+    return size // length * ((length + n - 1) // n), max(1, 4096 // n)
+
+
+@njit(cache=True, inline="always")
+def run_bounds(t, length, n):
+    """[lo, hi) of run t (rows of ``length`` cut into runs of ``n``, the last one shorter)."""
+    nbl = (length + n - 1) // n
+    lo = (t // nbl) * length + (t % nbl) * n
+    return lo, min(lo + n, (t // nbl + 1) * length)
+
+
 @njit(cache=True, parallel=True)
 def quantize_runs(x, out, scales, length, n, man_bits, emin, maxv, min_normal, spec, subnormals,
                   lo_v, hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key):
     """Rows of ``length`` in runs of ``n``: scales[row * nbl + b] for block b of each row."""
-    rows = x.size // length
-    nbl = (length + n - 1) // n
-    total = rows * nbl
-    group = max(1, 4096 // n)                 # blocks per parallel task
+    total, group = run_grid(x.size, length, n)
     for g in prange((total + group - 1) // group):
         for t in range(g * group, min(total, (g + 1) * group)):
-            lo = (t // nbl) * length + (t % nbl) * n
-            hi = min(lo + n, (t // nbl + 1) * length)
+            lo, hi = run_bounds(t, length, n)
             amax, nan = amax_run(x, lo, hi)
             s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
             scales[t] = s

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .arith import OP_DIV, exact_op, round_sum
-from .block import amax_run
+from .block import amax_run, run_bounds, run_grid
 from .rounding import RNE, SR, random_word
 
 LO_CLAMP, HI_CLAMP, TINY = 2.0 ** -400, 2.0 ** 400, 2.0 ** -470
@@ -63,13 +63,9 @@ def scaled_block(x, vals, elems, lo, hi, el_max, el, sf, sf_min, mode, r_bits, k
 @njit(cache=True, parallel=True)
 def scaled_runs(x, vals, elems, scales, length, n, el_max, el, sf, sf_min, mode, r_bits, key):
     """Rows of ``length`` in runs of ``n``: scales[row * nbl + b] for block b of each row."""
-    rows = x.size // length
-    nbl = (length + n - 1) // n
-    total = rows * nbl
-    group = max(1, 4096 // n)                   # blocks per parallel task
+    total, group = run_grid(x.size, length, n)
     for g in prange((total + group - 1) // group):
         for t in range(g * group, min(total, (g + 1) * group)):
-            lo = (t // nbl) * length + (t % nbl) * n
-            hi = min(lo + n, (t // nbl + 1) * length)
+            lo, hi = run_bounds(t, length, n)
             scales[t] = scaled_block(x, vals, elems, lo, hi, el_max, el, sf, sf_min, mode,
                                      r_bits, key)
