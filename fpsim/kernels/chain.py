@@ -23,6 +23,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from .gemm import n_tasks, task_tile
+
 TILE = 128
 TINY32 = np.float32(2.0 ** -126)
 
@@ -61,11 +63,9 @@ def fma_chain(A, B, C, D):
     """D[b] = the FMA chain of A[b] @ B[b] from C[b]; all four arrays of one float type
     (A: (BA, M, K), B: (BB, K, N), C and D: (Bt, M, N))."""
     nb, m, n = D.shape
-    tiles = (n + TILE - 1) // TILE
-    for task in prange(nb * m * tiles):
-        j0 = (task % tiles) * TILE
-        chain_task(A, B, C, D, task // (m * tiles), (task // tiles) % m, j0,
-                   min(n, j0 + TILE) - j0)
+    for task in prange(n_tasks(nb, m, n, 1, TILE)):
+        bi, i, _, j0, w = task_tile(task, m, n, 1, TILE)
+        chain_task(A, B, C, D, bi, i, j0, w)
 
 
 @njit(cache=True, inline="always")
@@ -111,8 +111,6 @@ def pairwise_groups(A, B, C, D, group, k_step, ftz):
     """D[b] from C[b] through groups of ``group`` products of A[b] @ B[b] (float32 arrays; K a
     multiple of ``k_step``, itself a multiple of ``group``)."""
     nb, m, n = D.shape
-    tiles = (n + TILE - 1) // TILE
-    for task in prange(nb * m * tiles):
-        j0 = (task % tiles) * TILE
-        pairwise_task(A, B, C, D, task // (m * tiles), (task // tiles) % m, j0,
-                      min(n, j0 + TILE) - j0, group, k_step, ftz)
+    for task in prange(n_tasks(nb, m, n, 1, TILE)):
+        bi, i, _, j0, w = task_tile(task, m, n, 1, TILE)
+        pairwise_task(A, B, C, D, bi, i, j0, w, group, k_step, ftz)

@@ -38,6 +38,7 @@ from numba import njit, prange
 
 from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, f64_bits
+from .gemm import n_tasks, task_tile
 from .rounding import RNE, RTZ, round_f64
 
 CUT_RTZ, CUT_RDN, CUT_RNE = range(3)
@@ -357,11 +358,6 @@ def fused_gemm(A, B, C, D, EA, EB, cfg, fmt, ofmt):
     late_drop and chunk are -1 when unused; fmt and ofmt: the register's and the outer
     register's rounding arguments.  Tasks: blocks of ROWS rows by TILE columns."""
     nb, m, n = D.shape
-    tiles = (n + TILE - 1) // TILE
-    blocks = (m + ROWS - 1) // ROWS
-    for task in prange(nb * blocks * tiles):
-        bi = task // (blocks * tiles)
-        i0 = ((task // tiles) % blocks) * ROWS
-        j0 = (task % tiles) * TILE
-        fused_task(A, B, C, D, EA, EB, bi, i0, min(m, i0 + ROWS) - i0, j0,
-                   min(n, j0 + TILE) - j0, cfg, fmt, ofmt)
+    for task in prange(n_tasks(nb, m, n, ROWS, TILE)):
+        bi, i0, i1, j0, w = task_tile(task, m, n, ROWS, TILE)
+        fused_task(A, B, C, D, EA, EB, bi, i0, i1 - i0, j0, w, cfg, fmt, ofmt)

@@ -236,19 +236,30 @@ def product_row(a, brow, pbuf, w, fp):
 
 
 # --- the driver ---------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def n_tasks(nb, m, n, rows, tile):
+    """Tasks of a batched GEMM output (nb, m, n) cut into blocks of ``rows`` rows by ``tile``
+    columns (the matrix-engine kernels use the same layout)."""
+    return nb * ((m + rows - 1) // rows) * ((n + tile - 1) // tile)
+
+
+@njit(cache=True, inline="always")
+def task_tile(task, m, n, rows, tile):
+    """(batch, first row, row end, first column, width) of task ``task`` of :func:`n_tasks`."""
+    tiles = (n + tile - 1) // tile
+    blocks = (m + rows - 1) // rows
+    i0 = ((task // tiles) % blocks) * rows
+    j0 = (task % tiles) * tile
+    return task // (blocks * tiles), i0, min(m, i0 + rows), j0, min(n, j0 + tile) - j0
+
+
 @njit(cache=True, parallel=True)
 def gemm_float(A, B, C, tag, chunk, pairwise, fa, fp, lc, key):
     """C[b] = A[b] @ B[b] with a float accumulator (A: (BA, M, K), B: (BB, K, N), BA/BB 1 or Bt);
     ``tag``: KIND_TAG of the kind of addition.  Tasks: (batch, block of ROWS rows, column tile)."""
     nb, m, n = C.shape
-    tiles = (n + TILE - 1) // TILE
-    blocks = (m + ROWS - 1) // ROWS
-    for task in prange(nb * blocks * tiles):
-        bi = task // (blocks * tiles)
-        i0 = ((task // tiles) % blocks) * ROWS
-        j0 = (task % tiles) * TILE
-        w = min(n, j0 + TILE) - j0
-        i1 = min(m, i0 + ROWS)
+    for task in prange(n_tasks(nb, m, n, ROWS, TILE)):
+        bi, i0, i1, j0, w = task_tile(task, m, n, ROWS, TILE)
         if not (not pairwise and not fp[0] and i1 - i0 == ROWS
                 and lean_block(tag, A, B, C, bi, i0, j0, w, chunk, lc)):
             for i in range(i0, i1):
