@@ -17,20 +17,20 @@ ACC = fpsim.format("fp16_169")
 E5M2 = fpsim.format("e5m2")
 
 
-def run(kind, A, B, chunk=0):
+def run(kind, A, B, chunk=0, acc=ACC):
     """The LEAN kernel in float32 lanes (whole blocks of 4 rows) or the EXACT kernel (float64)
-    on the 1-6-9 accumulator; rows past the last whole block of 4 are dropped for both."""
+    on the accumulator ``acc``; rows past the last whole block of 4 are dropped for both."""
     rows = A.shape[0] - A.shape[0] % kg.ROWS
     if kind == kg.LEAN:
         c = np.empty((1, rows, B.shape[1]), np.float32)
         kg.gemm_lean_blocks(A[None, :rows].astype(np.float32), B[None].astype(np.float32), c,
-                            chunk, accum.lean_constants(ACC, False))
+                            chunk, accum.lean_constants(acc, False))
     else:
-        fa = float_args(ACC) + (0, 0)
+        fa = float_args(acc) + (0, 0)
         c = np.empty((1, rows, B.shape[1]))
         kg.gemm_float(A[None, :rows].astype(np.float64), B[None].astype(np.float64), c,
                       kg.KIND_TAG[kind],
-                      chunk, False, fa, accum.product_args(None), accum.lean_constants(ACC, True),
+                      chunk, False, fa, accum.product_args(None), accum.lean_constants(acc, True),
                       np.uint64(0))
     return c[0].astype(np.float64)
 
@@ -53,6 +53,38 @@ def test_lean_path_is_exact_for_every_register_value_and_product():
     same = (lean == exact) | (np.isnan(lean) & np.isnan(exact))
     assert same.all(), (A[np.nonzero(~same)[0][0]], B[:, np.nonzero(~same)[1][0]])
     assert np.array_equal(np.signbit(lean), np.signbit(exact))
+
+
+def test_products_below_the_register_grid_case_ii_of_the_proof():
+    """float16 register, e5m2 products (quantum 2**-32, below float16's grid 2**-24): every
+    register value below 2**-11 (the subnormals and the first normal binades, where the grid
+    decides) plus every 16th larger one, against every e5m2 product below 2**-6 and every 8th
+    larger one.  Sums land on and next to the midpoints of the subnormal grid; a negative sum
+    that rounds to zero must give -0."""
+    f16 = fpsim.format("float16")
+    assert accum.lean_lanes(fpsim.Accumulator(f16), E5M2, E5M2, None) == 32
+    vals = f16.values()
+    small = np.abs(vals) < 2.0**-11
+    regs = np.concatenate([vals[small], vals[~small][::16]])
+    regs = np.concatenate([regs, regs[:(-regs.size) % 4]])
+    p = e5m2_products()
+    tiny = np.abs(p) < 2.0**-6
+    prods = np.concatenate([p[tiny], p[~tiny][::8]])
+    A = np.stack([regs, np.ones_like(regs)], axis=1)
+    B = np.stack([np.ones_like(prods), prods])
+    lean, exact = run(kg.LEAN, A, B, acc=f16), run(kg.EXACT, A, B, acc=f16)
+    same = (lean == exact) | (np.isnan(lean) & np.isnan(exact))
+    assert same.all(), (A[np.nonzero(~same)[0][0]], B[:, np.nonzero(~same)[1][0]])
+    assert np.array_equal(np.signbit(lean), np.signbit(exact))
+    # the adversarial cases occurred: sums exactly at a subnormal midpoint (ties), sums within
+    # 2**-5 grid steps of one (the closest a 6-bit product gets), negative sums rounding to -0
+    x = regs[:, None] + prods[None, :]             # exact in float64
+    g = 2.0**-24
+    off = np.abs(x / g - np.floor(x / g) - 0.5)
+    assert (off == 0).sum() > 1000 and ((off > 0) & (off <= 2.0**-5)).sum() > 1000
+    assert ((lean == 0) & np.signbit(lean) & (x < 0)).sum() > 50
+    # products of float16 operands have 22 bits: more than the register's 11, no lean path
+    assert accum.lean_lanes(fpsim.Accumulator(f16), f16, f16, None) is None
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -109,9 +141,37 @@ def test_every_accumulator_width_matches_the_fraction_reference(exp_bits):
             want, skip = gemm_ref(A, B, AccDesc(f, chunk, "rne", order))
             ok = (got == want) | (np.isnan(got) & np.isnan(want)) | skip
             assert ok.all(), (f, chunk, order, got[~ok], want[~ok])
-    # every kind of path was exercised: e5 registers cannot hold e5m2 products' grid (exact
-    # path); e8 has no room above its top binade in float32 lanes
-    assert lanes_seen == {5: {None, 64}, 6: {32, 64}, 7: {32, 64}, 8: {64}}[exp_bits]
+    # both lane widths were exercised (e5 registers below e5m2 products' grid included); e8 has
+    # no room above its top binade in float32 lanes
+    assert lanes_seen == {5: {32, 64}, 6: {32, 64}, 7: {32, 64}, 8: {64}}[exp_bits]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_16_bit_operands_into_float32_take_64_bit_lanes(seed):
+    """bfloat16 and float16 products (16 and 22 bits) into a float32 register: 64-bit lanes
+    (2p + 2 = 50 <= 53), products far below float32's subnormal grid, against the Fraction
+    reference; sums near float32's smallest values, cancellation and overflow included."""
+    rng = np.random.default_rng(seed)
+    f32 = fpsim.format("float32")
+    for name, lo, hi in (("bfloat16", -75, 64), ("float16", -24, 15)):
+        fmt = fpsim.format(name)
+        assert accum.lean_lanes(fpsim.Accumulator(f32), fmt, fmt, None) == 64
+        exps = rng.integers(lo, hi, (6, 9))
+        A = fpsim.quantize(np.where(rng.random((6, 9)) < 0.5, -1, 1) * (1 + rng.random((6, 9)))
+                           * 2.0 ** exps, fmt)
+        B = fpsim.quantize(rng.standard_normal((9, 7)) * 2.0 ** rng.integers(lo, hi, (9, 7)), fmt)
+        B[:, 0] = -B[:, 1]                             # a column that cancels against another
+        A[5] = A[4]
+        if name == "bfloat16":
+            A[0, :] = 2.0**-75                         # products 2**-150 and below: under the grid
+            A[1, :] = 2.0**60                          # products that overflow float32
+        for chunk, order in ORDERS:
+            acc = fpsim.Accumulator(f32, chunk=chunk, order=order)
+            got = fpsim.gemm(A, B, acc=acc, a_format=fmt, b_format=fmt)
+            want, skip = gemm_ref(A, B, AccDesc(f32, chunk, "rne", order))
+            ok = (got == want) | (np.isnan(got) & np.isnan(want)) | skip
+            assert ok.all(), (name, chunk, order, got[~ok], want[~ok])
+            assert np.array_equal(np.signbit(got[~skip]), np.signbit(want[~skip]))
 
 
 @pytest.mark.parametrize("man", range(8, 23))

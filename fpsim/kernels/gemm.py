@@ -51,22 +51,31 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok):
     format; ``acc_subnormals``/``acc_specials_ok``: the accumulator keeps subnormals and has
     IEEE or "fn" specials (``lean_round`` produces exactly those overflow values).
 
-    Proof.  Let p = acc man_bits + 1 and q = the significand bits of a product (at most
-    ``a.man + b.man + 2``).  Require q <= p and every product on the accumulator's grid (its
-    quantum ``2**(a.emin - a.man + b.emin - b.man)`` at least the accumulator's
-    ``2**(emin - man_bits)``): then both addends of every step - register and product, or two
-    register values (chunks, adder trees) - are values with at most p significant bits on the
-    accumulator grid.  The sum of two such values, rounded to nearest-even at P >= 2p + 2 bits
-    and then to p bits, equals the sum rounded once (double rounding of a sum of two p-bit
-    values is innocuous when P >= 2p + 1: Figueroa, "When is double rounding innocuous?",
-    SIGNUM 1995; one more bit covers the subnormal grid, which ``lean_round`` reaches by raising
-    the exponent to emin).  The bound must be 2p + 2 in every order: p + q + 2 covers only a
-    small product added to a large register, while a small register plus a large product puts p
-    register bits below the product's q bits (e5m2 operands [2**-3, 2**-7, 2**5] into e6m15 gave
-    1024 instead of 1024.03125 under the weaker bound).  The lane must also hold every operand,
-    product and register value without overflow or underflow: float32 lanes need the operand
-    values in float32, product and accumulator quanta >= 2**-126 and the accumulator's top
-    binade, widened to 24 bits, below 2**128; float64 lanes the same in float64.
+    Proof.  Let p = acc man_bits + 1, q = the significand bits of a product (at most
+    ``a.man + b.man + 2``) and P the lane's precision (24 or 53).  Require q <= p: then both
+    addends of every step - register and product, or two register values (chunks, adder trees) -
+    are values with at most p significant bits (a register value lies on the accumulator's grid,
+    a product need not).  Let x be their exact sum and s = x rounded to nearest-even in the lane.
+    (i) |x| >= 2**emin (the accumulator's normal range): rounding to the accumulator is rounding
+    to p bits, and the sum of two p-bit values rounded at P >= 2p + 1 bits and then at p bits
+    equals the sum rounded once (double rounding is innocuous: Figueroa, "When is double
+    rounding innocuous?", SIGNUM 1995); s stays >= 2**emin since rounding is monotone.
+    (ii) |x| < 2**emin: the accumulator rounds onto its grid g = 2**(emin - man_bits).  Rounding
+    is monotone and the midpoints of the grid are lane values, so double rounding fails only if
+    s lands on a midpoint m while x != m, with |x - m| <= 2**(emin - P - 1).  The register is a
+    multiple of g, so the product is then within 2**(emin - P - 1) of an odd multiple of g/2
+    without equalling it: its last bit is at most 2**(emin - P - 1) while its magnitude exceeds
+    g/4, so q >= P - man_bits, i.e. q + p > P.  With q <= p and P >= 2p + 2 that cannot happen.
+    Hence P >= 2p + 2 bits suffice in every order and for products below the accumulator's grid
+    (e5m2 products into float16, whose quantum 2**-32 is below float16's 2**-24).  ``lean_round``
+    rounds onto the subnormal grid by raising the exponent to emin, and puts x's sign back on a
+    zero result (a negative sum that rounds to zero is -0).  A weaker bound such as p + q + 2
+    fails: a small register plus a large product puts p register bits below the product's q bits
+    (e5m2 operands [2**-3, 2**-7, 2**5] into e6m15 gave 1024 instead of 1024.03125).  The lane
+    must also hold every operand, product and register value without overflow or underflow:
+    float32 lanes need the operand values in float32, product and accumulator quanta >= 2**-126
+    and the accumulator's top binade, widened to 24 bits, below 2**128; float64 lanes the same in
+    float64 (products are exact there by :func:`supports_products`).
     """
     acc_man, acc_emin, acc_emax = acc
     (a_man, a_emin, a_emax), (b_man, b_emin, b_emax) = a, b
@@ -74,7 +83,7 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok):
         return None
     p, q = acc_man + 1, a_man + b_man + 2
     lsb = (a_emin - a_man) + (b_emin - b_man)
-    if q > p or lsb < acc_emin - acc_man:
+    if q > p:
         return None
     need = 2 * p + 2
     f32_operands = all(m <= 23 and emax <= 127 and emin - m >= -149
