@@ -211,6 +211,15 @@ def lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
                             product is None, f.subnormals, f.specials in ("ieee", "fn"))
 
 
+def native_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
+    """32 where the register is float32 lanes' own IEEE arithmetic, or None
+    (kernels.gemm.native_lanes holds the condition)."""
+    f = acc.fmt
+    return _gemm.native_lanes((f.man_bits, f.emin, f.emax), (fa_.man_bits, fa_.emin, fa_.emax),
+                              (fb_.man_bits, fb_.emin, fb_.emax), acc.rounding == "rne",
+                              product is None, f.subnormals and f.specials == "ieee")
+
+
 def check_products(fa_: FloatFormat, fb_: FloatFormat):
     if not _gemm.supports_products((fa_.man_bits, fa_.emin, fa_.emax),
                                    (fb_.man_bits, fb_.emin, fb_.emax)):
@@ -250,28 +259,37 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
                          mode, r_bits, key)
         return c
     fa = float_args(acc.fmt) + (mode, r_bits)
-    lanes = lean_lanes(acc, fa_, fb_, fp_)
     pairwise = acc.order == "pairwise"
+    native = native_lanes(acc, fa_, fb_, fp_)
+    lanes = lean_lanes(acc, fa_, fb_, fp_)
+    if native is not None and not pairwise:
+        return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, ())
     if lanes is not None:
         kind = _gemm.LEAN
     else:
         kind = _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
     lc64 = lean_constants(acc.fmt, True)
     if lanes == 32 and not pairwise:
-        # float32 lanes in whole blocks of 4 rows: A is padded with zero rows, whose results
-        # are dropped (gemm_float, for every other case, is compiled for float64 arrays only)
-        m4 = -(-m // _gemm.ROWS) * _gemm.ROWS
-        a32 = np.zeros((a3.shape[0], m4, a3.shape[2]), dtype=np.float32)
-        a32[:, :m] = a3
-        c = np.empty((batch, m4, n), dtype=np.float32)
-        _gemm.gemm_lean_blocks(a32, np.ascontiguousarray(b3, dtype=np.float32), c,
-                               acc.chunk or 0, lean_constants(acc.fmt, False))
-        return c[:, :m]
+        return _lean_blocks(a3, b3, batch, acc.chunk, np.float32,
+                            lean_constants(acc.fmt, False))
     c = np.empty((batch, m, n))
     _gemm.gemm_float(np.ascontiguousarray(a3, dtype=np.float64),
                      np.ascontiguousarray(b3, dtype=np.float64), c, _gemm.KIND_TAG[kind],
                      acc.chunk or 0, pairwise, fa, fp, lc64, key)
     return c
+
+
+def _lean_blocks(a3, b3, batch, chunk, dtype, lc):
+    """The sequential LEAN kernel in ``dtype`` lanes (``lc``: lean_constants, or () for a native
+    register), in whole blocks of 4 rows: A is padded with zero rows, whose results are dropped
+    (gemm_float, for every other case, is compiled for float64 arrays only)."""
+    m, n = a3.shape[1], b3.shape[2]
+    m4 = -(-m // _gemm.ROWS) * _gemm.ROWS
+    a = np.zeros((a3.shape[0], m4, a3.shape[2]), dtype=dtype)
+    a[:, :m] = a3
+    c = np.empty((batch, m4, n), dtype=dtype)
+    _gemm.gemm_lean_blocks(a, np.ascontiguousarray(b3, dtype=dtype), c, chunk or 0, lc)
+    return c[:, :m]
 
 
 QUIRE_STAGE = FloatFormat(10, 50)   # the exact sum, rounded to odd, on its way to posit or fixed

@@ -181,3 +181,37 @@ def test_lane_bound_is_2p_plus_2_in_every_order(man):
     for chunk, order in ORDERS:
         lanes = accum.lean_lanes(fpsim.Accumulator(f, chunk=chunk, order=order), E5M2, E5M2, None)
         assert lanes == (32 if 2 * (man + 1) + 2 <= 24 else 64)
+
+
+def test_native_register_is_the_lanes_fma():
+    """A float32 register is float32's own fused multiply-add (kernels.gemm.native_lanes):
+    against the Fraction reference with products far below the subnormal grid
+    (rounding to -0 included), products beyond the range, exact cancellation, ties of the
+    register and float32 x float32 products that float32 cannot hold."""
+    rng = np.random.default_rng(0)
+    f = fpsim.format("float32")
+    for name in ("bfloat16", "float16", "e5m2", "float32"):
+        fmt = fpsim.format(name)
+        assert accum.native_lanes(fpsim.Accumulator(f), fmt, fmt, None) == 32
+        A = fpsim.quantize(rng.standard_normal((9, 11)) * 2.0 ** rng.integers(-8, 8, (9, 11)),
+                           fmt)
+        B = fpsim.quantize(rng.standard_normal((11, 6)) * 2.0 ** rng.integers(-8, 8, (11, 6)),
+                           fmt)
+        B[:, 0] = -B[:, 1]
+        A[0] = -fmt.min_subnormal                     # tiny negative products: -0 in float32
+        A[1, :] = fmt.max                             # overflow where the format allows
+        A[2, :2] = [1.0, 2.0 ** -12]                  # 1 + 2**-24: a tie of float32
+        B[:2, 2] = [1.0, 2.0 ** -12]
+        for chunk in (None, 4):
+            acc = fpsim.Accumulator(f, chunk=chunk)
+            got = fpsim.gemm(A, B, acc=acc, a_format=fmt, b_format=fmt)
+            want, skip = gemm_ref(A, B, AccDesc(f, chunk, "rne", "sequential"))
+            ok = (got == want) | (np.isnan(got) & np.isnan(want)) | skip
+            assert ok.all(), (name, chunk, got[~ok], want[~ok])
+            assert np.array_equal(np.signbit(got[~skip]), np.signbit(want[~skip]))
+    # not native: another rounding, a product format, a register without subnormals
+    e5m2 = fpsim.format("e5m2")
+    assert accum.native_lanes(fpsim.Accumulator(f, rounding="rtz"), e5m2, e5m2, None) is None
+    assert accum.native_lanes(fpsim.Accumulator(f), e5m2, e5m2, "bfloat16") is None
+    assert accum.native_lanes(fpsim.Accumulator(fpsim.FloatFormat(8, 23, subnormals=False)),
+                              e5m2, e5m2, None) is None

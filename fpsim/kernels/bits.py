@@ -1,5 +1,7 @@
-"""Bit casts between float64 and int64 for Numba code (LLVM bitcast: free, vectorisable)."""
+"""LLVM primitives for Numba code: bit casts between floats and integers (LLVM bitcast: free,
+vectorisable) and the exactly rounded fused multiply-add."""
 
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -48,3 +50,18 @@ def bits_float(typingctx, b):
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(fty))
     return fty(b), codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once to nearest-even (LLVM's ``llvm.fma``, defined as the exactly
+    rounded fused multiply-add: a hardware FMA, or the C library's ``fma`` where the CPU has none)
+    in the common float type of a, b and c; vectorisable."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ty = ir.DoubleType() if sig.return_type.bitwidth == 64 else ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
+        return builder.call(fn, args)
+    return a(a, b, c), codegen

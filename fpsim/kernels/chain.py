@@ -2,10 +2,9 @@
 on NVIDIA, f32/f64 MFMA on AMD) and AMD CDNA1/CDNA2 pairwise groups.
 
 * :func:`fma_chain`: for k in order, ``r = fma(a_k, b_k, r)`` in the register's IEEE type
-  (float32 or float64), rounded once to nearest-even with subnormals.  ``fma`` is LLVM's
-  ``llvm.fma`` intrinsic, which is defined as the exactly rounded fused multiply-add (a
-  hardware FMA, or the C library's ``fma`` where the CPU has none), so no double rounding can
-  occur and nothing is approximated.
+  (float32 or float64), rounded once to nearest-even with subnormals.  ``fma`` is
+  :func:`fpsim.kernels.bits.fma` (LLVM's exactly rounded ``llvm.fma``), so no double rounding
+  can occur and nothing is approximated.
 * :func:`pairwise_groups`: for each group of ``group`` consecutive k (a power of two), the
   products rounded to float32, added as a tree of float32 additions (adjacent pairs, then pairs
   of pairs, as the recursive halves ``(p0+p1)+(p2+p3)``), the group's sum added to the register;
@@ -19,27 +18,13 @@ the thread count.
 """
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import njit, prange
 
+from .bits import fma
 from .gemm import n_tasks, task_tile
 
 TILE = 128
 TINY32 = np.float32(2.0 ** -126)
-
-
-@intrinsic
-def fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's llvm.fma) in the common float type of a, b and c."""
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ty = ir.DoubleType() if sig.return_type.bitwidth == 64 else ir.FloatType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty] * 3))
-        return builder.call(fn, args)
-    return a(a, b, c), codegen
 
 
 @njit(cache=True)

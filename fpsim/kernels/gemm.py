@@ -26,7 +26,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .arith import round_sum, two_sum, zero_sum_sign
-from .bits import bits_f64, bits_float, f64_bits, float_bits
+from .bits import bits_f64, bits_float, f64_bits, float_bits, fma
 from .posit import decode_posit, round_posit
 from .rounding import IEEE, RDN, RTO, SR, SRB, pow2, random_word, round_fast
 
@@ -94,6 +94,25 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok):
     if need <= 53 and acc_emax + 1 + 52 - acc_man <= 1023:
         return 64
     return None
+
+
+def native_lanes(acc, a, b, rne, exact_products, ieee_subnormals):
+    """32 if float32 lanes' own IEEE arithmetic is the accumulator, else None.
+
+    The register is IEEE binary32: ``acc`` is ``(23, -126, 127)``, it rounds to nearest-even,
+    keeps subnormals and has IEEE specials (``ieee_subnormals``), and products are exact
+    (``exact_products``).  If every operand value is a float32 value, one step
+    ``round(r + a*b)`` is by definition float32's fused multiply-add ``fma(a, b, r)``
+    (:func:`fpsim.kernels.bits.fma`, exactly rounded whether or not the product fits float32),
+    and adding two register values (chunk sums) is float32's own addition; overflow gives the
+    same Inf and NaN cases.  Nothing beyond IEEE 754 is assumed.  (fpsim's float registers have
+    at most 50 fraction bits, so there is no float64 counterpart.)"""
+    if rne and exact_products and ieee_subnormals and tuple(acc) == (23, -126, 127) \
+            and all(m <= 23 and e_max <= 127 and e_min - m >= -149 for m, e_min, e_max in (a, b)):
+        return 32
+    return None
+
+
 MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
 TILE = 256        # columns per task: the registers of a tile stay in L1
 ROWS = 4          # rows per task
@@ -116,6 +135,30 @@ def lean_round(x, lc):
     c = bits_float(ity(ity(ef + shift_field) | sgn))
     y = bits_float(ity(float_bits((x + c) - c) | sgn))
     return bits_float(ity(float_bits(over) | sgn)) if abs(y) > maxv else y
+
+
+def lane_mac(r, a, b, lc):
+    """round(r + a*b) in a LEAN register: ``lean_round(r + a*b, lc)``, or, where ``lc`` is the
+    empty tuple (the register is the lane's own IEEE type: float32 in float32 lanes, float64 in
+    float64 lanes), the fused multiply-add ``fma(a, b, r)``, which is that rounding exactly."""
+
+
+@overload(lane_mac, inline="always", jit_options={"cache": True})
+def _lane_mac(r, a, b, lc):
+    if len(lc) == 0:
+        return lambda r, a, b, lc: fma(a, b, r)
+    return lambda r, a, b, lc: lean_round(r + a * b, lc)
+
+
+def lane_add(r, x, lc):
+    """round(r + x) in a LEAN register (``lc`` as in :func:`lane_mac`)."""
+
+
+@overload(lane_add, inline="always", jit_options={"cache": True})
+def _lane_add(r, x, lc):
+    if len(lc) == 0:
+        return lambda r, x, lc: r + x
+    return lambda r, x, lc: lean_round(r + x, lc)
 
 
 @njit(cache=True, inline="always")
@@ -296,10 +339,10 @@ def mac_rows_lean(r0, r1, r2, r3, a0, a1, a2, a3, brow, w, lc):
     """Four register rows at once (ROWS = 4): each loaded B value serves four MACs."""
     for j in range(w):
         b = brow[j]
-        r0[j] = lean_round(r0[j] + a0 * b, lc)
-        r1[j] = lean_round(r1[j] + a1 * b, lc)
-        r2[j] = lean_round(r2[j] + a2 * b, lc)
-        r3[j] = lean_round(r3[j] + a3 * b, lc)
+        r0[j] = lane_mac(r0[j], a0, b, lc)
+        r1[j] = lane_mac(r1[j], a1, b, lc)
+        r2[j] = lane_mac(r2[j], a2, b, lc)
+        r3[j] = lane_mac(r3[j], a3, b, lc)
 
 
 @njit(cache=True)
@@ -319,7 +362,7 @@ def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
         for r in range(ROWS):
             if chunk > 0:
                 for j in range(w):
-                    total[r, j] = lean_round(total[r, j] + regs[r, j], lc)
+                    total[r, j] = lane_add(total[r, j], regs[r, j], lc)
             else:
                 for j in range(w):
                     total[r, j] = regs[r, j]
