@@ -192,23 +192,50 @@ class KulischAccumulator:
 
 
 # --- the kernel plan -----------------------------------------------------------------------------
-def lean_constants(acc_fmt: FloatFormat, wide: bool):
-    """Constants of kernels.gemm.lean_round for float32 (wide False) or float64 lanes."""
+def lean_constants(acc_fmt: FloatFormat, wide: bool, bounded=False, signed=True):
+    """Constants of kernels.gemm.lean_round for float32 (wide False) or float64 lanes; with
+    ``bounded``, of kernels.gemm.bounded_round (``signed``: with the sign step)."""
     ity, fty, frac, bias = (np.int64, np.float64, 52, 1023) if wide else (np.int32, np.float32, 23,
                                                                            127)
     over = acc_fmt.max if acc_fmt.saturate else (np.inf if acc_fmt.specials == "ieee" else np.nan)
     expmask = ((1 << (63 - frac)) - 1) << frac if wide else 0x7F800000
-    return (ity(np.iinfo(ity).min), ity(expmask), ity((acc_fmt.emin + bias) << frac),
-            ity((frac - acc_fmt.man_bits) << frac), fty(acc_fmt.max), fty(over))
+    signmask, emin_field = ity(np.iinfo(ity).min), ity((acc_fmt.emin + bias) << frac)
+    if bounded:
+        shift = ity(((frac - acc_fmt.man_bits) << frac) | (1 << (frac - 1)))   # the 1.5
+        return (ity(expmask), emin_field, shift) + ((signmask,) if signed else ())
+    return (signmask, ity(expmask), emin_field, ity((frac - acc_fmt.man_bits) << frac),
+            fty(acc_fmt.max), fty(over))
 
 
-def lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
+def register_bound(a3, b3, fmt: FloatFormat, chunk):
+    """A bound on every register value, product and exact register + product sum of the
+    sequential (chunked) accumulation of a3 @ b3 into ``fmt`` with nearest rounding, or None where
+    that bound is not finite or exceeds fmt.max (then the register may overflow).
+
+    With u = 2**-(man_bits + 1), a nearest rounding gives |round(y)| <= |y| (1 + u), or at most
+    2**emin for a subnormal y; so each register of a run of n products stays below
+    S (1 + u)**n, S = K max|A| max|B| bounding the sum of their magnitudes, and the total of the
+    chunk sums below S (1 + u)**(K + chunks).  The float64 evaluation is within a few ulps;
+    the factor 1 + 2**-40 covers it."""
+    kk = a3.shape[2]
+    if a3.size == 0 or b3.size == 0:
+        return 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        amax = max(float(np.max(a3)), -float(np.min(a3)))
+        bmax = max(float(np.max(b3)), -float(np.min(b3)))
+        steps = kk + (-(-kk // chunk) if chunk else 0)
+        bound = kk * amax * bmax * (1.0 + 2.0 ** -(fmt.man_bits + 1)) ** steps * (1 + 2.0 ** -40)
+    bound = max(bound, fmt.min_normal)
+    return bound if bound <= fmt.max else None
+
+
+def lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product, bound=None):
     """Lane width of the exact round-to-nearest-even fast path, or None (kernels.gemm.lean_lanes
-    holds the condition and its proof)."""
+    holds the condition and its proof; ``bound`` from :func:`register_bound`)."""
     f = acc.fmt
     return _gemm.lean_lanes((f.man_bits, f.emin, f.emax), (fa_.man_bits, fa_.emin, fa_.emax),
                             (fb_.man_bits, fb_.emin, fb_.emax), acc.rounding == "rne",
-                            product is None, f.subnormals, f.specials in ("ieee", "fn"))
+                            product is None, f.subnormals, f.specials in ("ieee", "fn"), bound)
 
 
 def native_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
@@ -260,18 +287,20 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
         return c
     fa = float_args(acc.fmt) + (mode, r_bits)
     pairwise = acc.order == "pairwise"
-    native = native_lanes(acc, fa_, fb_, fp_)
-    lanes = lean_lanes(acc, fa_, fb_, fp_)
-    if native is not None and not pairwise:
+    if not pairwise and native_lanes(acc, fa_, fb_, fp_) is not None:
         return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, ())
-    if lanes is not None:
-        kind = _gemm.LEAN
-    else:
-        kind = _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
+    # sequential: without the overflow test where the data cannot overflow (bound not None)
+    bound = None if pairwise else register_bound(a3, b3, acc.fmt, acc.chunk)
+    lanes = lean_lanes(acc, fa_, fb_, fp_, bound)
+    if lanes is not None and not pairwise and (bound is not None or lanes == 32):
+        f = acc.fmt
+        on_grid = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits) >= f.emin - f.man_bits
+        signed = not on_grid and f.has_negative_zero     # fnuz: every zero is +0
+        return _lean_blocks(a3, b3, batch, acc.chunk, np.float32 if lanes == 32 else np.float64,
+                            lean_constants(f, lanes == 64, bound is not None, signed))
+    kind = _gemm.LEAN if lanes is not None else \
+        _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
     lc64 = lean_constants(acc.fmt, True)
-    if lanes == 32 and not pairwise:
-        return _lean_blocks(a3, b3, batch, acc.chunk, np.float32,
-                            lean_constants(acc.fmt, False))
     c = np.empty((batch, m, n))
     _gemm.gemm_float(np.ascontiguousarray(a3, dtype=np.float64),
                      np.ascontiguousarray(b3, dtype=np.float64), c, _gemm.KIND_TAG[kind],

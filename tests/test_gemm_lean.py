@@ -215,3 +215,102 @@ def test_native_register_is_the_lanes_fma():
     assert accum.native_lanes(fpsim.Accumulator(f), e5m2, e5m2, "bfloat16") is None
     assert accum.native_lanes(fpsim.Accumulator(fpsim.FloatFormat(8, 23, subnormals=False)),
                               e5m2, e5m2, None) is None
+
+
+def prefix_registers(A, B, f, chunk):
+    """Every register value of the sequential (chunked) accumulation, from the Fraction
+    reference: the results for each prefix of K (chunk registers of a partial chunk included)."""
+    vals = []
+    for k in range(1, A.shape[1] + 1):
+        want, _ = gemm_ref(A[:, :k], B[:k], AccDesc(f, chunk, "rne", "sequential"))
+        vals.append(want)
+        if chunk:
+            k0 = (k - 1) // chunk * chunk
+            part, _ = gemm_ref(A[:, k0:k], B[k0:k], AccDesc(f, None, "rne", "sequential"))
+            vals.append(part)
+    return np.abs(np.array(vals))
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_register_bound_bounds_every_register(chunk):
+    """accum.register_bound against every register value of accumulations built to round up
+    (all products positive, sums just above ties), in a 4-bit register where rounding grows
+    fastest."""
+    f = fpsim.FloatFormat(5, 3)
+    e2m1 = fpsim.format("e2m1")
+    rng = np.random.default_rng(2)
+    A = rng.choice([1.0, 1.5, 2.0, 3.0], (3, 10))
+    B = rng.choice([1.0, 1.5, 2.0, 3.0], (10, 4))
+    bound = accum.register_bound(A[None], B[None], f, chunk)
+    assert bound is not None
+    regs = prefix_registers(A, B, f, chunk)
+    assert regs.max() <= bound
+    # rounding did carry results above the exact sums
+    final, _ = gemm_ref(A, B, AccDesc(f, chunk, "rne", "sequential"))
+    assert (final > A @ B).any()
+    # and the bound is not vacuous: within (1 + 1/16)**14 < 2.4 of the data's sum of magnitudes
+    assert bound < 2.4 * A.shape[1] * A.max() * B.max()
+    assert accum.register_bound(A[None] * 2.0**12, B[None], f, chunk) is None   # would overflow
+    assert accum.register_bound(np.array([[[np.nan]]]), B[None, :1], f, chunk) is None
+    assert accum.register_bound(np.zeros((1, 2, 0)), np.zeros((1, 0, 3)), f, chunk) == 0.0
+    assert accum.lean_lanes(fpsim.Accumulator(f), e2m1, e2m1, None, bound) == 32
+
+
+def test_bfloat16_register_in_float32_lanes_up_to_its_bound():
+    """A bfloat16 register (8 exponent bits: unbounded float32 lanes have no room above its top
+    binade) takes float32 lanes while the data stays below 2**112 and float64 lanes above.  The
+    operands (4 exponent bits, bias -45: values 2**46 .. 2**60) put products at 2**92 .. 2**120,
+    on both sides of that limit; against the Fraction reference, with cancellation; e5m2
+    operands, whose sums reach bfloat16's subnormals, in float32 lanes too."""
+    bf16 = fpsim.format("bfloat16")
+    acc = fpsim.Accumulator(bf16)
+    rng = np.random.default_rng(1)
+    sig = lambda shape: rng.choice([1.0, 1.25, 1.5, 1.75, -1.0, -1.25, -1.5, -1.75], shape)
+    big, e5m2 = fpsim.FloatFormat(4, 2, bias=-45), fpsim.format("e5m2")
+    assert accum.lean_lanes(acc, big, big, None) == 64           # unbounded: wide lanes
+    cases = [(big, 2.0 ** rng.integers(46, 51, (5, 6)), 2.0 ** rng.integers(46, 51, (6, 7)), 32),
+             (big, 2.0 ** rng.integers(52, 58, (5, 6)), 2.0 ** rng.integers(52, 58, (6, 7)), 64),
+             (e5m2, 2.0 ** rng.integers(-16, 15, (5, 6)), 2.0 ** rng.integers(-16, 15, (6, 7)),
+              32)]
+    for fmt, a_scale, b_scale, lanes in cases:
+        A = fpsim.quantize(sig((5, 6)) * a_scale, fmt)
+        B = fpsim.quantize(sig((6, 7)) * b_scale, fmt)
+        B[:, 0] = -B[:, 1]
+        bound = accum.register_bound(A[None], B[None], bf16, None)
+        assert accum.lean_lanes(acc, fmt, fmt, None, bound) == lanes
+        got = fpsim.gemm(A, B, acc=acc, a_format=fmt, b_format=fmt)
+        want, skip = gemm_ref(A, B, AccDesc(bf16, None, "rne", "sequential"))
+        assert not skip.any() and np.array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_bounded_float16_register_keeps_negative_zeros(chunk):
+    """float16 register, e5m2 products below its grid: negative sums that round to zero are -0
+    (the sign step of bounded_round), positive ones +0, exact cancellation +0."""
+    f16, e5m2 = fpsim.format("float16"), fpsim.format("e5m2")
+    tiny = 2.0 ** -14 * np.array([1.0, 1.25, 1.5, 1.75])        # products 2**-28 ..: below 2**-25
+    A = np.array([[tiny[0], -tiny[1]], [-tiny[2], -tiny[3]], [tiny[1], tiny[2]],
+                  [1.0, -1.0], [2.0**-12, 2.0**-13]])
+    B = np.array([[tiny[3], 1.0, 2.0**-12], [tiny[0], 1.0, 2.0**-12]])
+    bound = accum.register_bound(A[None], B[None], f16, chunk)
+    assert accum.lean_lanes(fpsim.Accumulator(f16), e5m2, e5m2, None, bound) == 32
+    got = fpsim.gemm(A, B, acc=fpsim.Accumulator(f16, chunk=chunk), a_format=e5m2,
+                     b_format=e5m2)
+    want, skip = gemm_ref(A, B, AccDesc(f16, chunk, "rne", "sequential"))
+    assert not skip.any() and np.array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    assert got[1, 0] == 0 and np.signbit(got[1, 0]) == (chunk is None)  # -0 + chunk total +0
+    assert not np.signbit(got[3, 1])
+
+
+def test_bounded_register_without_negative_zero():
+    """A "fnuz" register has no -0: a negative sum that rounds to zero is +0 (hypothesis found
+    the bounded kernel's sign step giving -0 here)."""
+    f = fpsim.FloatFormat(1, 5, bias=-13, specials="fnuz")
+    e5m2 = fpsim.format("e5m2")
+    A = np.array([[112.0, 0.01171875]])
+    B = np.array([[112.0, 0.01171875], [4.57763671875e-05, -0.625]])
+    got = fpsim.gemm(A, B, acc=fpsim.Accumulator(f), a_format=e5m2, b_format=e5m2)
+    want, _ = gemm_ref(A, B, AccDesc(f, None, "rne", "sequential"))
+    assert np.array_equal(got, want) and got[0, 1] == 0 and not np.signbit(got[0, 1])

@@ -43,13 +43,16 @@ def supports_products(a, b):
         and (a_emin - a_man) + (b_emin - b_man) >= -1074
 
 
-def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok):
+def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, bound=None):
     """Lane width (32 or 64) in which the ``LEAN`` accumulation is exact, or None.
 
     ``acc``, ``a``, ``b``: ``(man_bits, emin, emax)`` of the accumulator and of the two operand
     formats; ``rne``: the accumulator rounds to nearest-even; ``exact_products``: no product
     format; ``acc_subnormals``/``acc_specials_ok``: the accumulator keeps subnormals and has
-    IEEE or "fn" specials (``lean_round`` produces exactly those overflow values).
+    IEEE or "fn" specials (``lean_round`` produces exactly those overflow values); ``bound``:
+    None, or a bound the caller guarantees on every register value, product and exact sum of
+    this GEMM's data that is at most the accumulator's largest value (``accum.register_bound``),
+    for the kernels without an overflow test (``bounded_round``).
 
     Proof.  Let p = acc man_bits + 1, q = the significand bits of a product (at most
     ``a.man + b.man + 2``) and P the lane's precision (24 or 53).  Require q <= p: then both
@@ -75,11 +78,17 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok):
     must also hold every operand, product and register value without overflow or underflow:
     float32 lanes need the operand values in float32, product and accumulator quanta >= 2**-126
     and the accumulator's top binade, widened to 24 bits, below 2**128; float64 lanes the same in
-    float64 (products are exact there by :func:`supports_products`).
+    float64 (products are exact there by :func:`supports_products`).  With a ``bound``, nothing
+    overflows, so the specials do not matter, and only binades up to the bound's need their
+    rounding constant c = 1.5 * 2**(e + P - 1 - man_bits) and x + c (< 2**(e + P - man_bits))
+    below the lane's overflow: float32 lanes then serve registers with 8 exponent bits (bfloat16)
+    as long as the data stays below 2**(105 + man_bits).  Subnormal float32 lanes are exact too: a register on a grid of at least
+    2**-149 plus products on 2**-126 sums exactly below 2**-126.
     """
     acc_man, acc_emin, acc_emax = acc
     (a_man, a_emin, a_emax), (b_man, b_emin, b_emax) = a, b
-    if not (rne and exact_products and acc_subnormals and acc_specials_ok) or acc_man < 1:
+    if not (rne and exact_products and acc_subnormals and (acc_specials_ok or bound is not None)) \
+            or acc_man < 1:
         return None
     p, q = acc_man + 1, a_man + b_man + 2
     lsb = (a_emin - a_man) + (b_emin - b_man)
@@ -88,10 +97,15 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok):
     need = 2 * p + 2
     f32_operands = all(m <= 23 and emax <= 127 and emin - m >= -149
                        for m, emin, emax in (a, b))
-    if need <= 24 and f32_operands and lsb >= -126 and acc_emin - acc_man >= -126 \
-            and acc_emax + 1 + 23 - acc_man <= 127 and a_emax + b_emax + 2 <= 127:
+
+    def top_fits(frac, emax):             # every rounding constant and value below the lane's max
+        if bound is not None:
+            return bound < 2.0 ** (emax - frac + acc_man + 1)
+        return acc_emax + 1 + frac - acc_man <= emax and a_emax + b_emax + 2 <= emax
+    if need <= 24 and f32_operands and lsb >= -126 and acc_emin >= -126 \
+            and acc_emin - acc_man >= -149 and top_fits(23, 127):
         return 32
-    if need <= 53 and acc_emax + 1 + 52 - acc_man <= 1023:
+    if need <= 53 and top_fits(52, 1023):
         return 64
     return None
 
@@ -137,28 +151,57 @@ def lean_round(x, lc):
     return bits_float(ity(float_bits(over) | sgn)) if abs(y) > maxv else y
 
 
+@njit(cache=True, inline="always")
+def bounded_round(x, lc):
+    """Round-to-nearest-even of float32/float64 ``x`` to the accumulator's fraction bits, for
+    data whose register values stay below the accumulator's largest value (no overflow test).
+
+    ``c = 1.5 * 2**(e + P - 1 - man_bits)`` (e: x's exponent raised to emin; P - 1 the lane's
+    fraction bits) is positive, and x + c stays in c's binade (|x| < 2**(e+1) <= c/3 as
+    man_bits <= P - 3), where the lane's spacing is the accumulator's quantum 2**(e - man_bits): ``(x + c) - c`` is x rounded there.  A zero result
+    is +0, which is right for products on the register's grid: a nonzero sum never rounds to zero
+    and the register, starting at +0, is never -0; and for registers without -0 ("fnuz").
+    Otherwise :func:`with_sign` puts x's sign back (a negative sum rounding to zero).  ``lc = (expmask, emin_field, shift_field[, signmask])``."""
+    expmask, emin_field, shift_field = lc[0], lc[1], lc[2]
+    ity = type(expmask)
+    c = bits_float(ity(max(ity(float_bits(x) & expmask), emin_field) + shift_field))
+    return (x + c) - c
+
+
+@njit(cache=True, inline="always")
+def with_sign(y, x, signmask):
+    """y with x's sign bit or-ed in (y is +0 or already of x's sign)."""
+    ity = type(signmask)
+    return bits_float(ity(float_bits(y) | ity(float_bits(x) & signmask)))
+
+
+def lane_round(x, lc):
+    """Round a lane value into a LEAN register: ``lc`` of six (:func:`lean_round`), of three or
+    four (:func:`bounded_round`), or empty (a native register: x itself)."""
+
+
+@overload(lane_round, inline="always", jit_options={"cache": True})
+def _lane_round(x, lc):
+    if len(lc) == 0:
+        return lambda x, lc: x
+    if len(lc) == 6:
+        return lambda x, lc: lean_round(x, lc)
+    if len(lc) == 4:
+        return lambda x, lc: with_sign(bounded_round(x, lc), x, lc[3])
+    return lambda x, lc: bounded_round(x, lc)
+
+
 def lane_mac(r, a, b, lc):
-    """round(r + a*b) in a LEAN register: ``lean_round(r + a*b, lc)``, or, where ``lc`` is the
-    empty tuple (the register is the lane's own IEEE type: float32 in float32 lanes, float64 in
-    float64 lanes), the fused multiply-add ``fma(a, b, r)``, which is that rounding exactly."""
+    """round(r + a*b) in a LEAN register: ``lane_round(r + a*b, lc)``, or, where ``lc`` is empty
+    (the register is float32 in float32 lanes), ``fma(a, b, r)``, which is that rounding
+    exactly."""
 
 
 @overload(lane_mac, inline="always", jit_options={"cache": True})
 def _lane_mac(r, a, b, lc):
     if len(lc) == 0:
         return lambda r, a, b, lc: fma(a, b, r)
-    return lambda r, a, b, lc: lean_round(r + a * b, lc)
-
-
-def lane_add(r, x, lc):
-    """round(r + x) in a LEAN register (``lc`` as in :func:`lane_mac`)."""
-
-
-@overload(lane_add, inline="always", jit_options={"cache": True})
-def _lane_add(r, x, lc):
-    if len(lc) == 0:
-        return lambda r, x, lc: r + x
-    return lambda r, x, lc: lean_round(r + x, lc)
+    return lambda r, a, b, lc: lane_round(r + a * b, lc)
 
 
 @njit(cache=True, inline="always")
@@ -335,10 +378,11 @@ def gemm_lean_blocks(A, B, C, chunk, lc):
 
 
 @njit(cache=True, fastmath={"contract"})
-def mac_rows_lean(r0, r1, r2, r3, a0, a1, a2, a3, brow, w, lc):
-    """Four register rows at once (ROWS = 4): each loaded B value serves four MACs."""
+def mac_rows_lean(r0, r1, r2, r3, a0, a1, a2, a3, b_mat, k, j0, w, lc):
+    """Four register rows at once (ROWS = 4): each loaded B value, ``b_mat[k, j0 + j]``, serves
+    four MACs."""
     for j in range(w):
-        b = brow[j]
+        b = b_mat[np.uint64(k), np.uint64(j0 + j)]      # unsigned: no wraparound test
         r0[j] = lane_mac(r0[j], a0, b, lc)
         r1[j] = lane_mac(r1[j], a1, b, lc)
         r2[j] = lane_mac(r2[j], a2, b, lc)
@@ -347,25 +391,28 @@ def mac_rows_lean(r0, r1, r2, r3, a0, a1, a2, a3, brow, w, lc):
 
 @njit(cache=True)
 def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
-    """Rows i0..i0+3 of the LEAN sequential case (with or without chunks)."""
+    """Rows i0..i0+3 of the LEAN sequential case (with or without chunks).  The register rows
+    are separate arrays made once, and B is indexed in place: array views made per k cost
+    reference counting that rivals the arithmetic."""
     kk = A.shape[2]
     a_mat = A[bi if A.shape[0] > 1 else 0]
     b_mat = B[bi if B.shape[0] > 1 else 0]
     run = chunk if chunk > 0 else max(kk, 1)
     total = np.zeros((ROWS, w), C.dtype)
-    regs = np.zeros((ROWS, w), C.dtype)
+    r0, r1, r2, r3 = (np.zeros(w, C.dtype), np.zeros(w, C.dtype), np.zeros(w, C.dtype),
+                      np.zeros(w, C.dtype))
     for k0 in range(0, kk, run):
-        regs[:] = 0.0
+        r0[:], r1[:], r2[:], r3[:] = 0.0, 0.0, 0.0, 0.0
         for k in range(k0, min(kk, k0 + run)):
-            mac_rows_lean(regs[0], regs[1], regs[2], regs[3], a_mat[i0, k], a_mat[i0 + 1, k],
-                          a_mat[i0 + 2, k], a_mat[i0 + 3, k], b_mat[k, j0:j0 + w], w, lc)
-        for r in range(ROWS):
+            mac_rows_lean(r0, r1, r2, r3, a_mat[i0, k], a_mat[i0 + 1, k], a_mat[i0 + 2, k],
+                          a_mat[i0 + 3, k], b_mat, k, j0, w, lc)
+        for r, regs in enumerate((r0, r1, r2, r3)):
             if chunk > 0:
                 for j in range(w):
-                    total[r, j] = lane_add(total[r, j], regs[r, j], lc)
+                    total[r, j] = lane_round(total[r, j] + regs[j], lc)
             else:
                 for j in range(w):
-                    total[r, j] = regs[r, j]
+                    total[r, j] = regs[j]
     for r in range(ROWS):          # explicit loops: a slice copy compiles its shape error path
         for j in range(w):
             C[bi, i0 + r, j0 + j] = total[r, j]
