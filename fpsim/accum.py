@@ -207,6 +207,11 @@ def lean_constants(acc_fmt: FloatFormat, wide: bool, bounded=False, signed=True)
             fty(acc_fmt.max), fty(over))
 
 
+def _absmax(x):
+    """max |x| (NaN if x has one; 0 for an empty x), without a temporary."""
+    return max(float(np.max(x, initial=0.0)), -float(np.min(x, initial=0.0)))
+
+
 def register_bound(a3, b3, fmt: FloatFormat, chunk):
     """A bound on every register value, product and exact register + product sum of the
     sequential (chunked) accumulation of a3 @ b3 into ``fmt`` with nearest rounding, or None where
@@ -221,8 +226,7 @@ def register_bound(a3, b3, fmt: FloatFormat, chunk):
     if a3.size == 0 or b3.size == 0:
         return 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        amax = max(float(np.max(a3)), -float(np.min(a3)))
-        bmax = max(float(np.max(b3)), -float(np.min(b3)))
+        amax, bmax = _absmax(a3), _absmax(b3)
         steps = kk + (-(-kk // chunk) if chunk else 0)
         bound = kk * amax * bmax * (1.0 + 2.0 ** -(fmt.man_bits + 1)) ** steps * (1 + 2.0 ** -40)
     bound = max(bound, fmt.min_normal)
@@ -281,6 +285,13 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
         return c
     if isinstance(acc.fmt, FixedFormat):
         frac, k_lo, k_hi, _ = fixed_args(acc.fmt)
+        prod_lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+        if _gemm.fixed_lanes(acc.fmt.bits, frac, prod_lsb, acc.rounding == "rne", fp_ is None) \
+                and np.isfinite(_absmax(a3)) and np.isfinite(_absmax(b3)):
+            big = 2.0 ** (acc.fmt.bits - frac)
+            lanes = _gemm.FixedLane(k_lo * 2.0 ** -frac, k_hi * 2.0 ** -frac, big,
+                                    1.5 * 2.0 ** (52 - frac))
+            return _lean_blocks(a3, b3, batch, None, np.float64, lanes)
         c = np.empty((batch, m, n))
         _gemm.gemm_fixed(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, frac, k_lo, k_hi,
                          mode, r_bits, key)

@@ -28,18 +28,20 @@ def _check_quantize(data):
 
 
 def _check_gemm(data):
-    threads = {r["threads"] for r in data["rows"]}
-    cases = {(r["case"], r["threads"]) for r in data["rows"]}
-    assert cases == {(c, t) for c in ("gemm e5m2 -> 1-6-9 chunk 64", "gemm e5m2 -> Kulisch -> float32",
-                                      "conv2d 3x3 e5m2 -> 1-6-9 chunk 64") for t in threads}
-    for r in data["rows"]:
+    import bench_gemm
+    assert [r["case"] for r in data["rows"]] == [c[0] for c in bench_gemm.CASES]
+    for r in data["rows"] + [data["loop_row"]] + data["conv_rows"]:
         assert r["fpsim"]["min"] <= r["fpsim"]["median"] <= r["fpsim"]["max"]
-        if "numpy_per_k_loop" in r:
-            # the per-k loop rounds acc + product in float32 first: for this configuration that
-            # double rounding is harmless, so the results must agree bit for bit
-            assert r["same_as_loop"] is True
-        if "gemm_same_macs" in r:
-            assert r["numpy_f32_conv"]["median"] > 0
+        assert r["threads"] == data["threads"] >= 1
+    for r in data["rows"]:
+        assert r["vs_matmul"] == r["fpsim"]["median"] / r["numpy_f32_matmul"]["median"]
+        assert r["met"] == (r["vs_matmul"] >= r["target_vs_matmul"])
+        assert r["peak_over_in_out"] > 0
+    # the per-k loop rounds acc + product in float32 first: for this configuration that double
+    # rounding is harmless, so the results must agree bit for bit
+    assert data["loop_row"]["same_as_loop"] is True
+    assert [r["case"].split()[0] for r in data["conv_rows"]] == [
+        "conv2d", "conv2d_backward_data", "conv2d_backward_weight"]
 
 
 def _check_blocks(data):
@@ -74,7 +76,7 @@ def test_suite_quick_writes_every_row(tmp_path):
     _check_train(details["bench_train"])
     # one suite row per (script row, reference), every figure with its spread
     expected = (2 * len(details["bench_quantize"]["rows"]) + len(details["bench_blocks"]["rows"])
-                + sum(1 + ("numpy_per_k_loop" in r) for r in details["bench_gemm"]["rows"])
+                + len(details["bench_gemm"]["rows"]) + 1 + len(details["bench_gemm"]["conv_rows"])
                 + len(details["bench_train"]["rows"]) - 1)
     assert len(data["rows"]) == expected
     for r in data["rows"]:

@@ -152,12 +152,33 @@ def test_kulisch_into_fixed_point_is_one_conversion_of_the_exact_sum(mode):
         fpsim.KulischAccumulator("fixed<4,4>_wrap")
 
 
-@pytest.mark.parametrize("mode", DETERMINISTIC + ("sr",))
-def test_fixed_point_accumulator_rounds_and_saturates_after_every_addition(mode):
-    """Each exact register + product is rounded onto the grid, then saturated (Fraction loop)."""
+def fixed_register_ref(A, B, acc_fmt, mode, seed):
+    """The spec of a saturating fixed-point register, in Fractions: each exact register + product
+    rounded onto the grid (reference.round_integer), then saturated.  Returns (C, how many steps
+    saturated)."""
     from fractions import Fraction
     from reference import round_integer
     from fpsim.kernels.rounding import random_word, seed_key
+    key = np.uint64(seed_key(np.uint64(seed)))
+    (M, K), N = A.shape, B.shape[1]
+    scale = 2 ** acc_fmt.frac_bits
+    lo, hi = -2 ** (acc_fmt.bits - 1), 2 ** (acc_fmt.bits - 1) - 1
+    C, saturated = np.empty((M, N)), 0
+    for i in range(M):
+        for j in range(N):
+            e, reg = i * N + j, Fraction(0)
+            for k in range(K):
+                u = int(random_word(key, e * (K * K + 2 * K) + k)) if mode == "sr" else 0
+                q = round_integer((reg + Fraction(A[i, k]) * Fraction(B[k, j])) * scale, mode, u)
+                saturated += not lo <= q <= hi
+                reg = Fraction(min(max(q, lo), hi), scale)
+            C[i, j] = reg
+    return C, saturated
+
+
+@pytest.mark.parametrize("mode", DETERMINISTIC + ("sr",))
+def test_fixed_point_accumulator_rounds_and_saturates_after_every_addition(mode):
+    """Each exact register + product is rounded onto the grid, then saturated (Fraction loop)."""
     rng = np.random.default_rng(9)
     fa, acc_fmt = fpsim.format("fixed<3,9>"), fpsim.FixedFormat(5, 5)
     M, K, N = 4, 50, 3
@@ -165,20 +186,32 @@ def test_fixed_point_accumulator_rounds_and_saturates_after_every_addition(mode)
     B = fpsim.quantize(rng.normal(size=(K, N)) * 1.5, fa)
     C = fpsim.gemm(A, B, a_format=fa, b_format=fa, seed=7,
                    acc=fpsim.Accumulator(acc_fmt, rounding=mode))
-    key = np.uint64(seed_key(np.uint64(7)))
-    lo, hi = -2 ** 9, 2 ** 9 - 1
-    saturated = 0
-    for i in range(M):
-        for j in range(N):
-            e, reg = i * N + j, Fraction(0)
-            for k in range(K):
-                u = int(random_word(key, e * (K * K + 2 * K) + k)) if mode == "sr" else 0
-                q = round_integer((reg + Fraction(A[i, k]) * Fraction(B[k, j])) * 32, mode, u)
-                saturated += not lo <= q <= hi
-                reg = Fraction(min(max(q, lo), hi), 32)
-            assert C[i, j] == reg, (mode, i, j)
+    want, saturated = fixed_register_ref(A, B, acc_fmt, mode, 7)
+    assert np.array_equal(C, want) and not (np.signbit(C) & (C == 0)).any(), mode
     assert saturated > 0                      # the test reaches the saturation limits
     with pytest.raises(ValueError, match="adds sequentially"):
         fpsim.Accumulator(acc_fmt, chunk=8)
     with pytest.raises(ValueError, match="posit accumulator adds sequentially"):
         fpsim.Accumulator("posit8", chunk=4)
+
+
+def test_fixed_point_register_in_float64_lanes_at_its_proof_cases():
+    """The nearest-even fixed-point register's float64-lane path (kernels.gemm.fixed_lanes) at
+    the cases of its proof, against the Fraction loop: sums exactly between two grid points
+    (ties), products just below and at 2R (R = 8 here) and far beyond it, a register resting at
+    -R, sums cancelling to zero, and e5m2 products far below the grid (2**-32)."""
+    acc_fmt, e5m2 = fpsim.FixedFormat(4, 6), fpsim.format("e5m2")       # grid 1/64, [-8, 8)
+    assert fpsim.kernels.gemm.fixed_lanes(acc_fmt.bits, 6, -32, True, True)
+    rows = [[2.0**-7, 2.0**-6, 2.0**-7, 1.0],          # ties: 1/128 -> 0; 3/128 -> 4/128
+            [14.0, 1.75, 1.0, -1.0],                    # 14 * 1 + 1.75 ... near and past R
+            [-8.0, -1.0, 2.0**-16, 0.5],                # resting at -R
+            [16.0, -16.0, 3.0, -3.0],                   # 2R: saturation breaks the cancel
+            [2.0**15, -2.0**15, 2.0**-16, -2.0**-16],   # far beyond, tiny products
+            [0.0, 0.0, 0.0, 0.0]]
+    A = np.array(rows)
+    B = np.array([[1.0, -1.0, 0.75], [1.0, 1.0, 1.5], [1.0, -1.0, 2.0**-16], [1.0, 1.0, 0.5]])
+    C = fpsim.gemm(A, B, a_format=e5m2, b_format=e5m2, acc=fpsim.Accumulator(acc_fmt))
+    want, saturated = fixed_register_ref(A, B, acc_fmt, "rne", 0)
+    assert np.array_equal(C, want) and not (np.signbit(C) & (C == 0)).any()   # no -0
+    assert saturated >= 6
+    assert C[0, 0] == 1.0 + 2.0**-5 and C[3, 0] == -8.0 and C[2, 0] == -8.0 + 0.5

@@ -21,6 +21,8 @@ into the total, 2K + lo*K + hi for the adder-tree node over products lo..hi, k f
 product.
 """
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
@@ -127,6 +129,27 @@ def native_lanes(acc, a, b, rne, exact_products, ieee_subnormals):
     return None
 
 
+FixedLane = namedtuple("FixedLane", ["lo", "hi", "clip", "magic"])
+FixedLane.__doc__ = """Constants of a saturating fixed-point register in float64 lanes (fixed_lanes)."""
+
+
+def fixed_lanes(bits, frac, prod_lsb, rne, exact_products):
+    """Whether a signed saturating fixed-point register (``bits``-bit word, ``frac`` fraction
+    bits, nearest-even) adding exact products on the grid 2**prod_lsb runs in float64 lanes as
+    ``y = clamp(((clip(r + p) + C) - C), lo, hi)`` (``FixedLane``: C = 1.5 * 2**(52 - frac),
+    clip to [-2R, 2R], lo = -R, hi = R - 2**-frac, R = 2**(bits - 1 - frac)).
+
+    Proof.  Let L = min(-frac, prod_lsb); r + p is a multiple of 2**L.  (i) |p| < 2R: |r + p| <
+    3R < 2**(bits + 1 - frac) <= 2**(53 + L) (the condition), so the float64 sum is exact; after
+    the clip |x| <= 2R <= 2**(51 - frac) (bits <= 50), where x + C lies in [2**(52 - frac),
+    2**(53 - frac)), whose spacing is 2**-frac: (x + C) - C is x rounded to nearest-even on the
+    register's grid; a sum clipped to +-2R saturates all the same.  (ii) |p| >= 2R: the exact sum
+    has p's sign and |r + p| >= R, so the register saturates (to lo at exactly -R); the rounded
+    float64 sum is on the same side of +-R (rounding is monotone and R is a float64), and the
+    clip and the grid rounding keep it there.  Zeros come out +0, as the register has no -0."""
+    return rne and exact_products and bits <= 50 and bits + 1 - frac <= 53 + min(-frac, prod_lsb)
+
+
 MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
 TILE = 256        # columns per task: the registers of a tile stay in L1
 ROWS = 4          # rows per task
@@ -177,11 +200,17 @@ def with_sign(y, x, signmask):
 
 def lane_round(x, lc):
     """Round a lane value into a LEAN register: ``lc`` of six (:func:`lean_round`), of three or
-    four (:func:`bounded_round`), or empty (a native register: x itself)."""
+    four (:func:`bounded_round`), empty (a native register: x itself), or a :class:`FixedLane`
+    (a fixed-point register, :func:`fixed_lanes`)."""
 
 
 @overload(lane_round, inline="always", jit_options={"cache": True})
 def _lane_round(x, lc):
+    if isinstance(lc, types.BaseNamedTuple) and lc.instance_class is FixedLane:
+        def fixed(x, lc):
+            y = (min(max(x, -lc.clip), lc.clip) + lc.magic) - lc.magic
+            return min(max(y, lc.lo), lc.hi)
+        return fixed
     if len(lc) == 0:
         return lambda x, lc: x
     if len(lc) == 6:
