@@ -18,7 +18,7 @@ from ._args import check_arith_format, check_format, check_sr_bits, rounding_mod
 from .formats import FixedFormat, FloatFormat, PositFormat
 from .kernels import gemm as _gemm
 from .kernels import rounding as _k
-from .quantize import fixed_args, float_args, posit_tables, quantize
+from .quantize import fixed_args, float_args, lane_constants, posit_tables, quantize
 
 ORDERS = ("sequential", "pairwise")
 ACC_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
@@ -193,18 +193,16 @@ class KulischAccumulator:
 
 # --- the kernel plan -----------------------------------------------------------------------------
 def lean_constants(acc_fmt: FloatFormat, wide: bool, bounded=False, signed=True):
-    """Constants of kernels.gemm.lean_round for float32 (wide False) or float64 lanes; with
-    ``bounded``, of kernels.gemm.bounded_round (``signed``: with the sign step)."""
-    ity, fty, frac, bias = (np.int64, np.float64, 52, 1023) if wide else (np.int32, np.float32, 23,
-                                                                           127)
-    over = acc_fmt.max if acc_fmt.saturate else (np.inf if acc_fmt.specials == "ieee" else np.nan)
-    expmask = ((1 << (63 - frac)) - 1) << frac if wide else 0x7F800000
-    signmask, emin_field = ity(np.iinfo(ity).min), ity((acc_fmt.emin + bias) << frac)
-    if bounded:
-        shift = ity(((frac - acc_fmt.man_bits) << frac) | (1 << (frac - 1)))   # the 1.5
-        return (ity(expmask), emin_field, shift) + ((signmask,) if signed else ())
-    return (signmask, ity(expmask), emin_field, ity((frac - acc_fmt.man_bits) << frac),
-            fty(acc_fmt.max), fty(over))
+    """Constants of kernels.rounding.lane_nearest (quantize.lane_constants) for float32 (wide
+    False) or float64 lanes; with ``bounded``, of kernels.gemm.bounded_round (``signed``: with
+    the sign step)."""
+    if not bounded:
+        return lane_constants(acc_fmt, wide)
+    ity, frac = (np.int64, 52) if wide else (np.int32, 23)
+    expmask = ((1 << ((63 if wide else 31) - frac)) - 1) << frac
+    emin_field = ity((acc_fmt.emin + (1023 if wide else 127)) << frac)
+    shift = ity(((frac - acc_fmt.man_bits) << frac) | (1 << (frac - 1)))   # the 1.5
+    return (ity(expmask), emin_field, shift) + ((ity(np.iinfo(ity).min),) if signed else ())
 
 
 def _absmax(x):

@@ -41,6 +41,26 @@ def work_array(xa, out_dtype):
     return xa.astype(np.float64) if out_dtype == np.float64 and xa.dtype != np.float64 else xa
 
 
+def lane_constants(f: FloatFormat, wide: bool):
+    """Constants of kernels.rounding.lane_nearest for float32 (wide False) or float64 lanes."""
+    ity, fty, frac, bias = (np.int64, np.float64, 52, 1023) if wide else (np.int32, np.float32, 23,
+                                                                           127)
+    over = f.max if f.saturate or f.specials == "none" else \
+        (np.inf if f.specials == "ieee" else np.nan)
+    expmask = ((1 << ((63 if wide else 31) - frac)) - 1) << frac
+    return (ity(np.iinfo(ity).min), ity(expmask), ity((f.emin + bias) << frac),
+            ity((f.emax + 1 + bias) << frac), ity((frac - f.man_bits) << frac), fty(f.max),
+            fty(over), fty(-0.0 if f.specials == "none" else np.nan))
+
+
+def lane_path(f, flat, mode, rand):
+    """Whether quantize rounds ``flat`` into float format f by kernels.rounding.lane_nearest."""
+    if not (mode == _k.MODE["rne"] and rand.size == 0 and flat.dtype in (np.float32, np.float64)
+            and f.subnormals and f.specials in ("ieee", "fn", "none")):
+        return False
+    return _k.lane_supports(f.man_bits, f.emin, f.emax, 32 if flat.dtype == np.float32 else 64)
+
+
 def fixed_args(f: FixedFormat):
     """frac_bits and the integer range [k_lo, k_hi] of the word (as floats), and the policy."""
     k_lo = -float(1 << (f.bits - 1)) if f.signed else 0.0
@@ -145,6 +165,12 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
         _kradix4.quantize_radix4(flat, out, rand, f.bias, f.phase, f.top_field, mode, r_bits, key)
     elif isinstance(f, ExponentFormat):
         _kexp.quantize_exponent(flat, out, rand, f.bias, f.top_code, mode, r_bits, key)
+    elif lane_path(f, flat, mode, rand):
+        lq = lane_constants(f, flat.dtype == np.float64)
+        if flat.size <= _k.CHUNK:
+            _k.lane_chunk(flat, out, 0, flat.size, lq)
+        else:
+            _k.quantize_lanes(flat, out, lq)
     elif rand.size == 0 and _k.supports(f.man_bits, f.emin):
         n = flat.size                 # one chunk: no parallel region to start (warm runs)
         if mode >= _k.SR:

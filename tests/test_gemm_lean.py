@@ -314,3 +314,21 @@ def test_bounded_register_without_negative_zero():
     got = fpsim.gemm(A, B, acc=fpsim.Accumulator(f), a_format=e5m2, b_format=e5m2)
     want, _ = gemm_ref(A, B, AccDesc(f, None, "rne", "sequential"))
     assert np.array_equal(got, want) and got[0, 1] == 0 and not np.signbit(got[0, 1])
+
+
+def test_large_products_beyond_the_register_saturate_not_nan():
+    """Unbounded float32 lanes (overflow possible): a product of 2**115 into a float16 register
+    made the rounding constant's exponent overflow (NaN before the clamp of lane_nearest); the
+    register must overflow to Inf, against the Fraction reference, in both orders."""
+    f = fpsim.FloatFormat(6, 2, bias=1)                  # values 2**0 .. 2**61, products < 2**124
+    f16 = fpsim.format("float16")
+    assert accum.lean_lanes(fpsim.Accumulator(f16), f, f, None) == 32
+    A = np.repeat(np.array([[2.0**57, 1.0], [2.0**7, -2.0**3], [1.0, 1.0], [2.0**60, 2.0**61]]),
+                  2, axis=0)
+    B = np.array([[2.0**58, 2.0**8, -1.0], [1.0, 2.0**12, 2.0**61]])
+    for order in ("sequential", "pairwise"):
+        acc = fpsim.Accumulator(f16, order=order)
+        got = fpsim.gemm(A, B, acc=acc, a_format=f, b_format=f)
+        want, _ = gemm_ref(A, B, AccDesc(f16, None, "rne", order))
+        assert np.array_equal(got, want, equal_nan=True), (order, got, want)
+        assert np.isinf(got[0, 0]) and np.isnan(got).sum() == np.isnan(want).sum()

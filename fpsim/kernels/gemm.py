@@ -8,7 +8,7 @@ LLVM vectorises over the contiguous column index.  Three ways to do one accumula
 ``reg = round(reg + p)``, picked once per call by ops.py:
 
 * ``LEAN`` (round-to-nearest-even only): ``s = reg + p`` in the array dtype (float32 or float64),
-  then ``s`` rounded to the accumulator's fraction bits (``lean_round``).  When that double
+  then ``s`` rounded to the accumulator's fraction bits (``lane_round``).  When that double
   rounding is exact is :func:`lean_lanes`, with its proof.
 * ``EXACT`` (deterministic modes and ``sr`` with r bits): TwoSum gives the exact sum as a pair,
   its round-to-odd (or truncated) 53-bit value is rounded branch-free (``round_fast``); exact for
@@ -30,7 +30,7 @@ from numba.extending import overload
 from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, bits_float, f64_bits, float_bits, fma
 from .posit import decode_posit, round_posit
-from .rounding import IEEE, RDN, RTO, SR, SRB, pow2, random_word, round_fast
+from .rounding import IEEE, RDN, RTO, SR, SRB, lane_nearest, pow2, random_word, round_fast
 
 LEAN, EXACT, SCALAR = range(3)
 
@@ -51,7 +51,7 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, 
     ``acc``, ``a``, ``b``: ``(man_bits, emin, emax)`` of the accumulator and of the two operand
     formats; ``rne``: the accumulator rounds to nearest-even; ``exact_products``: no product
     format; ``acc_subnormals``/``acc_specials_ok``: the accumulator keeps subnormals and has
-    IEEE or "fn" specials (``lean_round`` produces exactly those overflow values); ``bound``:
+    IEEE or "fn" specials (``lane_nearest`` produces exactly those overflow values); ``bound``:
     None, or a bound the caller guarantees on every register value, product and exact sum of
     this GEMM's data that is at most the accumulator's largest value (``accum.register_bound``),
     for the kernels without an overflow test (``bounded_round``).
@@ -72,7 +72,7 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, 
     without equalling it: its last bit is at most 2**(emin - P - 1) while its magnitude exceeds
     g/4, so q >= P - man_bits, i.e. q + p > P.  With q <= p and P >= 2p + 2 that cannot happen.
     Hence P >= 2p + 2 bits suffice in every order and for products below the accumulator's grid
-    (e5m2 products into float16, whose quantum 2**-32 is below float16's 2**-24).  ``lean_round``
+    (e5m2 products into float16, whose quantum 2**-32 is below float16's 2**-24).  ``lane_nearest``
     rounds onto the subnormal grid by raising the exponent to emin, and puts x's sign back on a
     zero result (a negative sum that rounds to zero is -0).  A weaker bound such as p + q + 2
     fails: a small register plus a large product puts p register bits below the product's q bits
@@ -103,7 +103,7 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, 
     def top_fits(frac, emax):             # every rounding constant and value below the lane's max
         if bound is not None:
             return bound < 2.0 ** (emax - frac + acc_man + 1)
-        return acc_emax + 1 + frac - acc_man <= emax and a_emax + b_emax + 2 <= emax
+        return acc_emax + 2 + frac - acc_man <= emax and a_emax + b_emax + 2 <= emax
     if need <= 24 and f32_operands and lsb >= -126 and acc_emin >= -126 \
             and acc_emin - acc_man >= -149 and top_fits(23, 127):
         return 32
@@ -157,24 +157,6 @@ ROWS = 4          # rows per task
 
 # --- one rounding of a register value ------------------------------------------------------------
 @njit(cache=True, inline="always")
-def lean_round(x, lc):
-    """Round-to-nearest-even of float32/float64 ``x`` to the accumulator's fraction bits.
-
-    Adding and subtracting ``c = +-2**(e + P - man_bits)`` (e: x's exponent, raised to the
-    accumulator's emin so that the subnormal grid comes out too) rounds x at the accumulator's
-    quantum with the hardware's own nearest-even; x's sign bit is put back for a zero result.
-    Above ``maxv``: ``over`` (Inf, NaN or max) with x's sign.  ``lc``: constants from ops.py."""
-    signmask, expmask, emin_field, shift_field, maxv, over = lc
-    ity = type(signmask)
-    b = float_bits(x)
-    sgn = ity(b & signmask)
-    ef = max(ity(b & expmask), emin_field)
-    c = bits_float(ity(ity(ef + shift_field) | sgn))
-    y = bits_float(ity(float_bits((x + c) - c) | sgn))
-    return bits_float(ity(float_bits(over) | sgn)) if abs(y) > maxv else y
-
-
-@njit(cache=True, inline="always")
 def bounded_round(x, lc):
     """Round-to-nearest-even of float32/float64 ``x`` to the accumulator's fraction bits, for
     data whose register values stay below the accumulator's largest value (no overflow test).
@@ -199,8 +181,8 @@ def with_sign(y, x, signmask):
 
 
 def lane_round(x, lc):
-    """Round a lane value into a LEAN register: ``lc`` of six (:func:`lean_round`), of three or
-    four (:func:`bounded_round`), empty (a native register: x itself), or a :class:`FixedLane`
+    """Round a lane value into a LEAN register: ``lc`` of eight (:func:`fpsim.kernels.rounding.
+    lane_nearest`, with the overflow test), of three or four (:func:`bounded_round`), empty (a native register: x itself), or a :class:`FixedLane`
     (a fixed-point register, :func:`fixed_lanes`)."""
 
 
@@ -213,8 +195,8 @@ def _lane_round(x, lc):
         return fixed
     if len(lc) == 0:
         return lambda x, lc: x
-    if len(lc) == 6:
-        return lambda x, lc: lean_round(x, lc)
+    if len(lc) == 8:
+        return lambda x, lc: lane_nearest(x, lc)
     if len(lc) == 4:
         return lambda x, lc: with_sign(bounded_round(x, lc), x, lc[3])
     return lambda x, lc: bounded_round(x, lc)
@@ -288,7 +270,7 @@ def _add_rows(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
     if kind == LEAN:
         def lean(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
             for j in range(w):
-                regs[j] = lean_round(regs[j] + vals[j], lc)
+                regs[j] = lane_round(regs[j] + vals[j], lc)
         return lean
     if kind == EXACT:
         def exact(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
@@ -314,7 +296,7 @@ def _round_row(tag, vals, w, ebase, stride, t, key, fa, lc):
     if _kind(tag) == LEAN:
         def lean(tag, vals, w, ebase, stride, t, key, fa, lc):
             for j in range(w):
-                vals[j] = lean_round(vals[j], lc)
+                vals[j] = lane_round(vals[j], lc)
         return lean
 
     def exact(tag, vals, w, ebase, stride, t, key, fa, lc):

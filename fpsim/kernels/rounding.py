@@ -17,7 +17,7 @@ round away iff ``R + f >= 2**r`` (probability ``f / 2**r``), the add-then-trunca
 import numpy as np
 from numba import njit, prange
 
-from .bits import bits_f64, f64_bits
+from .bits import bits_f64, bits_float, f64_bits, float_bits
 
 MODE = {"rne": 0, "rna": 1, "rtz": 2, "rup": 3, "rdn": 4, "rto": 5, "sr": 6, "sr_bits": 7}
 RNE, RNA, RTZ, RUP, RDN, RTO, SR, SRB = range(8)
@@ -385,6 +385,57 @@ def quantize_fast_sr(x, out, man_bits, emin, maxv, min_normal, spec, saturate, s
     for c in prange((n + CHUNK - 1) // CHUNK):
         fast_chunk_sr(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), man_bits, emin, maxv,
                       min_normal, spec, saturate, subnormals, mode, r_bits, key)
+
+
+# --- nearest-even in the input's own lanes -------------------------------------------------------
+def lane_supports(man_bits, emin, emax, lanes):
+    """Whether :func:`lane_nearest` rounds exactly into a format (IEEE, "fn" or "none" specials,
+    with subnormals, nearest-even) in float32 (``lanes`` 32) or float64 lanes: the rounding constant
+    c = 2**(e + frac - man_bits) of every binade e from emin to emax + 1 is a normal lane value
+    (e + frac - man_bits + 1 <= the lane's emax), emin is normal in the lane, the format's
+    quantum 2**(emin - man_bits) is a lane value, and man_bits <= frac - 2."""
+    frac, lane_emin, lane_emax = (23, -126, 127) if lanes == 32 else (52, -1022, 1023)
+    return man_bits <= frac - 2 and emin >= lane_emin and emin - man_bits >= lane_emin - frac \
+        and emax + 2 + frac - man_bits <= lane_emax
+
+
+@njit(cache=True, inline="always")
+def lane_nearest(x, lq):
+    """x (float32 or float64) rounded to nearest-even into a format, in x's own type.
+
+    ``c = +-2**(e + frac - man_bits)`` with x's sign (e: x's exponent, clamped to the format's
+    [emin, emax + 1]) has the format's quantum at e as its lane spacing, so ``(x + c) - c`` is x
+    rounded there by the hardware's nearest-even, exactly (x is the exact input, and |x| <
+    2**(e+1) keeps x + c in c's binade); x's sign is put back on a zero.  A result above the
+    format's largest value (also every x beyond emax + 1, and +-Inf, for which x + c is Inf)
+    becomes ``over`` (Inf, NaN or the largest value) with x's sign; NaN becomes ``qnan`` with its
+    sign bit flipped where x's is set: the quiet NaN with x's sign, or, for a format without NaN
+    ("none"), ``qnan = -0.0``: the zero of the other sign, as :func:`round_f64` does.  ``lq``
+    from quantize.lane_constants."""
+    signmask, expmask, emin_field, emax_field, shift_field, maxv, over, qnan = lq
+    ity = type(signmask)
+    b = float_bits(x)
+    sgn = ity(b & signmask)
+    ef = min(max(ity(b & expmask), emin_field), emax_field)
+    c = bits_float(ity(ity(ef + shift_field) | sgn))
+    y = bits_float(ity(float_bits((x + c) - c) | sgn))
+    y = sel(abs(y) > maxv, bits_float(ity(float_bits(over) | sgn)), y)
+    return sel(x != x, bits_float(ity(float_bits(qnan) ^ sgn)), y)
+
+
+@njit(cache=True)
+def lane_chunk(x, out, lo, hi, lq):
+    """out[i] = lane_nearest(x[i]) for lo <= i < hi (vectorised)."""
+    for i in range(lo, hi):
+        out[i] = lane_nearest(x[i], lq)
+
+
+@njit(cache=True, parallel=True)
+def quantize_lanes(x, out, lq):
+    """out = lane_nearest(x), chunks in parallel."""
+    n = x.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        lane_chunk(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), lq)
 
 
 # --- array kernels (1-D contiguous; ops.py flattens and restores the shape) ---------------------
