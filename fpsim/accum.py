@@ -210,25 +210,33 @@ def _absmax(x):
     return max(float(np.max(x, initial=0.0)), -float(np.min(x, initial=0.0)))
 
 
-def register_bound(a3, b3, fmt: FloatFormat, chunk):
+def register_bound(a3, b3, fmt: FloatFormat, chunk, stochastic=False):
     """A bound on every register value, product and exact register + product sum of the
     sequential (chunked) accumulation of a3 @ b3 into ``fmt`` with nearest rounding, or None where
     that bound is not finite or exceeds fmt.max (then the register may overflow).
 
-    With u = 2**-(man_bits + 1), a nearest rounding gives |round(y)| <= |y| (1 + u), or at most
-    2**emin for a subnormal y; so each register of a run of n products stays below
-    S (1 + u)**n, S = K max|A| max|B| bounding the sum of their magnitudes, and the total of the
-    chunk sums below S (1 + u)**(K + chunks).  The float64 evaluation is within a few ulps;
-    the factor 1 + 2**-40 covers it."""
+    With u = 2**-(man_bits + 1) (2**-man_bits for ``stochastic`` rounding, which may go up a
+    whole quantum), a rounding gives |round(y)| <= |y| (1 + u), or at most 2**emin for a
+    subnormal y; so each register of a run of n products of row i stays below S_i (1 + u)**n,
+    and the total of the chunk sums below S_i (1 + u)**(K + chunks), where
+    S_i = sum_k |A[i,k]| max_j |B[k,j]| bounds the sum of the magnitudes of row i's products
+    (maxima over batches too).  S_i is evaluated in float64 (nonnegative terms: relative error
+    below (K + 1) 2**-53 in any order of summation); the factor 1 + (K + 4) 2**-52 covers it and
+    the power's rounding."""
     kk = a3.shape[2]
     if a3.size == 0 or b3.size == 0:
         return 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        amax, bmax = _absmax(a3), _absmax(b3)
+        bmax = np.maximum(np.max(b3, axis=(0, 2)), -np.min(b3, axis=(0, 2))).astype(np.float64)
+        a2 = a3.reshape(-1, kk)
+        s = max(float(np.max(np.abs(a2[r:r + 256]).astype(np.float64) @ bmax))
+                for r in range(0, a2.shape[0], 256))        # rows in blocks: no big temporary
         steps = kk + (-(-kk // chunk) if chunk else 0)
-        bound = kk * amax * bmax * (1.0 + 2.0 ** -(fmt.man_bits + 1)) ** steps * (1 + 2.0 ** -40)
-    bound = max(bound, fmt.min_normal)
-    return bound if bound <= fmt.max else None
+        u = 2.0 ** -(fmt.man_bits + (0 if stochastic else 1))
+        bound = s * (1.0 + u) ** steps * (1 + (kk + 4) * 2.0 ** -52)
+    if not bound <= fmt.max:                              # also NaN
+        return None
+    return max(bound, fmt.min_normal)
 
 
 def lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product, bound=None):
@@ -296,6 +304,13 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
         return c
     fa = float_args(acc.fmt) + (mode, r_bits)
     pairwise = acc.order == "pairwise"
+    if not pairwise and mode == _k.MODE["sr"] and isinstance(acc.fmt, FloatFormat):
+        f = acc.fmt
+        bound = register_bound(a3, b3, f, acc.chunk, stochastic=True)
+        prod_lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+        if _gemm.sr_lanes((f.man_bits, f.emin, f.emax), prod_lsb, fp_ is None,
+                          f.subnormals and f.specials in ("ieee", "fn"), bound):
+            return _lean_blocks(a3, b3, batch, acc.chunk, np.float64, None, f, key)
     if not pairwise and native_lanes(acc, fa_, fb_, fp_) is not None:
         return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, ())
     # sequential: without the overflow test where the data cannot overflow (bound not None)
@@ -317,16 +332,21 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
     return c
 
 
-def _lean_blocks(a3, b3, batch, chunk, dtype, lc):
-    """The sequential LEAN kernel in ``dtype`` lanes (``lc``: lean_constants, or () for a native
-    register), in whole blocks of 4 rows: A is padded with zero rows, whose results are dropped
-    (gemm_float, for every other case, is compiled for float64 arrays only)."""
+def _lean_blocks(a3, b3, batch, chunk, dtype, lc, fmt=None, key=None):
+    """The sequential LEAN kernel in ``dtype`` lanes (``lc``: lean_constants, () for a native
+    register, None with ``fmt`` and ``key`` for exact stochastic rounding), in whole blocks of 4
+    rows: A is padded with zero rows, whose results are dropped (gemm_float, for every other
+    case, is compiled for float64 arrays only)."""
     m, n = a3.shape[1], b3.shape[2]
     m4 = -(-m // _gemm.ROWS) * _gemm.ROWS
     a = np.zeros((a3.shape[0], m4, a3.shape[2]), dtype=dtype)
     a[:, :m] = a3
     c = np.empty((batch, m4, n), dtype=dtype)
-    _gemm.gemm_lean_blocks(a, np.ascontiguousarray(b3, dtype=dtype), c, chunk or 0, lc)
+    b = np.ascontiguousarray(b3, dtype=dtype)
+    if lc is None:
+        _gemm.gemm_sr_blocks(a, b, c, chunk or 0, fmt.man_bits, fmt.emin, np.uint64(key), m)
+    else:
+        _gemm.gemm_lean_blocks(a, b, c, chunk or 0, lc)
     return c[:, :m]
 
 

@@ -332,3 +332,31 @@ def test_large_products_beyond_the_register_saturate_not_nan():
         want, _ = gemm_ref(A, B, AccDesc(f16, None, "rne", order))
         assert np.array_equal(got, want, equal_nan=True), (order, got, want)
         assert np.isinf(got[0, 0]) and np.isnan(got).sum() == np.isnan(want).sum()
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_exact_stochastic_rounding_in_float64_lanes(chunk):
+    """Exact stochastic rounding of a float16 register with e5m2 products (kernels.gemm.sr_lanes:
+    the exact sums fit float64) against the Fraction reference on the same random words:
+    batched with 5 rows (the padded block must not shift the words of the next batch), sums in
+    float16's subnormal range, negative sums that may round to -0, exact cancellation."""
+    from fpsim.kernels.rounding import seed_key
+    f16, e5m2 = fpsim.format("float16"), fpsim.format("e5m2")
+    rng = np.random.default_rng(3)
+    A = fpsim.quantize(rng.standard_normal((2, 5, 7)) * 2.0 ** rng.integers(-14, 3, (2, 5, 7)),
+                       e5m2)
+    B = fpsim.quantize(rng.standard_normal((7, 6)) * 2.0 ** rng.integers(-14, 3, (7, 6)), e5m2)
+    A[0, 0] = 2.0**-14                            # products 2**-28..: below float16's grid
+    B[:, 1] = -B[:, 0]
+    acc = fpsim.Accumulator(f16, chunk=chunk, rounding="sr")
+    bound = accum.register_bound(A, B[None], f16, chunk, stochastic=True)
+    assert kg.sr_lanes((f16.man_bits, f16.emin, f16.emax), -32, True, True, bound)
+    got = fpsim.gemm(A, B, acc=acc, a_format=e5m2, b_format=e5m2, seed=5)
+    want, skip = gemm_ref(A, B, AccDesc(f16, chunk, "sr", "sequential"),
+                          key=seed_key(np.uint64(5)))
+    assert not skip.any()
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+    assert (np.abs(got[got != 0]) < f16.min_normal).any()
+    # a different seed changes results: the words are used
+    assert not np.array_equal(got, fpsim.gemm(A, B, acc=acc, a_format=e5m2, b_format=e5m2,
+                                              seed=6))

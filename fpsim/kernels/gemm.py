@@ -30,7 +30,8 @@ from numba.extending import overload
 from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, bits_float, f64_bits, float_bits, fma
 from .posit import decode_posit, round_posit
-from .rounding import IEEE, RDN, RTO, SR, SRB, lane_nearest, pow2, random_word, round_fast
+from .rounding import (ABS, GOLDEN, IEEE, IMPL, MANT, RDN, RTO, SR, SRB, lane_nearest, mix64, pow2,
+                       random_word, round_fast)
 
 LEAN, EXACT, SCALAR = range(3)
 
@@ -148,6 +149,27 @@ def fixed_lanes(bits, frac, prod_lsb, rne, exact_products):
     float64 sum is on the same side of +-R (rounding is monotone and R is a float64), and the
     clip and the grid rounding keep it there.  Zeros come out +0, as the register has no -0."""
     return rne and exact_products and bits <= 50 and bits + 1 - frac <= 53 + min(-frac, prod_lsb)
+
+
+def sr_lanes(acc, prod_lsb, exact_products, ieee_or_fn_subnormals, bound):
+    """Whether exact stochastic rounding of a sequential (chunked) register runs vectorised in
+    float64 lanes (:func:`sr_round` on ``x = r + a*b``), with the decisions of
+    :func:`fpsim.kernels.rounding.round_f64`.
+
+    ``acc`` = (man_bits, emin, emax); ``bound``: accum.register_bound for stochastic rounding
+    (or None).  Proof.  Every register value is on the grid 2**(emin - man_bits) and every product
+    a multiple of 2**prod_lsb, so x is a multiple of 2**L, L = min(emin - man_bits, prod_lsb), and
+    |x| <= bound < 2**(53 + L) (the condition): the float64 sum is the exact sum, whose rounding
+    round_f64 performs with its low word zero (arith.round_sum).  round_f64 reads the top
+    ``shift`` bits of the word when shift = qe - e + 52 <= 62; with e >= L >= emin - man_bits - 10
+    (the condition) shift <= 62 always, so the vectorised decision is the same integer test.  No
+    result overflows (|round(y)| <= bound <= max), no result is a float64 subnormal
+    (emin - man_bits, L >= -1022), and zeros keep x's sign as round_f64's finish does for formats
+    with -0 (IEEE or "fn" specials; subnormals kept)."""
+    man, emin, _ = acc
+    lsb = min(emin - man, prod_lsb)
+    return exact_products and ieee_or_fn_subnormals and bound is not None and man <= 50 \
+        and lsb >= -1022 and prod_lsb >= emin - man - 10 and bound < 2.0 ** (53 + lsb)
 
 
 MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
@@ -339,6 +361,85 @@ def product_row(a, brow, pbuf, w, fp):
     else:
         for j in range(w):
             pbuf[j] = a * brow[j]
+
+
+# --- exact stochastic rounding in float64 lanes ---------------------------------------------------
+@njit(cache=True, inline="always")
+def sr_round(x, u, man_bits, emin):
+    """x (the exact register + product, a normal float64 or zero) rounded stochastically into
+    the format with word u: round_f64's exact-'sr' test, ``up = (r + rem) >> shift`` with r the
+    top ``shift`` bits of u, branch-free (conditions: :func:`sr_lanes`)."""
+    b = f64_bits(x)
+    a = b & ABS
+    e = (a >> np.int64(52)) - np.int64(1023)
+    sig = (a & MANT) | IMPL
+    qe = max(e, np.int64(emin)) - np.int64(man_bits)
+    sh = qe - e + np.int64(52)
+    kept = sig >> sh
+    rem = sig & ((np.int64(1) << sh) - np.int64(1))
+    r = np.int64(u >> np.uint64(np.int64(64) - sh))
+    kept += (r + rem) >> sh
+    mag = np.float64(kept) * bits_f64((qe + np.int64(1023)) << np.int64(52))
+    y = bits_f64(f64_bits(mag) | (b & ~ABS))
+    return x if a == 0 else y
+
+
+@njit(cache=True, fastmath={"contract"})
+def sr_rows(regs, a_mat, b_mat, i0, k, j0, w, zb, kg, man_bits, emin):
+    """regs[r, j] = sr_round(regs[r, j] + A[i0 + r, k] * B[k, j0 + j]) for the four rows; the
+    word of (r, j) is mix64(zb[r, j] + kg) (kg = k * GOLDEN: random_word's argument)."""
+    a0, a1, a2, a3 = a_mat[i0, k], a_mat[i0 + 1, k], a_mat[i0 + 2, k], a_mat[i0 + 3, k]
+    for j in range(w):
+        b = b_mat[np.uint64(k), np.uint64(j0 + j)]
+        regs[0, j] = sr_round(regs[0, j] + a0 * b, mix64(zb[0, j] + kg), man_bits, emin)
+        regs[1, j] = sr_round(regs[1, j] + a1 * b, mix64(zb[1, j] + kg), man_bits, emin)
+        regs[2, j] = sr_round(regs[2, j] + a2 * b, mix64(zb[2, j] + kg), man_bits, emin)
+        regs[3, j] = sr_round(regs[3, j] + a3 * b, mix64(zb[3, j] + kg), man_bits, emin)
+
+
+@njit(cache=True)
+def gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, m_true):
+    """Rows i0..i0+3 of a sequential (chunked) register with exact stochastic rounding in float64
+    lanes; words as :func:`gemm_row` numbers them, for an output of m_true rows."""
+    nb, m, n = C.shape
+    kk = A.shape[2]
+    step = np.uint64(kk * kk + 2 * kk)
+    a_mat = A[bi if A.shape[0] > 1 else 0]
+    b_mat = B[bi if B.shape[0] > 1 else 0]
+    run = chunk if chunk > 0 else max(kk, 1)
+    zb = np.empty((ROWS, w), np.uint64)      # key + (e * step + 1) * GOLDEN, e the element
+    for r in range(ROWS):
+        for j in range(w):
+            e = np.uint64((bi * m_true + i0 + r) * n + j0 + j)
+            zb[r, j] = np.uint64(key) + (e * step + np.uint64(1)) * GOLDEN
+    total = np.zeros((ROWS, w))
+    regs = np.zeros((ROWS, w))
+    for k0 in range(0, kk, run):
+        regs[:] = 0.0
+        for k in range(k0, min(kk, k0 + run)):
+            sr_rows(regs, a_mat, b_mat, i0, k, j0, w, zb, np.uint64(k) * GOLDEN, man_bits, emin)
+        if chunk > 0:
+            kg = np.uint64(kk + k0 // run) * GOLDEN
+            for r in range(ROWS):
+                for j in range(w):
+                    total[r, j] = sr_round(total[r, j] + regs[r, j], mix64(zb[r, j] + kg),
+                                           man_bits, emin)
+        else:
+            for r in range(ROWS):
+                for j in range(w):
+                    total[r, j] = regs[r, j]
+    for r in range(ROWS):
+        for j in range(w):
+            C[bi, i0 + r, j0 + j] = total[r, j]
+
+
+@njit(cache=True, parallel=True)
+def gemm_sr_blocks(A, B, C, chunk, man_bits, emin, key, m_true):
+    """The whole blocks of ROWS rows of a register with exact stochastic rounding (sr_lanes)."""
+    nb, m, n = C.shape
+    for task in prange(n_tasks(nb, m, n, ROWS, TILE)):
+        bi, i0, _, j0, w = task_tile(task, m, n, ROWS, TILE)
+        gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, m_true)
 
 
 # --- the driver ---------------------------------------------------------------------------------
