@@ -322,6 +322,11 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
         signed = not on_grid and f.has_negative_zero     # fnuz: every zero is +0
         return _lean_blocks(a3, b3, batch, acc.chunk, np.float32 if lanes == 32 else np.float64,
                             lean_constants(f, lanes == 64, bound is not None, signed))
+    if lanes is None and not pairwise and _gemm.odd_lanes(
+            (acc.fmt.man_bits, acc.fmt.emin, acc.fmt.emax), mode == _k.MODE["rne"], fp_ is None,
+            acc.fmt.subnormals, acc.fmt.specials in ("ieee", "fn")):
+        return _lean_blocks(a3, b3, batch, acc.chunk, np.float64,
+                            _gemm.OddLane(*lane_constants(acc.fmt, True)))
     kind = _gemm.LEAN if lanes is not None else \
         _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
     lc64 = lean_constants(acc.fmt, True)

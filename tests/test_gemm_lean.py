@@ -360,3 +360,34 @@ def test_exact_stochastic_rounding_in_float64_lanes(chunk):
     # a different seed changes results: the words are used
     assert not np.array_equal(got, fpsim.gemm(A, B, acc=acc, a_format=e5m2, b_format=e5m2,
                                               seed=6))
+
+
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_round_to_odd_register_at_the_double_rounding_trap(chunk):
+    """A 31-bit register (e8m30) adding float32 x float32 products (48 bits): kernels.gemm.
+    odd_lanes.  1 + (2**-31 + 2**-54 + 2**-55 + 2**-78) is a tie of the register plus a tail
+    below float64's precision: float64 alone rounds it to the tie and then to even (1), round to
+    odd keeps the tail (1 + 2**-30).  Against the Fraction reference, signs mirrored, with
+    16-bit products (bfloat16) in a float16 register too."""
+    f = fpsim.FloatFormat(8, 30)
+    f32 = fpsim.format("float32")
+    assert accum.lean_lanes(fpsim.Accumulator(f), f32, f32, None) is None
+    assert kg.odd_lanes((30, f.emin, f.emax), True, True, True, True)
+    a = np.float32(1 + 2.0**-23)
+    b = np.float32(2.0**-31 * (1 + 2.0**-24))
+    A = np.array([[1.0, a], [-1.0, -a], [1.0, -a], [2.0**-100, a]], dtype=np.float32)
+    B = np.array([[1.0, 1.0, 2.0**-120], [b, -b, b]], dtype=np.float32)
+    got = fpsim.gemm(A, B, acc=fpsim.Accumulator(f, chunk=chunk))
+    want, skip = gemm_ref(A.astype(np.float64), B.astype(np.float64),
+                          AccDesc(f, chunk, "rne", "sequential"))
+    assert not skip.any() and np.array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    assert got[0, 0] == 1 + 2.0**-30 and got[1, 0] == -(1 + 2.0**-30)
+    rng = np.random.default_rng(4)
+    bf = fpsim.format("bfloat16")
+    A = fpsim.quantize(rng.standard_normal((5, 9)) * 2.0 ** rng.integers(-20, 8, (5, 9)), bf)
+    B = fpsim.quantize(rng.standard_normal((9, 4)) * 2.0 ** rng.integers(-20, 8, (9, 4)), bf)
+    f16 = fpsim.format("float16")
+    got = fpsim.gemm(A, B, acc=fpsim.Accumulator(f16, chunk=chunk), a_format=bf, b_format=bf)
+    want, skip = gemm_ref(A, B, AccDesc(f16, chunk, "rne", "sequential"))
+    assert not skip.any() and np.array_equal(got, want, equal_nan=True)

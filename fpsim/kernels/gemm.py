@@ -30,8 +30,8 @@ from numba.extending import overload
 from .arith import round_sum, two_sum, zero_sum_sign
 from .bits import bits_f64, bits_float, f64_bits, float_bits, fma
 from .posit import decode_posit, round_posit
-from .rounding import (ABS, GOLDEN, IEEE, IMPL, MANT, RDN, RTO, SR, SRB, lane_nearest, mix64, pow2,
-                       random_word, round_fast)
+from .rounding import (ABS, GOLDEN, IEEE, IMPL, MANT, RDN, RTO, SR, SRB, lane_nearest,
+                       lane_supports, mix64, pow2, random_word, round_fast, sel)
 
 LEAN, EXACT, SCALAR = range(3)
 
@@ -172,6 +172,25 @@ def sr_lanes(acc, prod_lsb, exact_products, ieee_or_fn_subnormals, bound):
         and lsb >= -1022 and prod_lsb >= emin - man - 10 and bound < 2.0 ** (53 + lsb)
 
 
+OddLane = namedtuple("OddLane", ["signmask", "expmask", "emin_field", "emax_field", "shift_field",
+                                 "maxv", "over", "qnan"])
+OddLane.__doc__ = """A nearest-even register of any width in float64 lanes (odd_lanes): the constants
+of kernels.rounding.lane_nearest, under a name of its own (a flat tuple: parallel loops take
+no nested ones)."""
+
+
+def odd_lanes(acc, rne, exact_products, acc_subnormals, acc_specials_ok):
+    """Whether a nearest-even register runs in float64 lanes as :func:`odd_nearest`: the exact
+    sum as a TwoSum pair, rounded to odd at 53 bits, then rounded to nearest-even into the
+    register by ``lane_nearest``.  Rounding to odd at 53 >= p + 2 bits followed by a
+    nearest-even rounding to p bits is the correctly rounded result (Boldo and Melquiond, "When
+    double rounding is odd", 2005), so any product width works; the register needs at most 50
+    fraction bits, subnormals, IEEE or "fn" specials and lane_nearest's float64 conditions."""
+    man, emin, emax = acc
+    return rne and exact_products and acc_subnormals and acc_specials_ok and man <= 50 \
+        and lane_supports(man, emin, emax, 64)
+
+
 MAGIC = 1.5 * 2.0 ** 52   # x + MAGIC - MAGIC rounds |x| < 2**51 to an integer (nearest-even)
 TILE = 256        # columns per task: the registers of a tile stay in L1
 ROWS = 4          # rows per task
@@ -224,14 +243,39 @@ def _lane_round(x, lc):
     return lambda x, lc: bounded_round(x, lc)
 
 
+@njit(cache=True)
+def odd_nearest(r, p, lq):
+    """round(r + p) to nearest-even for any p (float64): TwoSum, round to odd at 53 bits, then
+    ``lane_nearest`` (conditions and proof: :func:`odd_lanes`).  Not inlined by Numba (LLVM
+    inlines it): Numba's inlining of its selects into the callers' loops trips an IR check."""
+    s, e = two_sum(r, p)
+    same = (s > 0.0) == (e > 0.0)
+    t = bits_f64((f64_bits(s) - np.int64(not same)) | np.int64(1))
+    return lane_nearest(sel((e == 0.0) | (not (abs(s) < np.inf)), s, t), lq)
+
+
+def lane_add(r, x, lc):
+    """round(r + x) in a LEAN register: ``lane_round(r + x, lc)``, or :func:`odd_nearest` for an
+    :class:`OddLane`."""
+
+
+@overload(lane_add, inline="always", jit_options={"cache": True})
+def _lane_add(r, x, lc):
+    if isinstance(lc, types.BaseNamedTuple) and lc.instance_class is OddLane:
+        return lambda r, x, lc: odd_nearest(r, x, lc)
+    return lambda r, x, lc: lane_round(r + x, lc)
+
+
 def lane_mac(r, a, b, lc):
     """round(r + a*b) in a LEAN register: ``lane_round(r + a*b, lc)``, or, where ``lc`` is empty
     (the register is float32 in float32 lanes), ``fma(a, b, r)``, which is that rounding
-    exactly."""
+    exactly, or :func:`odd_nearest` for an :class:`OddLane`."""
 
 
 @overload(lane_mac, inline="always", jit_options={"cache": True})
 def _lane_mac(r, a, b, lc):
+    if isinstance(lc, types.BaseNamedTuple) and lc.instance_class is OddLane:
+        return lambda r, a, b, lc: odd_nearest(r, a * b, lc)   # a*b exact in float64
     if len(lc) == 0:
         return lambda r, a, b, lc: fma(a, b, r)
     return lambda r, a, b, lc: lane_round(r + a * b, lc)
@@ -521,7 +565,7 @@ def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
         for r, regs in enumerate((r0, r1, r2, r3)):
             if chunk > 0:
                 for j in range(w):
-                    total[r, j] = lane_round(total[r, j] + regs[j], lc)
+                    total[r, j] = lane_add(total[r, j], regs[j], lc)
             else:
                 for j in range(w):
                     total[r, j] = regs[j]
