@@ -8,6 +8,7 @@ convolutions take one as ``acc=``.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -192,6 +193,7 @@ class KulischAccumulator:
 
 
 # --- the kernel plan -----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
 def lean_constants(acc_fmt: FloatFormat, wide: bool, bounded=False, signed=True):
     """Constants of kernels.rounding.lane_nearest (quantize.lane_constants) for float32 (wide
     False) or float64 lanes; with ``bounded``, of kernels.gemm.bounded_round (``signed``: with
@@ -220,17 +222,14 @@ def register_bound(a3, b3, fmt: FloatFormat, chunk, stochastic=False):
     subnormal y; so each register of a run of n products of row i stays below S_i (1 + u)**n,
     and the total of the chunk sums below S_i (1 + u)**(K + chunks), where
     S_i = sum_k |A[i,k]| max_j |B[k,j]| bounds the sum of the magnitudes of row i's products
-    (maxima over batches too).  S_i is evaluated in float64 (nonnegative terms: relative error
-    below (K + 1) 2**-53 in any order of summation); the factor 1 + (K + 4) 2**-52 covers it and
-    the power's rounding."""
+    (maxima over batches too; kernels.gemm.row_magnitudes).  S_i is evaluated in float64
+    (nonnegative terms: relative error below (K + 1) 2**-53); the factor 1 + (K + 4) 2**-52
+    covers it and the power's rounding."""
     kk = a3.shape[2]
     if a3.size == 0 or b3.size == 0:
         return 0.0
+    s = _gemm.row_magnitudes(a3, b3)
     with np.errstate(over="ignore", invalid="ignore"):
-        bmax = np.maximum(np.max(b3, axis=(0, 2)), -np.min(b3, axis=(0, 2))).astype(np.float64)
-        a2 = a3.reshape(-1, kk)
-        s = max(float(np.max(np.abs(a2[r:r + 256]).astype(np.float64) @ bmax))
-                for r in range(0, a2.shape[0], 256))        # rows in blocks: no big temporary
         steps = kk + (-(-kk // chunk) if chunk else 0)
         u = 2.0 ** -(fmt.man_bits + (0 if stochastic else 1))
         bound = s * (1.0 + u) ** steps * (1 + (kk + 4) * 2.0 ** -52)

@@ -41,6 +41,7 @@ def work_array(xa, out_dtype):
     return xa.astype(np.float64) if out_dtype == np.float64 and xa.dtype != np.float64 else xa
 
 
+@functools.lru_cache(maxsize=64)
 def lane_constants(f: FloatFormat, wide: bool):
     """Constants of kernels.rounding.lane_nearest for float32 (wide False) or float64 lanes."""
     ity, fty, frac, bias = (np.int64, np.float64, 52, 1023) if wide else (np.int32, np.float32, 23,

@@ -407,6 +407,32 @@ def product_row(a, brow, pbuf, w, fp):
             pbuf[j] = a * brow[j]
 
 
+# --- data bound (accum.register_bound) ---------------------------------------------------------------
+@njit(cache=True)
+def row_magnitudes(A, B):
+    """max over batches and rows i of sum_k |A[b,i,k]| max_{b,j} |B[b,k,j]|, summed in float64
+    in order; NaN where an operand is not finite."""
+    kk = A.shape[2]
+    bmax = np.zeros(kk)
+    for bi in range(B.shape[0]):
+        for k in range(kk):
+            for j in range(B.shape[2]):
+                v = abs(np.float64(B[bi, k, j]))
+                if not v < np.inf:
+                    return np.nan
+                bmax[k] = max(bmax[k], v)
+    best = 0.0
+    for bi in range(A.shape[0]):
+        for i in range(A.shape[1]):
+            s = 0.0
+            for k in range(kk):
+                s += abs(np.float64(A[bi, i, k])) * bmax[k]
+            if not s < np.inf:
+                return np.nan
+            best = max(best, s)
+    return best
+
+
 # --- exact stochastic rounding in float64 lanes ---------------------------------------------------
 @njit(cache=True, inline="always")
 def sr_round(x, u, man_bits, emin):
