@@ -312,23 +312,30 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
             return _lean_blocks(a3, b3, batch, acc.chunk, np.float64, None, f, key)
     if not pairwise and native_lanes(acc, fa_, fb_, fp_) is not None:
         return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, ())
-    # sequential: without the overflow test where the data cannot overflow (bound not None)
-    bound = None if pairwise else register_bound(a3, b3, acc.fmt, acc.chunk)
+    # without the overflow test where the data cannot overflow (bound not None)
+    f = acc.fmt
+    bound = register_bound(a3, b3, f, acc.chunk)
     lanes = lean_lanes(acc, fa_, fb_, fp_, bound)
-    if lanes is not None and not pairwise and (bound is not None or lanes == 32):
-        f = acc.fmt
+    if lanes is not None and bound is not None:
         on_grid = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits) >= f.emin - f.man_bits
-        signed = not on_grid and f.has_negative_zero     # fnuz: every zero is +0
-        return _lean_blocks(a3, b3, batch, acc.chunk, np.float32 if lanes == 32 else np.float64,
-                            lean_constants(f, lanes == 64, bound is not None, signed))
-    if lanes is None and not pairwise and _gemm.odd_lanes(
-            (acc.fmt.man_bits, acc.fmt.emin, acc.fmt.emax), mode == _k.MODE["rne"], fp_ is None,
-            acc.fmt.subnormals, acc.fmt.specials in ("ieee", "fn")):
-        return _lean_blocks(a3, b3, batch, acc.chunk, np.float64,
-                            _gemm.OddLane(*lane_constants(acc.fmt, True)))
-    kind = _gemm.LEAN if lanes is not None else \
-        _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
-    lc64 = lean_constants(acc.fmt, True)
+        # the sign step: an adder tree adds -0 products into -0 nodes; fnuz has no -0
+        signed = (pairwise or not on_grid) and f.has_negative_zero
+        if not pairwise:
+            return _lean_blocks(a3, b3, batch, acc.chunk, np.float32 if lanes == 32 else
+                                np.float64, lean_constants(f, lanes == 64, True, signed))
+        kind, lc64 = _gemm.LEAN, lean_constants(f, True, True, signed)
+    else:
+        lanes = lean_lanes(acc, fa_, fb_, fp_)
+        if lanes == 32 and not pairwise:
+            return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, lean_constants(f, False))
+        if lanes is None and not pairwise and _gemm.odd_lanes(
+                (f.man_bits, f.emin, f.emax), mode == _k.MODE["rne"], fp_ is None, f.subnormals,
+                f.specials in ("ieee", "fn")):
+            return _lean_blocks(a3, b3, batch, acc.chunk, np.float64,
+                                _gemm.OddLane(*lane_constants(f, True)))
+        kind = _gemm.LEAN if lanes is not None else \
+            _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
+        lc64 = lean_constants(f, True)
     c = np.empty((batch, m, n))
     _gemm.gemm_float(np.ascontiguousarray(a3, dtype=np.float64),
                      np.ascontiguousarray(b3, dtype=np.float64), c, _gemm.KIND_TAG[kind],

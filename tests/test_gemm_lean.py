@@ -391,3 +391,19 @@ def test_round_to_odd_register_at_the_double_rounding_trap(chunk):
     got = fpsim.gemm(A, B, acc=fpsim.Accumulator(f16, chunk=chunk), a_format=bf, b_format=bf)
     want, skip = gemm_ref(A, B, AccDesc(f16, chunk, "rne", "sequential"))
     assert not skip.any() and np.array_equal(got, want, equal_nan=True)
+
+
+def test_bounded_adder_tree_keeps_negative_zero_nodes():
+    """An adder tree adds -0 products into -0 nodes (the bounded kernel's sign step is on for
+    trees even where products lie on the grid), against the Fraction reference."""
+    e5m2, f = fpsim.format("e5m2"), fpsim.format("fp16_169")
+    A = np.array([[-1.0, -2.0, 1.0, -1.0], [-1.0, -1.0, -1.0, -1.0], [0.5, 0.25, -0.5, -0.25]])
+    B = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, 1.0], [0.0, -4.0]])
+    for chunk in (None, 2):
+        acc = fpsim.Accumulator(f, order="pairwise", chunk=chunk)
+        assert accum.register_bound(A[None], B[None], f, chunk) is not None
+        got = fpsim.gemm(A, B, acc=acc, a_format=e5m2, b_format=e5m2)
+        want, skip = gemm_ref(A, B, AccDesc(f, chunk, "rne", "pairwise"))
+        assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+        # four -0 products: -0 from the tree; with chunks the total (+0) adds -0: +0
+        assert got[1, 0] == 0 and np.signbit(got[1, 0]) == (chunk is None)
