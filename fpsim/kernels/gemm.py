@@ -522,11 +522,14 @@ def n_tasks(nb, m, n, rows, tile):
 
 @njit(cache=True, inline="always")
 def task_tile(task, m, n, rows, tile):
-    """(batch, first row, row end, first column, width) of task ``task`` of :func:`n_tasks`."""
+    """(batch, first row, row end, first column, width) of task ``task`` of :func:`n_tasks`.
+    Row blocks vary fastest: the tasks a thread runs in a row share one panel of B's columns,
+    which stays in its cache (B's rows lie a whole row of N apart, too far for the prefetchers
+    to follow from one panel to the next)."""
     tiles = (n + tile - 1) // tile
     blocks = (m + rows - 1) // rows
-    i0 = ((task // tiles) % blocks) * rows
-    j0 = (task % tiles) * tile
+    i0 = (task % blocks) * rows
+    j0 = ((task // blocks) % tiles) * tile
     return task // (blocks * tiles), i0, min(m, i0 + rows), j0, min(n, j0 + tile) - j0
 
 
@@ -554,8 +557,8 @@ def gemm_lean_blocks(A, B, C, chunk, lc):
     blocks = m // ROWS
     for task in prange(nb * blocks * tiles):
         bi = task // (blocks * tiles)
-        i0 = ((task // tiles) % blocks) * ROWS
-        j0 = (task % tiles) * TILE
+        i0 = (task % blocks) * ROWS                  # row blocks fastest, as in task_tile
+        j0 = ((task // blocks) % tiles) * TILE
         gemm_rows_lean(A, B, C, bi, i0, j0, min(n, j0 + TILE) - j0, chunk, lc)
 
 
