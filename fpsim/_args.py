@@ -106,6 +106,23 @@ def seed(s=0):
         _STREAM["seed"], _STREAM["calls"] = int(s), 0
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device) -> str:
+    """"cpu" or "cuda" (a CUDA GPU through numba.cuda, or Numba's CUDA simulator)."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda":
+        from .kernels import cuda as _cuda
+        if not _cuda.available():
+            raise ValueError("device='cuda' needs a CUDA GPU that numba.cuda can use (pip "
+                             "install -e '.[cuda]' adds numba-cuda), or Numba's CUDA simulator "
+                             "(NUMBA_ENABLE_CUDASIM=1 set before Python starts); none is "
+                             "available here")
+    return device
+
+
 def check_seed(seed, stochastic=True) -> np.uint64:
     """The stream key of a call: from ``seed``, or (None) the next key of the process stream."""
     if seed is None:

@@ -271,11 +271,22 @@ def product_args(fp_, mode="rne"):
     return (True,) + float_args(fp_) + (_k.MODE[mode],)
 
 
-def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne"):
+def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="cpu"):
     """C (batch, m, n) of a3 @ b3 through accumulator ``acc`` (operand formats fa_, fb_; product
-    format fp_ or None): picks the kernel and its constants."""
+    format fp_ or None): picks the kernel and its constants; ``device="cuda"``: the GPU kernel of
+    kernels/cuda (float accumulators)."""
     m, n = a3.shape[1], b3.shape[2]
     fp = product_args(fp_, product_rounding)
+    if device == "cuda":
+        if not (isinstance(acc, Accumulator) and isinstance(acc.fmt, FloatFormat)):
+            raise ValueError(f"device='cuda' runs float accumulators for now, not {acc}; use "
+                             "device='cpu'")
+        from .kernels import cuda as _kcuda
+        mode, r_bits = rounding_mode(acc.rounding, acc.sr_bits, acc.fmt)
+        c = np.empty((batch, m, n))
+        _kcuda.gemm(a3, b3, c, acc.chunk or 0, acc.order == "pairwise",
+                    float_args(acc.fmt) + (mode, r_bits), fp, key)
+        return c
     if isinstance(acc, KulischAccumulator):
         return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp)
     mode, r_bits = rounding_mode(acc.rounding, acc.sr_bits, acc.fmt)

@@ -51,15 +51,15 @@ def _im2col(xv, kh, kw, stride, padding, out_hw):
 
 def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out_format=None, seed=None,
            x_format=None, w_format=None, quantize_operands=False, product_rounding="rne",
-           out=None):
+           out=None, device="cpu"):
     """2-D convolution (cross-correlation, NCHW) through :func:`gemm`'s datapath.
 
     ``y[n, f, oh, ow] = sum over (c, r, s) of w[f, c, r, s] * x[n, c, oh*sh + r - ph, ow*sw + s - pw]``
     with the reduction in the order (channel c, kernel row r, kernel column s), i.e. gemm of
     ``w.reshape(F, C*kh*kw)`` with the im2col matrix of ``x``.  Zero padding is multiplied and
     accumulated like any operand (+0 products), as im2col hardware does.  ``acc``, ``product``,
-    ``out_format``, ``seed``, ``quantize_operands``, ``product_rounding`` and ``out`` as in
-    :func:`gemm`; ``x_format``/``w_format`` are
+    ``out_format``, ``seed``, ``quantize_operands``, ``product_rounding``, ``out`` and ``device``
+    as in :func:`gemm`; ``x_format``/``w_format`` are
     the operand formats (default: from the dtype).
 
     >>> import numpy as np, fpsim
@@ -77,19 +77,21 @@ def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out_format=None, s
     nf, _, kh, kw = w_arr.shape
     cols = _im2col(xv, kh, kw, stride, padding, (ho, wo))
     y = gemm_values(wv.reshape(nf, -1), cols, fw, fx, acc, product, out_format, seed,
-                    product_rounding)
+                    product_rounding, device=device)
     return into(out, y.reshape(x_arr.shape[0], nf, ho, wo))
 
 
 def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=None,
                          out_format=None, seed=None, dy_format=None, w_format=None,
-                         quantize_operands=False, product_rounding="rne", out=None):
+                         quantize_operands=False, product_rounding="rne", out=None,
+                         device="cpu"):
     """Gradient of :func:`conv2d` with respect to x: the transposed convolution, through gemm.
 
     ``dy`` (N, F, Ho, Wo) is dilated by the stride (zeros between rows and columns), padded by
     ``kh - 1 - ph`` (cropped where that is negative) and convolved with the flipped, transposed
     kernel ``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``; the reduction order is (output channel
     f, flipped kernel row, flipped kernel column).  Inserted zeros are accumulated as +0 products.
+    The other arguments as in :func:`conv2d` (``device`` included).
 
     >>> import numpy as np, fpsim
     >>> dy = np.ones((1, 1, 2, 2), np.float32); w = np.ones((1, 1, 2, 2), np.float32)
@@ -112,7 +114,7 @@ def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=
     wt = np.ascontiguousarray(wv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     cols = _im2col(full, kh, kw, (1, 1), (0, 0), x_shape[2:])
     dx = gemm_values(wt.reshape(wt.shape[0], -1), cols, fw, fd, acc, product, out_format, seed,
-                     product_rounding)
+                     product_rounding, device=device)
     return into(out, dx.reshape(x_shape))
 
 
@@ -143,12 +145,13 @@ def _pad_or_crop(a, axis, before, after):
 
 def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, acc=None, product=None,
                            out_format=None, seed=None, dy_format=None, x_format=None,
-                           quantize_operands=False, product_rounding="rne", out=None):
+                           quantize_operands=False, product_rounding="rne", out=None,
+                           device="cpu"):
     """Gradient of :func:`conv2d` with respect to w, through gemm.
 
     ``dw[f, (c, r, s)] = sum over (n, oh, ow) of dy[n, f, oh, ow] * cols[n, (c, r, s), (oh, ow)]``:
     gemm of dy as (F, N*Ho*Wo) with the transposed im2col matrix, reduction order (batch n,
-    output row, output column).
+    output row, output column).  The other arguments as in :func:`conv2d` (``device`` included).
 
     >>> import numpy as np, fpsim
     >>> dy = np.ones((1, 1, 2, 2), np.float32); x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
@@ -167,5 +170,5 @@ def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, acc=None, produc
     dy2 = dyv.transpose(1, 0, 2, 3).reshape(nf, -1)
     cols_t = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
     dw = gemm_values(dy2, np.ascontiguousarray(cols_t), fd, fx, acc, product, out_format, seed,
-                     product_rounding)
+                     product_rounding, device=device)
     return into(out, dw.reshape(w_shape))

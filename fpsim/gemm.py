@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import (check_arith_format, check_axis, check_format, check_seed, holder,
-                    natural_dtype)
+from ._args import (check_arith_format, check_axis, check_device, check_format, check_seed,
+                    holder, natural_dtype)
 from .accum import Accumulator, KulischAccumulator, check_products, run
 from .arith import add, mul
 from .engines import FusedDotAdd, MatrixEngine
@@ -71,7 +71,7 @@ def gemm_shapes(A, B):
 
 def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None,
          b_format=None, quantize_operands=False, product_rounding="rne", out=None, scale_a=None,
-         scale_b=None):
+         scale_b=None, device="cpu"):
     """Matrix product with the multiply-accumulate datapath modelled bit-exactly.
 
     ``C[i,j]``: for k = 0..K-1 in order, the product ``A[i,k]*B[k,j]`` (exact, or rounded into
@@ -110,6 +110,9 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
         ``block`` elements of K, (M, ceil(K/block)) and (ceil(K/block), N), batched as A and B;
         A and B then hold the elements.  A zero-padded tail block takes the scale format's
         smallest value (it then never sets the alignment).
+    device : {"cpu", "cuda"}
+        "cuda" runs the GEMM on a CUDA GPU (float accumulators, any rounding, chunk and order,
+        product formats; kernels/cuda), equal bit for bit to "cpu", stochastic words included.
 
     Returns
     -------
@@ -132,7 +135,7 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
         fa_, fb_, a64, b64 = engine_operands(eng, A_arr, B_arr, a_format, b_format)
         scales = eng.scales(scale_a, scale_b, A_arr.shape, B_arr.shape)
         return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
-                                     product_rounding, scales))
+                                     product_rounding, scales, device=device))
     if scale_a is not None or scale_b is not None:
         raise ValueError("scale_a and scale_b are the block scales of a block-scaled matrix "
                          "engine (acc=fpsim.engine(..., '...block32...')); this acc has none")
@@ -142,20 +145,26 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     a64 = operand("A", A_arr, fa_, quantize_operands)
     b64 = operand("B", B_arr, fb_, quantize_operands)
     return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
-                                 product_rounding))
+                                 product_rounding, device=device))
 
 
 def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, seed=None,
-                product_rounding="rne", scales=None, dequant=None):
+                product_rounding="rne", scales=None, dequant=None, device="cpu"):
     """gemm of float64 arrays already known to hold values of the formats fa_ and fb_
     (``scales``: a block-scaled engine's, from :meth:`MatrixEngine.scales`).
 
     ``dequant``: (scale_a (..., M, nb), scale_b (..., nb, N)), one scale per chunk of K of a
     promoted accumulator (``Accumulator(fmt, chunk=c, inner=...)``, nb = ceil(K / c)): each
     chunk's sum times ``float32(scale_a * scale_b)`` (rounded to float32) is added into the
-    outer register - DeepSeek-V3's dequantization of tile-scaled FP8 on the CUDA cores."""
+    outer register - DeepSeek-V3's dequantization of tile-scaled FP8 on the CUDA cores.
+    ``device``: as in :func:`gemm`."""
     fa_, fb_ = holder(fa_), holder(fb_)   # the kernels see fixed-point operands as floats
     acc = check_acc(acc)
+    device = check_device(device)
+    if device == "cuda" and (_engine_of(acc) is not None or scales is not None
+                             or dequant is not None):
+        raise ValueError("device='cuda' runs float accumulators for now; matrix engines, "
+                         "promoted accumulators and block scales need device='cpu'")
     key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
     batch, out_shape = gemm_shapes(a64, b64)
     fp_ = None if product is None else check_arith_format(product, "product")
@@ -186,7 +195,7 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
                                        None if eng is None else fmts,
                                        check_dequant(dequant, acc, a3, b3)))
     else:
-        c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode))
+        c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode, device))
     final = acc.out_format if fo_ is None else fo_
     if fo_ is not None:   # widened first (exact): a float32 register array would round into
         c = quantize(np.asarray(c, np.float64), fo_)    # float32 twice for a wider out format

@@ -10,8 +10,8 @@ import functools
 
 import numpy as np
 
-from ._args import (ML_FORMATS, NUMPY_FORMATS, check_axis, check_axis_use, check_block_dtype, check_format,
-                    check_out_dtype, check_posit_rounding, check_random, check_seed,
+from ._args import (ML_FORMATS, NUMPY_FORMATS, check_axis, check_axis_use, check_block_dtype,
+                    check_device, check_format, check_out_dtype, check_posit_rounding, check_random, check_seed,
                     natural_dtype, rounding_mode, values_array)
 from .formats import (SPECIALS_CODE, BlockFormat, ExponentFormat, FixedFormat, FloatFormat,
                       PositFormat, Radix4Format, code_dtype)
@@ -101,7 +101,7 @@ def _rounding_call(x, fmt, rounding, seed, sr_bits, random_words, axis):
 
 
 def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random_words=None,
-             axis=None):
+             axis=None, device="cpu"):
     """Round every element of ``x`` once into ``fmt``; same shape, and x's float dtype.
 
     Parameters
@@ -133,6 +133,10 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
         per-tensor scale needs none.  Given with any other format it is an error.  Each block gets its scale from
         its own largest magnitude; stochastic words are keyed by the element's index in the
         blocked layout (``axis`` moved last, padded to whole blocks).
+    device : {"cpu", "cuda"}
+        "cuda" rounds on a CUDA GPU (float formats; kernels/cuda), with the same results bit for
+        bit, stochastic words included; x and the result stay numpy arrays (copied to and from
+        the device).
 
     Returns
     -------
@@ -149,6 +153,9 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
     """
     f, mode, r_bits, key, xa, natural = _rounding_call(x, fmt, rounding, seed, sr_bits,
                                                        random_words, axis)
+    if check_device(device) == "cuda" and not isinstance(f, FloatFormat):
+        raise ValueError(f"device='cuda' quantizes into float formats for now, not "
+                         f"{type(f).__name__}; use device='cpu'")
     if isinstance(f, BlockFormat):
         out_dtype = check_block_dtype(dtype, natural)
         q, _ = block_quantize(work_array(xa, out_dtype), f, axis, mode, r_bits, key)
@@ -157,7 +164,10 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
     flat = work_array(xa, out_dtype).reshape(-1)
     rand = check_random(random_words, flat.size)
     out = np.empty_like(flat)
-    if isinstance(f, PositFormat):
+    if device == "cuda":
+        from .kernels import cuda as _kcuda
+        _kcuda.quantize(flat, out, rand, float_args(f), mode, r_bits, key)
+    elif isinstance(f, PositFormat):
         check_posit_rounding(f, rounding, random_words)
         _kposit.quantize_posits(flat, out, *posit_tables(f), f.n, f.es)
     elif isinstance(f, FixedFormat):

@@ -1,0 +1,98 @@
+"""Run under NUMBA_ENABLE_CUDASIM=1 (Numba's CUDA simulator) or on a real GPU by test_cuda.py:
+every device="cuda" kernel against device="cpu" on small shapes; prints one line per case and
+exits non-zero at the first difference in value or sign."""
+
+import sys
+
+import ml_dtypes
+import numpy as np
+
+import fpsim
+
+
+def same(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and np.array_equal(np.isnan(a), np.isnan(b)) and \
+        np.array_equal(a[~np.isnan(a)], b[~np.isnan(b)]) and \
+        np.array_equal(np.signbit(a[~np.isnan(a)]), np.signbit(b[~np.isnan(b)]))
+
+
+def cases():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(300) * 2.0 ** rng.integers(-20, 12, 300)).astype(np.float32)
+    x[:6] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-45]
+    words = rng.integers(0, 2**63, 300, dtype=np.uint64)
+    for fmt, kw in [("e4m3fn", {}), ("e5m2", {"rounding": "rtz"}), ("float16", {"rounding": "rup"}),
+                    ("e2m1", {}), ("bfloat16", {"rounding": "rna"}),
+                    ("e4m3", {"rounding": "sr", "seed": 3}),
+                    ("e5m2", {"rounding": "sr", "sr_bits": 4, "seed": 4}),
+                    ("fp16_169", {"rounding": "sr", "random_words": words})]:
+        yield f"quantize {fmt} {kw.get('rounding', 'rne')}", \
+            lambda device, fmt=fmt, kw=kw: fpsim.quantize(x, fmt, device=device, **kw)
+    yield "quantize float64 input e11m20 rdn", lambda device: fpsim.quantize(
+        x.astype(np.float64) * 3, "e11m20", rounding="rdn", device=device)
+    A = rng.standard_normal((5, 23)).astype(ml_dtypes.float8_e5m2)
+    B = rng.standard_normal((23, 7)).astype(ml_dtypes.float8_e5m2)
+    A3 = rng.standard_normal((2, 5, 23)).astype(ml_dtypes.float8_e5m2)
+    A[0, :4] = [2.0**-16, -2.0**-16, 57344, -57344]
+    accs = {
+        "float16": fpsim.Accumulator("float16"),
+        "1-6-9 chunk 4": fpsim.Accumulator("fp16_169", chunk=4),
+        "float16 pairwise": fpsim.Accumulator("float16", order="pairwise"),
+        "bfloat16 pairwise chunk 5": fpsim.Accumulator("bfloat16", order="pairwise", chunk=5),
+        "float32": fpsim.Accumulator("float32"),
+        "e5m4 rtz": fpsim.Accumulator(fpsim.FloatFormat(5, 4), rounding="rtz"),
+        "float16 rdn chunk 3": fpsim.Accumulator("float16", rounding="rdn", chunk=3),
+        "float16 sr": fpsim.Accumulator("float16", rounding="sr"),
+        "float16 sr 6 bits pairwise": fpsim.Accumulator("float16", rounding="sr", sr_bits=6,
+                                                        order="pairwise"),
+        "e4m3 saturating": fpsim.Accumulator(fpsim.FloatFormat(4, 3, saturate=True)),
+    }
+    for name, acc in accs.items():
+        yield f"gemm {name}", lambda device, acc=acc: fpsim.gemm(A, B, acc=acc, seed=9,
+                                                                device=device)
+    yield "gemm batched sr", lambda device: fpsim.gemm(
+        A3, B, acc=fpsim.Accumulator("float16", rounding="sr", chunk=8), seed=2, device=device)
+    yield "gemm bfloat16 products", lambda device: fpsim.gemm(
+        A, B, acc="float32", product="bfloat16", product_rounding="rtz", device=device)
+    x4 = rng.standard_normal((2, 3, 5, 5)).astype(ml_dtypes.float8_e4m3fn)
+    w4 = rng.standard_normal((4, 3, 3, 3)).astype(ml_dtypes.float8_e4m3fn)
+    dy = rng.standard_normal((2, 4, 5, 5)).astype(ml_dtypes.float8_e5m2)
+    acc = fpsim.Accumulator("fp16_169", chunk=8)
+    yield "conv2d", lambda device: fpsim.conv2d(x4, w4, padding=1, acc=acc, device=device)
+    yield "conv2d_backward_data", lambda device: fpsim.conv2d_backward_data(
+        dy, w4, x4.shape, padding=1, acc=acc, device=device)
+    yield "conv2d_backward_weight", lambda device: fpsim.conv2d_backward_weight(
+        dy, x4, w4.shape, padding=1, acc=acc, device=device)
+
+
+def refusals():
+    """What device="cuda" does not run yet must say so, not fall back silently."""
+    A = np.ones((2, 4), np.float32)
+    for call in (lambda: fpsim.gemm(A, A.T, acc=fpsim.KulischAccumulator("float32"), device="cuda"),
+                 lambda: fpsim.gemm(A, A.T, acc=fpsim.Accumulator(fpsim.FixedFormat(8, 8)),
+                                    device="cuda"),
+                 lambda: fpsim.gemm(A.astype(np.float16), A.T.astype(np.float16), device="cuda",
+                                    acc=fpsim.engine("ampere", "mma.m16n8k16.f32.f16.f16.f32")),
+                 lambda: fpsim.quantize(A, "posit8", device="cuda"),
+                 lambda: fpsim.quantize(A, "mxfp8_e4m3", device="cuda")):
+        try:
+            call()
+        except ValueError as e:
+            assert "device='cpu'" in str(e) or "device=" in str(e), e
+        else:
+            print("DIFFERENT: an unsupported device='cuda' call did not refuse")
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    refusals()
+    n = 0
+    for name, fn in cases():
+        cpu, gpu = fn("cpu"), fn("cuda")
+        if not same(cpu, gpu) or cpu.dtype != gpu.dtype:
+            print(f"DIFFERENT: {name}")
+            sys.exit(1)
+        print(f"same: {name}")
+        n += 1
+    print(f"{n} cases equal")
