@@ -390,6 +390,20 @@ def _quantum_span(x, f: FloatFormat):
 
 def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
     m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
+    if fp_ is None and a3.size and b3.size:
+        # Where float64 holds every partial sum exactly, the exact sum is float64's own FMA
+        # chain: every product is a multiple of 2**(qa + qb) (the data's quanta) and every partial
+        # sum of row i lies below S_i = sum_k |A[i,k]| max_j |B[k,j]| (kernels.gemm.
+        # row_magnitudes, within (K + 4) 2**-52 of its float64 evaluation); below 2**(53 + qa +
+        # qb) each is a float64, so no FMA rounds.  No register of ``width`` bits can overflow
+        # when S stays below its largest value.  Then one rounding, as the digits' path does.
+        (qa, _), (qb, _) = _quantum_span(a3, fa_), _quantum_span(b3, fb_)
+        bound = _gemm.row_magnitudes(a3, b3) * (1 + (kk + 4) * 2.0 ** -52)
+        lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+        top = np.inf if acc.width is None else (2.0 ** (acc.width - 1) - 1) * 2.0 ** lsb
+        if qa + qb >= -1074 and bound < 2.0 ** min(53 + qa + qb, 1023) and bound <= top:
+            c = _lean_blocks(a3, b3, batch, None, np.float64, ())
+            return quantize(c, acc.fmt, rounding=acc.rounding)
     if fp_ is None:
         lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
         emax = fa_.emax + fb_.emax + 2          # every |product| < 2**emax

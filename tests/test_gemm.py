@@ -310,6 +310,28 @@ def test_kulisch_equals_exact_sum_rounded_once(data, M, N, K, an, bn, mode):
                           np.zeros_like(zero), ctx)
 
 
+def test_kulisch_as_an_exact_float64_chain(monkeypatch):
+    """Where float64 holds every partial sum (the data's quanta and magnitudes allow it), the
+    Kulisch sum is float64's FMA chain and one rounding (accum._kulisch_run); the digits kernel
+    must not run.  Final roundings at a float16 tie and near ties, 2**8 cancelled leaving
+    2**-17, every deterministic mode, against the Fraction dot product."""
+    from fpsim import accum
+    monkeypatch.setattr(accum._gemm, "gemm_kulisch",
+                        lambda *a: (_ for _ in ()).throw(AssertionError("digits path ran")))
+    A = np.array([[1.0, 2.0**-11, 0.0, 0.0], [1.0, 2.0**-11, 2.0**-10, 2.0**-10],
+                  [2.0**8, 2.0**-8, -2.0**8, 0.0], [-1.0, -2.0**-11, -2.0**-10, -2.0**-10]])
+    B = np.array([[1.0, 1.0], [1.0, 2.0**-9], [2.0**-10, 1.0], [-2.0**-10, 0.5]])
+    for accf in ["float16", "e8m7", "float32"]:
+        for mode in DETERMINISTIC:
+            got = fpsim.gemm(A, B, fpsim.KulischAccumulator(accf, rounding=mode),
+                             a_format="e5m2", b_format="e5m2")
+            want = exact_rounded_dot(A, B, fpsim.format(accf), mode)
+            np.testing.assert_array_equal(got, want, err_msg=f"{accf} {mode}")
+    got = fpsim.gemm(A, B, fpsim.KulischAccumulator("float16", width=48), a_format="e5m2",
+                     b_format="e5m2")
+    assert got[0, 0] == 1.0 and got[2, 1] == 2.0**-17     # tie to even; 2**8 cancelled
+
+
 def test_kulisch_huge_cancellation():
     big = 57344.0  # e5m2 max
     row = [big, big, -big, 2.0**-16, -big, 3 * 2.0**-16, big, -big]
