@@ -9,6 +9,7 @@ convolutions take one as ``acc=``.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -218,21 +219,27 @@ def register_bound(a3, b3, fmt: FloatFormat, chunk, stochastic=False):
     that bound is not finite or exceeds fmt.max (then the register may overflow).
 
     With u = 2**-(man_bits + 1) (2**-man_bits for ``stochastic`` rounding, which may go up a
-    whole quantum), a rounding gives |round(y)| <= |y| (1 + u), or at most 2**emin for a
-    subnormal y; so each register of a run of n products of row i stays below S_i (1 + u)**n,
-    and the total of the chunk sums below S_i (1 + u)**(K + chunks), where
+    whole quantum) and g the format's smallest quantum, a rounding gives |round(y)| <=
+    (|y| + g)(1 + u) (relative error u in the normal range, at most g below it); so each register
+    of a run of n products of row i stays below (S_i + n g)(1 + u)**n, and the total of the chunk
+    sums below (S_i + steps g)(1 + u)**steps, steps = K + chunks, where
     S_i = sum_k |A[i,k]| max_j |B[k,j]| bounds the sum of the magnitudes of row i's products
     (maxima over batches too; kernels.gemm.row_magnitudes).  S_i is evaluated in float64
     (nonnegative terms: relative error below (K + 1) 2**-53); the factor 1 + (K + 4) 2**-52
-    covers it and the power's rounding."""
+    covers it and the power's rounding.  A power beyond float64's range means no bound."""
     kk = a3.shape[2]
     if a3.size == 0 or b3.size == 0:
         return 0.0
     s = _gemm.row_magnitudes(a3, b3)
+    steps = kk + (-(-kk // chunk) if chunk else 0)
+    u = 2.0 ** -(fmt.man_bits + (0 if stochastic else 1))
+    try:
+        growth = math.exp(steps * math.log1p(u))
+    except OverflowError:
+        return None
     with np.errstate(over="ignore", invalid="ignore"):
-        steps = kk + (-(-kk // chunk) if chunk else 0)
-        u = 2.0 ** -(fmt.man_bits + (0 if stochastic else 1))
-        bound = s * (1.0 + u) ** steps * (1 + (kk + 4) * 2.0 ** -52)
+        g = 2.0 ** (fmt.emin - fmt.man_bits)
+        bound = (s + steps * g) * growth * (1 + (kk + 4) * 2.0 ** -52)
     if not bound <= fmt.max:                              # also NaN
         return None
     return max(bound, fmt.min_normal)
@@ -244,7 +251,8 @@ def lean_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product, bo
     f = acc.fmt
     return _gemm.lean_lanes((f.man_bits, f.emin, f.emax), (fa_.man_bits, fa_.emin, fa_.emax),
                             (fb_.man_bits, fb_.emin, fb_.emax), acc.rounding == "rne",
-                            product is None, f.subnormals, f.specials in ("ieee", "fn"), bound)
+                            product is None, f.subnormals, f.specials in ("ieee", "fn"), bound,
+                            tree=acc.order == "pairwise")
 
 
 def native_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
@@ -253,7 +261,8 @@ def native_lanes(acc: Accumulator, fa_: FloatFormat, fb_: FloatFormat, product):
     f = acc.fmt
     return _gemm.native_lanes((f.man_bits, f.emin, f.emax), (fa_.man_bits, fa_.emin, fa_.emax),
                               (fb_.man_bits, fb_.emin, fb_.emax), acc.rounding == "rne",
-                              product is None, f.subnormals and f.specials == "ieee")
+                              product is None,
+                              f.subnormals and f.specials == "ieee" and not f.saturate)
 
 
 def check_products(fa_: FloatFormat, fb_: FloatFormat):
@@ -314,7 +323,7 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
         return c
     fa = float_args(acc.fmt) + (mode, r_bits)
     pairwise = acc.order == "pairwise"
-    if not pairwise and mode == _k.MODE["sr"] and isinstance(acc.fmt, FloatFormat):
+    if not pairwise and mode == _k.MODE["sr"] and fp_ is None and isinstance(acc.fmt, FloatFormat):
         f = acc.fmt
         bound = register_bound(a3, b3, f, acc.chunk, stochastic=True)
         prod_lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
@@ -325,7 +334,8 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
         return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, ())
     # without the overflow test where the data cannot overflow (bound not None)
     f = acc.fmt
-    bound = register_bound(a3, b3, f, acc.chunk)
+    bound = register_bound(a3, b3, f, acc.chunk) if mode == _k.MODE["rne"] and fp_ is None \
+        else None
     lanes = lean_lanes(acc, fa_, fb_, fp_, bound)
     if lanes is not None and bound is not None:
         on_grid = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits) >= f.emin - f.man_bits
@@ -395,13 +405,15 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
         # chain: every product is a multiple of 2**(qa + qb) (the data's quanta) and every partial
         # sum of row i lies below S_i = sum_k |A[i,k]| max_j |B[k,j]| (kernels.gemm.
         # row_magnitudes, within (K + 4) 2**-52 of its float64 evaluation); below 2**(53 + qa +
-        # qb) each is a float64, so no FMA rounds.  No register of ``width`` bits can overflow
-        # when S stays below its largest value.  Then one rounding, as the digits' path does.
+        # qb) each is a float64, so no FMA rounds.  No register of ``width`` bits overflows when
+        # S stays below 2**(width - 1 + lsb).  Then one rounding, as the digits' path does.
         (qa, _), (qb, _) = _quantum_span(a3, fa_), _quantum_span(b3, fb_)
         bound = _gemm.row_magnitudes(a3, b3) * (1 + (kk + 4) * 2.0 ** -52)
         lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
-        top = np.inf if acc.width is None else (2.0 ** (acc.width - 1) - 1) * 2.0 ** lsb
-        if qa + qb >= -1074 and bound < 2.0 ** min(53 + qa + qb, 1023) and bound <= top:
+        # a W-bit register holds every multiple of 2**lsb (L >= lsb) below 2**(W - 1 + lsb)
+        top = np.inf if acc.width is None or acc.width - 1 + lsb > 1023 else \
+            math.ldexp(1.0, acc.width - 1 + lsb)
+        if qa + qb >= -1074 and bound < 2.0 ** min(53 + qa + qb, 1023) and bound < top:
             c = _lean_blocks(a3, b3, batch, None, np.float64, ())
             return quantize(c, acc.fmt, rounding=acc.rounding)
     if fp_ is None:

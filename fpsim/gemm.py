@@ -162,7 +162,7 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     acc = check_acc(acc)
     device = check_device(device)
     if device == "cuda" and (_engine_of(acc) is not None or scales is not None
-                             or dequant is not None):
+                             or dequant is not None or getattr(acc, "inner", None) is not None):
         raise ValueError("device='cuda' runs float accumulators for now; matrix engines, "
                          "promoted accumulators and block scales need device='cpu'")
     key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")

@@ -74,6 +74,8 @@ def refusals():
                                     device="cuda"),
                  lambda: fpsim.gemm(A.astype(np.float16), A.T.astype(np.float16), device="cuda",
                                     acc=fpsim.engine("ampere", "mma.m16n8k16.f32.f16.f16.f32")),
+                 lambda: fpsim.gemm(A, A.T, device="cuda", acc=fpsim.Accumulator(
+                     "float32", chunk=2, inner=fpsim.Accumulator("float16"))),
                  lambda: fpsim.quantize(A, "posit8", device="cuda"),
                  lambda: fpsim.quantize(A, "mxfp8_e4m3", device="cuda")):
         try:

@@ -407,3 +407,40 @@ def test_bounded_adder_tree_keeps_negative_zero_nodes():
         assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
         # four -0 products: -0 from the tree; with chunks the total (+0) adds -0: +0
         assert got[1, 0] == 0 and np.signbit(got[1, 0]) == (chunk is None)
+
+
+def test_review_regressions():
+    """Found by review: (1) an adder tree adds two products below the register's grid, whose
+    float64 sum is a tie of float32's subnormal grid (bfloat16 x bfloat16 into float32); (2) a
+    saturating float32 register is not float32's FMA; (3) register_bound's power overflowing a
+    float; (4) a 1100-bit Kulisch register."""
+    bf, f32 = fpsim.format("bfloat16"), fpsim.format("float32")
+    A = np.array([[2.0**-75, 2.0**-126], [-2.0**-75, -2.0**-126]])
+    B = np.array([[2.0**-75], [2.0**-126]])
+    for chunk in (None, 2):
+        acc = fpsim.Accumulator(f32, order="pairwise", chunk=chunk)
+        got = fpsim.gemm(A, B, acc=acc, a_format=bf, b_format=bf)
+        want, _ = gemm_ref(A, B, AccDesc(f32, chunk, "rne", "pairwise"))
+        assert np.array_equal(got, want) and got[0, 0] == 2.0**-149 and got[1, 0] == -2.0**-149
+    sat = fpsim.FloatFormat(8, 23, saturate=True)
+    assert accum.native_lanes(fpsim.Accumulator(sat), f32, f32, None) is None
+    A = np.array([[1.5 * 2.0**127, 1.5 * 2.0**127, 1.0, 1.0]], np.float32)
+    got = fpsim.gemm(A, np.ones((4, 1), np.float32), acc=fpsim.Accumulator(sat))
+    assert got[0, 0] == sat.max
+    x = np.full((1, 7000), 2.0**-10, np.float32)
+    want, _ = gemm_ref(x[:, :40], np.ones((40, 1)), AccDesc(fpsim.format("e5m2"), None, "rne",
+                                                            "sequential"))
+    assert accum.register_bound(x[None], np.ones((1, 7000, 1)), fpsim.format("e5m2"), None) \
+        is None
+    assert fpsim.sum(x[:, :40], acc=fpsim.Accumulator("e5m2")) == want[0, 0]
+    fpsim.sum(x, acc=fpsim.Accumulator("e5m2"))               # no OverflowError
+    k = fpsim.gemm(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32),
+                   acc=fpsim.KulischAccumulator("float32", width=1100))
+    assert (k == 3).all()
+    # (5) subnormal roundings add up to half a quantum each, beyond the relative (1 + u): 1100
+    # products of 9 * 2**-28 (below float16's 2**-24) carry the register to 1100 quanta
+    f16 = fpsim.format("float16")
+    a = np.full((1, 1100), 1.5 * 2.0**-13)
+    reg, _ = gemm_ref(a, a.T, AccDesc(f16, None, "rne", "sequential"))
+    assert reg[0, 0] == 1100 * 2.0**-24
+    assert accum.register_bound(a[None], a.T[None], f16, None) >= reg[0, 0]

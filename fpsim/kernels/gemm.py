@@ -5,7 +5,8 @@ product format (contracting a multiply and add into an FMA therefore changes not
 split into tasks of (batch, block of rows, column tile); inside a task the
 accumulator registers of a column tile are a vector, and every step updates the whole vector, so
 LLVM vectorises over the contiguous column index.  Three ways to do one accumulator addition
-``reg = round(reg + p)``, picked once per call by ops.py:
+``reg = round(reg + p)``, picked once per call by accum.py (which also picks this module's
+other exact fast paths: native, bounded, round to odd, stochastic, fixed point):
 
 * ``LEAN`` (round-to-nearest-even only): ``s = reg + p`` in the array dtype (float32 or float64),
   then ``s`` rounded to the accumulator's fraction bits (``lane_round``).  When that double
@@ -46,7 +47,8 @@ def supports_products(a, b):
         and (a_emin - a_man) + (b_emin - b_man) >= -1074
 
 
-def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, bound=None):
+def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, bound=None,
+               tree=False):
     """Lane width (32 or 64) in which the ``LEAN`` accumulation is exact, or None.
 
     ``acc``, ``a``, ``b``: ``(man_bits, emin, emax)`` of the accumulator and of the two operand
@@ -55,7 +57,8 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, 
     IEEE or "fn" specials (``lane_nearest`` produces exactly those overflow values); ``bound``:
     None, or a bound the caller guarantees on every register value, product and exact sum of
     this GEMM's data that is at most the accumulator's largest value (``accum.register_bound``),
-    for the kernels without an overflow test (``bounded_round``).
+    for the kernels without an overflow test (``bounded_round``); ``tree``: an adder tree, which
+    also adds two products.
 
     Proof.  Let p = acc man_bits + 1, q = the significand bits of a product (at most
     ``a.man + b.man + 2``) and P the lane's precision (24 or 53).  Require q <= p: then both
@@ -72,21 +75,29 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, 
     multiple of g, so the product is then within 2**(emin - P - 1) of an odd multiple of g/2
     without equalling it: its last bit is at most 2**(emin - P - 1) while its magnitude exceeds
     g/4, so q >= P - man_bits, i.e. q + p > P.  With q <= p and P >= 2p + 2 that cannot happen.
-    Hence P >= 2p + 2 bits suffice in every order and for products below the accumulator's grid
-    (e5m2 products into float16, whose quantum 2**-32 is below float16's 2**-24).  ``lane_nearest``
+    An adder tree also adds two products, neither on the grid: there case (ii) needs their sum
+    exact in the lane, which holds when products lie on the grid or emin - lsb <= P (lsb the
+    products' quantum exponent: |x| < 2**emin is then a multiple of 2**lsb below 2**(P + lsb));
+    bfloat16 x bfloat16 into float32 as a tree (2**-75 * 2**-75 + 2**-126 * 2**-126 rounded to the
+    tie 2**-150 and then to 0) is the counterexample.  Hence P >= 2p + 2 bits suffice for
+    sequential and chunked sums, also with products below the accumulator's grid (e5m2 products
+    into float16, whose quantum 2**-32 is below float16's 2**-24), and for trees with the extra
+    condition.  ``lane_nearest``
     rounds onto the subnormal grid by raising the exponent to emin, and puts x's sign back on a
     zero result (a negative sum that rounds to zero is -0).  A weaker bound such as p + q + 2
     fails: a small register plus a large product puts p register bits below the product's q bits
     (e5m2 operands [2**-3, 2**-7, 2**5] into e6m15 gave 1024 instead of 1024.03125).  The lane
     must also hold every operand, product and register value without overflow or underflow:
-    float32 lanes need the operand values in float32, product and accumulator quanta >= 2**-126
-    and the accumulator's top binade, widened to 24 bits, below 2**128; float64 lanes the same in
-    float64 (products are exact there by :func:`supports_products`).  With a ``bound``, nothing
+    float32 lanes need the operand values in float32, product quanta >= 2**-126, the register's
+    emin >= -126 and quantum >= 2**-149, and the rounding constants of the register's binades up
+    to emax + 1 below 2**128 (``lane_nearest`` clamps the exponent there); float64 lanes the same
+    in float64 (products are exact there by :func:`supports_products`).  With a ``bound``, nothing
     overflows, so the specials do not matter, and only binades up to the bound's need their
     rounding constant c = 1.5 * 2**(e + P - 1 - man_bits) and x + c (< 2**(e + P - man_bits))
     below the lane's overflow: float32 lanes then serve registers with 8 exponent bits (bfloat16)
-    as long as the data stays below 2**(105 + man_bits).  Subnormal float32 lanes are exact too: a register on a grid of at least
-    2**-149 plus products on 2**-126 sums exactly below 2**-126.
+    as long as the data stays below 2**(105 + man_bits).  Subnormal float32 lanes are exact too:
+    a register on a grid of at least 2**-149 plus products on 2**-126 sums exactly below
+    2**-126.
     """
     acc_man, acc_emin, acc_emax = acc
     (a_man, a_emin, a_emax), (b_man, b_emin, b_emax) = a, b
@@ -101,14 +112,15 @@ def lean_lanes(acc, a, b, rne, exact_products, acc_subnormals, acc_specials_ok, 
     f32_operands = all(m <= 23 and emax <= 127 and emin - m >= -149
                        for m, emin, emax in (a, b))
 
-    def top_fits(frac, emax):             # every rounding constant and value below the lane's max
+    def fits(frac, emax):          # every rounding constant and value below the lane's max
+        tree_ok = not tree or lsb >= acc_emin - acc_man or acc_emin - lsb <= frac + 1
         if bound is not None:
-            return bound < 2.0 ** (emax - frac + acc_man + 1)
-        return acc_emax + 2 + frac - acc_man <= emax and a_emax + b_emax + 2 <= emax
+            return tree_ok and bound < 2.0 ** (emax - frac + acc_man + 1)
+        return tree_ok and acc_emax + 2 + frac - acc_man <= emax and a_emax + b_emax + 2 <= emax
     if need <= 24 and f32_operands and lsb >= -126 and acc_emin >= -126 \
-            and acc_emin - acc_man >= -149 and top_fits(23, 127):
+            and acc_emin - acc_man >= -149 and fits(23, 127):
         return 32
-    if need <= 53 and top_fits(52, 1023):
+    if need <= 53 and fits(52, 1023):
         return 64
     return None
 
@@ -131,7 +143,8 @@ def native_lanes(acc, a, b, rne, exact_products, ieee_subnormals):
 
 
 FixedLane = namedtuple("FixedLane", ["lo", "hi", "clip", "magic"])
-FixedLane.__doc__ = """Constants of a saturating fixed-point register in float64 lanes (fixed_lanes)."""
+FixedLane.__doc__ = """Constants of a saturating fixed-point register in float64 lanes
+(fixed_lanes)."""
 
 
 def fixed_lanes(bits, frac, prod_lsb, rne, exact_products):
@@ -169,14 +182,14 @@ def sr_lanes(acc, prod_lsb, exact_products, ieee_or_fn_subnormals, bound):
     man, emin, _ = acc
     lsb = min(emin - man, prod_lsb)
     return exact_products and ieee_or_fn_subnormals and bound is not None and man <= 50 \
-        and lsb >= -1022 and prod_lsb >= emin - man - 10 and bound < 2.0 ** (53 + lsb)
+        and lsb >= -1022 and prod_lsb >= emin - man - 10 and bound < 2.0 ** min(53 + lsb, 1023)
 
 
 OddLane = namedtuple("OddLane", ["signmask", "expmask", "emin_field", "emax_field", "shift_field",
                                  "maxv", "over", "qnan"])
-OddLane.__doc__ = """A nearest-even register of any width in float64 lanes (odd_lanes): the constants
-of kernels.rounding.lane_nearest, under a name of its own (a flat tuple: parallel loops take
-no nested ones)."""
+OddLane.__doc__ = """A nearest-even register of any width in float64 lanes (odd_lanes): the
+constants of kernels.rounding.lane_nearest, under a name of its own (a flat tuple: parallel
+loops take no nested ones)."""
 
 
 def odd_lanes(acc, rne, exact_products, acc_subnormals, acc_specials_ok):
@@ -204,10 +217,12 @@ def bounded_round(x, lc):
 
     ``c = 1.5 * 2**(e + P - 1 - man_bits)`` (e: x's exponent raised to emin; P - 1 the lane's
     fraction bits) is positive, and x + c stays in c's binade (|x| < 2**(e+1) <= c/3 as
-    man_bits <= P - 3), where the lane's spacing is the accumulator's quantum 2**(e - man_bits): ``(x + c) - c`` is x rounded there.  A zero result
-    is +0, which is right for products on the register's grid: a nonzero sum never rounds to zero
-    and the register, starting at +0, is never -0; and for registers without -0 ("fnuz").
-    Otherwise :func:`with_sign` puts x's sign back (a negative sum rounding to zero).  ``lc = (expmask, emin_field, shift_field[, signmask])``."""
+    man_bits <= P - 3), where the lane's spacing is the accumulator's quantum
+    2**(e - man_bits): ``(x + c) - c`` is x rounded there.  A zero result is +0, which is right
+    for products on the register's grid in sequential sums (a nonzero sum never rounds to zero,
+    and the register, starting at +0, is never -0) and for registers without -0 ("fnuz").
+    Otherwise :func:`with_sign` puts x's sign back (a negative sum rounding to zero, a tree's -0
+    nodes).  ``lc = (expmask, emin_field, shift_field[, signmask])``."""
     expmask, emin_field, shift_field = lc[0], lc[1], lc[2]
     ity = type(expmask)
     c = bits_float(ity(max(ity(float_bits(x) & expmask), emin_field) + shift_field))
@@ -222,9 +237,10 @@ def with_sign(y, x, signmask):
 
 
 def lane_round(x, lc):
-    """Round a lane value into a LEAN register: ``lc`` of eight (:func:`fpsim.kernels.rounding.
-    lane_nearest`, with the overflow test), of three or four (:func:`bounded_round`), empty (a native register: x itself), or a :class:`FixedLane`
-    (a fixed-point register, :func:`fixed_lanes`)."""
+    """Round a lane value into a LEAN register: ``lc`` of eight
+    (:func:`fpsim.kernels.rounding.lane_nearest`, with the overflow test), of three or four
+    (:func:`bounded_round`), empty (a native register: x itself), or a :class:`FixedLane` (a
+    fixed-point register, :func:`fixed_lanes`)."""
 
 
 @overload(lane_round, inline="always", jit_options={"cache": True})
