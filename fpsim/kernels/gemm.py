@@ -423,7 +423,7 @@ def product_row(a, brow, pbuf, w, fp):
             pbuf[j] = a * brow[j]
 
 
-# --- data bound (accum.register_bound) ---------------------------------------------------------------
+# --- data bound (accum.register_bound) ----------------------------------------------------------
 @njit(cache=True)
 def row_magnitudes(A, B):
     """max over batches and rows i of sum_k |A[b,i,k]| max_{b,j} |B[b,k,j]|, summed in float64
