@@ -19,7 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import bits_f64, f64_bits
-from .rounding import ABS, CHUNK, EXP_MASK, RNE, SR, pow2, random_word, round_f64, round_fast, sel, split
+from .rounding import (ABS, CHUNK, EXP_MASK, NONE, RNE, SR, lane_nearest, pow2, random_word,
+                       round_f64, round_fast, sel, split)
 
 def supports(lsb, top, scale_min, scale_max):
     """Whether the block kernels are exact for elements whose quantum is ``2**lsb`` and whose
@@ -69,8 +70,11 @@ def exponent_of(amax, has_nan, emax_elem, s_lo, s_hi, nan_scale):
 def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v, hi_v,
                 signed_zero, mode, r_bits, key):
     """out[i] = x[i] rounded onto the element grid scaled by 2**s, for lo <= i < hi.  Nearest-even
-    is inlined with the mode a compile-time constant (that is what keeps block quantization fast);
-    the other modes go through :func:`round_run`."""
+    is inlined with the mode a compile-time constant (that is what keeps block quantization fast):
+    float elements with subnormals by ``rounding.lane_nearest`` in float64 lanes where
+    ``rounding.lane_supports`` holds for the scaled format (its proof; overflow saturates as
+    round_fast's does here), else by ``round_fast``; the other modes go through
+    :func:`round_run`."""
     if mode != RNE or s == NO_SCALE:
         round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v,
                   hi_v, signed_zero, mode, r_bits, key)
@@ -78,6 +82,18 @@ def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subno
     p = pow2(s)
     emin_s, max_s, mn_s, lo_s, hi_s = emin + s, maxv * p, min_normal * p, lo_v * p, hi_v * p
     zero = -0.0 if signed_zero else 0.0       # x + 0.0 turns -0 into +0; x + -0.0 keeps it
+    top = (f64_bits(max_s) >> np.int64(52)) - np.int64(1023)     # the scaled format's emax
+    # rounding.lane_supports(man_bits, emin_s, top, 64), evaluated here per block
+    if subnormals and man_bits <= 20 and emin_s >= -1022 and emin_s - man_bits >= -1074 \
+            and top + 54 - man_bits <= 1023:
+        # the add-and-subtract rounding in float64 lanes (rounding.lane_nearest), saturating
+        lq = (np.int64(-(1 << 63)), EXP_MASK, np.int64(emin_s + 1023) << np.int64(52),
+              np.int64(top + 1024) << np.int64(52), np.int64(52 - man_bits) << np.int64(52),
+              max_s, max_s, sel(spec == NONE, -0.0, np.nan))
+        for i in range(lo, hi):
+            r = lane_nearest(np.float64(x[i]), lq)
+            out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
+        return
     for i in range(lo, hi):
         r, slow = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin_s, max_s, mn_s, spec,
                              True, subnormals, RNE, 0)
