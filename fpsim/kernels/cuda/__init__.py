@@ -7,7 +7,10 @@ rounded once in any mode) for every accumulator addition, ``rounding.random_word
 random words, numbered exactly as on the CPU (element ``i`` of quantize; output element ``e``
 and step ``t`` of a GEMM, ``e*(K*K + 2K) + t``).  The CPU's fast paths are proven equal to these
 scalar functions (kernels.gemm's ``lean_lanes``, ``odd_lanes``, ``sr_lanes`` ...), so results
-are equal bit for bit on both devices and do not depend on the thread count.
+are equal bit for bit on both devices and do not depend on the thread count.  NVVM contracts
+``a*b + c`` into fused multiply-adds by default; every product these kernels form is exact in
+float64 (``gemm.supports_products``; a product format's rounding is a separate call), so a
+contraction computes the same value.
 
 numba.cuda is imported on first use only: fpsim's import never touches it.  Without a GPU,
 ``NUMBA_ENABLE_CUDASIM=1`` (set before Python starts) runs the same kernels in Numba's CUDA
