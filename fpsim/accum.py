@@ -225,8 +225,10 @@ def register_bound(a3, b3, fmt: FloatFormat, chunk, stochastic=False):
     sums below (S_i + steps g)(1 + u)**steps, steps = K + chunks, where
     S_i = sum_k |A[i,k]| max_j |B[k,j]| bounds the sum of the magnitudes of row i's products
     (maxima over batches too; kernels.gemm.row_magnitudes).  S_i is evaluated in float64
-    (nonnegative terms: relative error below (K + 1) 2**-53); the factor 1 + (K + 4) 2**-52
-    covers it and the power's rounding.  A power beyond float64's range means no bound."""
+    (nonnegative terms: relative error below (K + 1) 2**-53) and the power as
+    exp(steps log1p(u)) (relative error below (steps + 2) 2**-52, as steps log1p(u) <= steps);
+    the factor 1 + (4 steps + 16) 2**-52 covers both.  A power beyond float64's range means no
+    bound."""
     kk = a3.shape[2]
     if a3.size == 0 or b3.size == 0:
         return 0.0
@@ -239,7 +241,7 @@ def register_bound(a3, b3, fmt: FloatFormat, chunk, stochastic=False):
         return None
     with np.errstate(over="ignore", invalid="ignore"):
         g = 2.0 ** (fmt.emin - fmt.man_bits)
-        bound = (s + steps * g) * growth * (1 + (kk + 4) * 2.0 ** -52)
+        bound = (s + steps * g) * growth * (1 + (4 * steps + 16) * 2.0 ** -52)
     if not bound <= fmt.max:                              # also NaN
         return None
     return max(bound, fmt.min_normal)
