@@ -11,8 +11,8 @@ import functools
 import numpy as np
 
 from ._args import (ML_FORMATS, NUMPY_FORMATS, check_axis, check_axis_use, check_block_dtype,
-                    check_device, check_format, check_out_dtype, check_posit_rounding, check_random, check_seed,
-                    natural_dtype, rounding_mode, values_array)
+                    check_device, check_format, check_out_dtype, check_posit_rounding,
+                    check_random, check_seed, natural_dtype, rounding_mode, values_array)
 from .formats import (SPECIALS_CODE, BlockFormat, ExponentFormat, FixedFormat, FloatFormat,
                       PositFormat, Radix4Format, code_dtype)
 from .kernels import arith as _karith
