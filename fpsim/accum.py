@@ -208,6 +208,11 @@ def lean_constants(acc_fmt: FloatFormat, wide: bool, bounded=False, signed=True)
     return (ity(expmask), emin_field, shift) + ((ity(np.iinfo(ity).min),) if signed else ())
 
 
+def _product_lsb(fa_: FloatFormat, fb_: FloatFormat) -> int:
+    """Exponent of the quantum every exact product of values of fa_ and fb_ is a multiple of."""
+    return (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+
+
 def _absmax(x):
     """max |x| (NaN if x has one; 0 for an empty x), without a temporary."""
     return max(float(np.max(x, initial=0.0)), -float(np.min(x, initial=0.0)))
@@ -312,8 +317,8 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
         return c
     if isinstance(acc.fmt, FixedFormat):
         frac, k_lo, k_hi, _ = fixed_args(acc.fmt)
-        prod_lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
-        if _gemm.fixed_lanes(acc.fmt.bits, frac, prod_lsb, acc.rounding == "rne", fp_ is None) \
+        if _gemm.fixed_lanes(acc.fmt.bits, frac, _product_lsb(fa_, fb_), acc.rounding == "rne",
+                             fp_ is None) \
                 and np.isfinite(_absmax(a3)) and np.isfinite(_absmax(b3)):
             big = 2.0 ** (acc.fmt.bits - frac)
             lanes = _gemm.FixedLane(k_lo * 2.0 ** -frac, k_hi * 2.0 ** -frac, big,
@@ -325,22 +330,20 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
         return c
     fa = float_args(acc.fmt) + (mode, r_bits)
     pairwise = acc.order == "pairwise"
-    if not pairwise and mode == _k.MODE["sr"] and fp_ is None and isinstance(acc.fmt, FloatFormat):
-        f = acc.fmt
+    f = acc.fmt                     # a float format from here on
+    if not pairwise and mode == _k.MODE["sr"] and fp_ is None:
         bound = register_bound(a3, b3, f, acc.chunk, stochastic=True)
-        prod_lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
-        if _gemm.sr_lanes((f.man_bits, f.emin, f.emax), prod_lsb, fp_ is None,
+        if _gemm.sr_lanes((f.man_bits, f.emin, f.emax), _product_lsb(fa_, fb_), fp_ is None,
                           f.subnormals and f.specials in ("ieee", "fn"), bound):
             return _lean_blocks(a3, b3, batch, acc.chunk, np.float64, None, f, key)
     if not pairwise and native_lanes(acc, fa_, fb_, fp_) is not None:
         return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, ())
     # without the overflow test where the data cannot overflow (bound not None)
-    f = acc.fmt
     bound = register_bound(a3, b3, f, acc.chunk) if mode == _k.MODE["rne"] and fp_ is None \
         else None
     lanes = lean_lanes(acc, fa_, fb_, fp_, bound)
     if lanes is not None and bound is not None:
-        on_grid = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits) >= f.emin - f.man_bits
+        on_grid = _product_lsb(fa_, fb_) >= f.emin - f.man_bits
         # the sign step: an adder tree adds -0 products into -0 nodes; fnuz has no -0
         signed = (pairwise or not on_grid) and f.has_negative_zero
         if not pairwise:
@@ -411,7 +414,7 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
         # S stays below 2**(width - 1 + lsb).  Then one rounding, as the digits' path does.
         (qa, _), (qb, _) = _quantum_span(a3, fa_), _quantum_span(b3, fb_)
         bound = _gemm.row_magnitudes(a3, b3) * (1 + (kk + 4) * 2.0 ** -52)
-        lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+        lsb = _product_lsb(fa_, fb_)
         # a W-bit register holds every multiple of 2**lsb (L >= lsb) below 2**(W - 1 + lsb)
         top = np.inf if acc.width is None or acc.width - 1 + lsb > 1023 else \
             math.ldexp(1.0, acc.width - 1 + lsb)
@@ -419,7 +422,7 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
             c = _lean_blocks(a3, b3, batch, None, np.float64, ())
             return quantize(c, acc.fmt, rounding=acc.rounding)
     if fp_ is None:
-        lsb = (fa_.emin - fa_.man_bits) + (fb_.emin - fb_.man_bits)
+        lsb = _product_lsb(fa_, fb_)
         emax = fa_.emax + fb_.emax + 2          # every |product| < 2**emax
         if acc.width is None:                   # no register to model: digits the data needs
             (qa, ea), (qb, eb) = _quantum_span(a3, fa_), _quantum_span(b3, fb_)
