@@ -159,6 +159,13 @@ def cases():
     yield "gemm batched sr", fpsim.gemm(A3, B, acc=Acc("float16", rounding="sr"), seed=36,
                                         **fmts)
     yield "gemm batched kulisch", fpsim.gemm(A3, B, acc=Kul("bfloat16"), **fmts)
+    W = fpsim.quantize(rng.standard_normal((M, K)), "fp16_169")         # 20-bit products
+    V = fpsim.quantize(rng.standard_normal((K, NC)), "fp16_169")
+    yield "gemm round to odd fp16_169 x fp16_169", fpsim.gemm(
+        W, V, acc=Acc("fp16_169", chunk=16), a_format="fp16_169", b_format="fp16_169")
+    big = fpsim.quantize(rng.standard_normal((M, K)) * 2.0**10, "e5m2")   # sums may overflow
+    yield "gemm unbounded float16 (may overflow)", fpsim.gemm(
+        big, B, acc=Acc("float16"), a_format="e5m2", b_format="e4m3fn")
     hopper = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")   # the fused kernel
     E = fpsim.quantize(rng.standard_normal((18, 70)), "float8_e4m3fn")
     F = fpsim.quantize(rng.standard_normal((70, 600)), "float8_e4m3fn")
