@@ -15,9 +15,10 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-from .._args import ROUNDINGS
+from .._args import ROUNDINGS, check_format
 from ..accum import Accumulator, KulischAccumulator
 from ..engines import MatrixEngine
+from ..formats import BlockFormat
 from .quantizers import GEMMS, Round, as_scheme
 
 
@@ -100,6 +101,23 @@ class Recipe:
 
     def accumulator(self, gemm):
         return self.acc[gemm]
+
+    def operand_bits(self) -> int:
+        """The width in bits of the widest GEMM operand element (weights, activations, errors):
+        32 for a float32 tensor, a block format's element width (its scales not counted).
+
+        >>> from fpsim.nn import recipes
+        >>> [recipes.get(r).operand_bits() for r in ("fp32", "hfp8_sun2019", "fp4_sun2020")]
+        [32, 8, 4]
+        """
+        def bits(scheme):
+            if scheme is None:
+                return 32
+            if hasattr(scheme, "bits"):                  # IntScaling
+                return scheme.bits
+            f = check_format(scheme.fmt)
+            return f.element.bits if isinstance(f, BlockFormat) else f.bits
+        return max(bits(getattr(self, r)) for r in ("weights", "activations", "errors"))
 
     def describe(self) -> dict:
         """The recipe as plain strings (for JSON and tables)."""

@@ -52,7 +52,7 @@ def evaluate(model, x, y, step_key, with_loss=False):
     return (acc, total_loss / max(n, 1)) if with_loss else acc
 
 
-def _write_atomic(path, write, binary=False):
+def write_atomic(path, write, binary=False):
     """Write via a temporary file in the same folder and rename it over ``path``: a run killed
     at any moment leaves either the old file or the new one, never half of one."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -150,7 +150,7 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
 
     def save():
         if checkpoint is not None:
-            _write_atomic(checkpoint, lambda fh: pickle.dump(state, fh), binary=True)
+            write_atomic(checkpoint, lambda fh: pickle.dump(state, fh), binary=True)
 
     bar = _progress(epochs * n_batches, state["epoch"] * n_batches + state["batch"], rec.name,
                     progress)
@@ -201,7 +201,7 @@ def train(recipe="fp32", model="mlp", dataset="digits", epochs=10, seed=0, batch
     run = Run(settings=settings, epochs=hist, test_accuracy=hist[-1]["test_accuracy"],
               test_loss=hist[-1]["test_loss"])
     if json_path is not None:
-        _write_atomic(json_path, lambda fh: json.dump(run, fh, indent=1))
+        write_atomic(json_path, lambda fh: json.dump(run, fh, indent=1))
     if plot is not None:
         plot_runs([run], plot)
     run.model = net
@@ -296,5 +296,5 @@ def compare(recipes, model="mlp", dataset="digits", epochs=10, seed=0, plot=None
     if json_path is not None:
         out = dict(model=model, dataset=dataset, epochs=epochs, seed=seed,
                    runs=[dict(r) for r in runs], table=table)
-        _write_atomic(json_path, lambda fh: json.dump(out, fh, indent=1))
+        write_atomic(json_path, lambda fh: json.dump(out, fh, indent=1))
     return runs, table
