@@ -1,8 +1,8 @@
 """fpsim: bit-exact simulation of low-precision deep-learning arithmetic.
 
 Layers, lowest first (a module imports only from layers below it; tests/test_layout.py checks):
-kernels -> formats -> _args -> quantize -> arith -> accum -> gemm -> conv -> scaling -> nn ->
-data, validate -> cli.
+kernels -> formats -> _args -> quantize -> arith -> accum -> engines -> gemm -> conv -> scaling,
+probe -> data -> nn -> sweep -> validate -> cli.
 """
 
 from ._args import ROUNDINGS, seed
@@ -16,7 +16,7 @@ from .gemm import dot, gemm, sum
 from .conv import conv2d, conv2d_backward_data, conv2d_backward_weight
 from .scaling import Autoflex, GradScale
 
-from . import data, nn  # noqa: E402  (fpsim.data, fpsim.nn: after the core API they use)
+from . import data, nn, sweep  # noqa: E402  (fpsim.data, .nn, .sweep: after the core API)
 
 __version__ = "0.1.0"
 
@@ -26,4 +26,4 @@ __all__ = ["FloatFormat", "FixedFormat", "PositFormat", "Radix4Format", "Exponen
            "KulischAccumulator", "AccumulatorOverflow", "FusedDotAdd", "MatrixEngine", "engine",
            "engines", "gemm", "sum", "dot", "conv2d",
            "conv2d_backward_data", "conv2d_backward_weight", "seed", "Autoflex", "GradScale",
-           "ROUNDINGS", "data", "nn", "__version__"]
+           "ROUNDINGS", "data", "nn", "sweep", "__version__"]

@@ -1,4 +1,5 @@
-"""The ``fpsim`` command: formats, table, validate, vectors, recipes, train, compare, bench."""
+"""The ``fpsim`` command: formats, table, validate, vectors, engines, probe, recipes, train,
+compare, sweep, bench."""
 
 from __future__ import annotations
 
@@ -209,6 +210,34 @@ def _cmd_bench(args):
     return 0
 
 
+def _cmd_sweep(args):
+    from . import sweep
+    if args.plot not in (None, True):                  # --plot DIR: look at a finished sweep
+        if args.file or args.out:
+            raise ValueError("--plot DIR draws a sweep's results; to run a sweep and plot it, "
+                             "give FILE --out DIR --plot")
+        print(sweep.markdown(args.plot))
+        print(f"plot: {sweep.plot(args.plot, metric=args.metric)}")
+        return 0
+    if not args.out:
+        raise ValueError("--out DIR is required: the results directory")
+    if args.file is None and not args.resume:
+        raise ValueError("give a sweep FILE, or --resume to continue the sweep in --out")
+    spec = sweep.read(args.file) if args.file else None
+    if spec is None:
+        from .sweep.execute import Results
+        spec = Results(args.out).sweep()
+    df = sweep.run(spec, args.out, scheduler=args.scheduler, workers=args.workers,
+                   retries=args.retries, progress=not args.quiet)
+    counts = df["status"].value_counts().to_dict()
+    print(f"{spec.name}: {len(df)} cells, " + ", ".join(f"{v} {k}" for k, v in counts.items())
+          + f"; table: {args.out}/results.parquet")
+    print(sweep.markdown(args.out))
+    if args.plot:
+        print(f"plot: {sweep.plot(args.out, metric=args.metric)}")
+    return 0 if counts.get("ok", 0) == len(df) else 1
+
+
 def _training_args(s, epochs):
     from .data import DATASETS
     from .nn.models import MODELS
@@ -284,6 +313,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated presets, or 'all' (fp32 is always included)")
     _training_args(s, epochs=5)
     s.set_defaults(func=_cmd_compare)
+
+    s = sub.add_parser("sweep", help="run a grid of experiments (a TOML sweep file) on Dask; "
+                                     "or --plot DIR: table and plot of a finished sweep")
+    s.add_argument("file", nargs="?", help="the sweep file (see sweeps/ for examples)")
+    s.add_argument("--out", help="results directory: one JSON file per finished cell and "
+                                 "results.parquet")
+    s.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786), "
+                                       "or 'sequential' (this process, no Dask); default: a "
+                                       "LocalCluster on this machine")
+    s.add_argument("--workers", type=int, help="LocalCluster processes (default: one per core)")
+    s.add_argument("--retries", type=int, help="times a cell may lose its worker (default: the "
+                                               "file's retries, else 3)")
+    s.add_argument("--resume", action="store_true", help="continue the sweep stored in --out "
+                                                         "(FILE may be omitted)")
+    s.add_argument("--plot", nargs="?", const=True, metavar="DIR",
+                   help="--plot DIR: print the table of a finished sweep and draw DIR/plot.png; "
+                        "as a flag after a run: plot it")
+    s.add_argument("--metric", help="the metric to plot (default: the task's main one)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_sweep)
 
     s = sub.add_parser("bench", help="run every benchmark (python -m benchmarks): one table, "
                                      "one JSON")

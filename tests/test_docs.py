@@ -16,7 +16,8 @@ DOC_MODULES = ["fpsim.formats.float", "fpsim.formats.fixed", "fpsim.formats.posi
                "fpsim.accum", "fpsim.engines", "fpsim.probe", "fpsim.gemm", "fpsim.conv", "fpsim.scaling", "fpsim.validate",
                "fpsim.data", "fpsim.nn", "fpsim.nn.layers", "fpsim.nn.models", "fpsim.nn.optim",
                "fpsim.nn.quantizers", "fpsim.nn.recipe", "fpsim.nn.recipes",
-               "fpsim.nn.training"]
+               "fpsim.nn.training", "fpsim.sweep", "fpsim.sweep.spec", "fpsim.sweep.tasks",
+               "fpsim.sweep.execute", "fpsim.sweep.plot"]
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 

@@ -22,7 +22,8 @@ LAYERS = [
     ["conv"],
     ["scaling", "probe"],
     ["data"],
-    ["nn", "sweep"],
+    ["nn"],
+    ["sweep"],                     # runs nn.training, so above it
     ["validate"],
     ["cli"],
     ["__main__"],
