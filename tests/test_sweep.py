@@ -369,3 +369,16 @@ def test_shipped_sweeps_parse():
     for name in names:
         s = fpsim.sweep.read(os.path.join(folder, name))
         assert len(s) >= 2
+
+
+def test_plot_selects_every_facet_of_a_mixed_axis_and_numpy_numbers_are_numeric(tmp_path):
+    """Regression: pandas stores the mixed axis chunk = ["none", 16] as text, and group keys come
+    back as numpy integers; both once left panels empty or put k on a categorical axis."""
+    from fpsim.sweep.plot import _cast, _numeric
+    s = parse('task = "gemm_error"\n[fixed]\nrows = 2\n[axes]\nchunk = ["none", 16]\n'
+              'k = [32, 64]\n', "m")
+    df = fpsim.sweep.run(s, tmp_path, scheduler="sequential", progress=False)
+    for v in s.axes["chunk"]:
+        assert (df["chunk"] == _cast(df, "chunk", v)).sum() == 2
+    assert _numeric(list(np.array([32, 64]))) and _numeric([1.5, np.float32(2)])
+    assert not _numeric([True]) and not _numeric(["none", 16])

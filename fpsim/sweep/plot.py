@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 import os
 
 import numpy as np
@@ -31,7 +32,9 @@ from .tasks import TASKS
 
 
 def _numeric(values) -> bool:
-    return all(not isinstance(v, bool) and isinstance(v, (int, float)) for v in values)
+    """Whether every value is a number (Python's or numpy's; bools are not)."""
+    return all(not isinstance(v, (bool, np.bool_)) and isinstance(v, numbers.Real)
+               for v in values)
 
 
 def main_metric(sweep, df=None) -> str:
@@ -115,7 +118,7 @@ def plot(out, path=None, metric=None) -> str:
     fig.suptitle(f"{sweep.name}: {metric}" + (f" (mean of {len(sweep.seeds)} seeds)"
                                                 if len(sweep.seeds) > 1 else ""), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -150,14 +153,14 @@ def _lines(plt, sweep, ok, x, series, facet, metric):
     panels = sweep.axes[facet] if facet else [None]
     cols = min(len(panels), 4)
     rows = -(-len(panels) // cols)
-    fig, axs = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False,
+    fig, axs = plt.subplots(rows, cols, figsize=(max(4.2 * cols, 6.4), 3.4 * rows), squeeze=False,
                             sharey=True)
     logx = x is not None and _log(sweep, "logx", ok[x].tolist() if x in ok else [], True)
     logy = _log(sweep, "logy", ok[metric].tolist(), metric.startswith("rel_error"))
     for n, pv in enumerate(panels):
         ax = axs[n // cols][n % cols]
         sub = ok if facet is None else ok[ok[facet] == _cast(ok, facet, pv)]
-        groups = sub.groupby(series, sort=False) if series else [((), sub)]
+        groups = list(sub.groupby(series, sort=False)) if series else [((), sub)]
         for key, g in groups:
             key = key if isinstance(key, tuple) else (key,)
             label = ", ".join(f"{s}={k}" for s, k in zip(series, key)) or metric
@@ -169,8 +172,11 @@ def _lines(plt, sweep, ok, x, series, facet, metric):
             xs, mean, lo, hi = (np.array(c) for c in zip(*stats)) if stats else ([],) * 4
             positions = xs if x is None or _numeric(list(xs)) else np.arange(len(xs))
             line, = ax.plot(positions, mean, marker="o", ms=3.5, lw=1.3, label=label)
-            if len(sweep.seeds) > 1:
+            if len(sweep.seeds) > 1 and len(positions) > 1:
                 ax.fill_between(positions, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+            elif len(sweep.seeds) > 1:                   # one point: its spread as a bar
+                ax.errorbar(positions, mean, yerr=[mean - lo, hi - mean], fmt="none",
+                            ecolor=line.get_color(), capsize=3, lw=1)
             if x is not None and not _numeric(list(xs)):
                 ax.set_xticks(positions, [str(v) for v in xs], rotation=30)
         ax.set(xlabel=x or "", ylabel=metric, title=f"{facet} = {pv}" if facet else "")
@@ -179,7 +185,9 @@ def _lines(plt, sweep, ok, x, series, facet, metric):
         if logy:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        if series:
+        if series and len(groups) > 6 and len(panels) == 1:     # many: beside the axes
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        elif series:
             ax.legend(fontsize=7)
     for n in range(len(panels), rows * cols):
         axs[n // cols][n % cols].set_visible(False)
@@ -188,5 +196,4 @@ def _lines(plt, sweep, ok, x, series, facet, metric):
 
 def _cast(df, col, v):
     """An axis value as its table column holds it (mixed-type axes are stored as text)."""
-    return str(v) if df[col].dtype == object and not isinstance(v, str) and \
-        any(isinstance(u, str) for u in df[col]) else v
+    return str(v) if not isinstance(v, str) and any(isinstance(u, str) for u in df[col]) else v
