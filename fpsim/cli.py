@@ -322,9 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786), "
                                        "or 'sequential' (this process, no Dask); default: a "
                                        "LocalCluster on this machine")
-    s.add_argument("--workers", type=int, help="LocalCluster processes (default: one per core)")
-    s.add_argument("--retries", type=int, help="times a cell may lose its worker (default: the "
-                                               "file's retries, else 3)")
+    s.add_argument("--workers", type=int, help="LocalCluster processes (default: one per core; "
+                                               "not with --scheduler)")
+    s.add_argument("--retries", type=int, help="times a cell may lose its worker on the "
+                                               "LocalCluster (default: the file's retries, else "
+                                               "3); an existing scheduler uses its own setting")
     s.add_argument("--resume", action="store_true", help="continue the sweep stored in --out "
                                                          "(FILE may be omitted)")
     s.add_argument("--plot", nargs="?", const=True, metavar="DIR",

@@ -20,12 +20,13 @@ goes on; failed cells run again on the next run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import sys
 import time
-import tomllib
+from concurrent.futures import CancelledError
 
 from ..nn.training import write_atomic
 from . import spec as _spec
@@ -88,11 +89,12 @@ class Results:
 
     def create(self, sweep):
         os.makedirs(self.cells, exist_ok=True)
-        for name in os.listdir(self.cells):         # a temporary file of a killed write
-            if name.startswith(".tmp-"):
-                os.unlink(os.path.join(self.cells, name))
-        text = sweep.text
-        if "name" not in tomllib.loads(text):          # keep the file's name for titles
+        for folder in (self.out, self.cells):         # temporary files of a killed write
+            for name in os.listdir(folder):
+                if name.startswith(".tmp-"):
+                    os.unlink(os.path.join(folder, name))
+        text = sweep.to_toml()
+        if "name" not in _spec.toml().loads(text):    # keep the file's name for titles
             text = f"name = {json.dumps(sweep.name)}\n" + text
         write_atomic(os.path.join(self.out, SPEC), lambda fh: fh.write(text))
 
@@ -116,7 +118,8 @@ class Results:
             if name.endswith(".json") and not name.startswith("."):
                 with open(os.path.join(self.cells, name), encoding="utf-8") as fh:
                     rec = json.load(fh)
-                out[rec["id"]] = rec
+                if isinstance(rec, dict) and rec.get("id") == name[:-len(".json")]:
+                    out[rec["id"]] = rec                # anything else is not a cell file
         return out
 
     def table_path(self):
@@ -131,7 +134,7 @@ class Results:
     def fresh(self) -> bool:
         """Whether the table is at least as new as every cell file."""
         path = self.table_path()
-        if not os.path.exists(path):
+        if not os.path.exists(path) or not os.path.isdir(self.cells):
             return False
         t = os.stat(path).st_mtime_ns
         return all(e.stat().st_mtime_ns <= t for e in os.scandir(self.cells)
@@ -226,6 +229,9 @@ def run(sweep, out, scheduler=None, workers=None, retries=None, progress=True, t
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if workers is not None and scheduler is not None:
+        raise ValueError(f"workers sizes the LocalCluster; with scheduler={scheduler!r} it does "
+                         f"not apply")
     retries = sweep.retries if retries is None else retries
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
@@ -320,6 +326,10 @@ def _run_dask(todo, done, scheduler, workers, retries, threads, out):
             cell = futures[fut]
             try:
                 rec = fut.result()
+            except (CancelledError, asyncio.CancelledError) as e:   # the scheduler went away
+                raise ValueError(f"Dask cancelled cell {cell.id} ({type(e).__name__}: {e}); "
+                                 f"the finished cells are saved: run again with --resume") \
+                    from None
             except Exception as e:                   # KilledWorker after `retries` deaths
                 rec = lost_record(cell, f"{type(e).__name__}: {e}")
             done(rec)

@@ -5,9 +5,12 @@ smallest to the largest seed where there are several:
 
 - two numeric axes and nothing else varying: a heatmap;
 - otherwise lines against ``x`` - ``[plot] x``, else the last numeric axis (``x`` may also be a
-  metric such as a recipe's ``bits``) - one line per ``series`` (the other axes), one panel per
-  value of ``facet`` (``[plot] facet``, else the first other axis when there are two or more);
-- no numeric axis: the first axis as categories.
+  metric such as a recipe's ``bits``) - one line per ``series`` (``[plot] series`` and the axes
+  left over), one panel per value of ``facet`` (``[plot] facet``, else the first axis left over
+  when two or more are, or when ``series`` is given and one is);
+- no numeric axis: the first axis as categories, in the file's order.
+
+Every axis with more than one value is x, a series or the facet: only seeds are averaged.
 
 >>> import tempfile, fpsim
 >>> out = tempfile.mkdtemp()
@@ -52,9 +55,10 @@ def varying(sweep) -> list:
 
 
 def _fmt(v) -> str:
+    """A table cell: numbers to 4 digits; text on one line, with its pipes escaped."""
     if isinstance(v, float):
         return f"{v:.4g}" if math.isfinite(v) else str(v)
-    return str(v)
+    return " ".join(str(v).split()).replace("|", "\\|")
 
 
 def markdown(out, metrics=None) -> str:
@@ -80,21 +84,24 @@ def markdown(out, metrics=None) -> str:
                   "|---|" + "---|" * (len(axes) + 3)]
         for _, r in bad.iterrows():
             lines.append(f"| {r['cell']} | " + " | ".join(_fmt(r[a]) for a in axes + ["seed"])
-                         + f" | {r['status']} | {r['error']} |")
+                         + f" | {r['status']} | {_fmt(r['error'])} |")
     return "\n".join(lines)
 
 
 def _layout(sweep, df):
-    """(kind, x, series axes, facet) of the plot the axes suggest."""
+    """(kind, x, series axes, facet) of the plot the axes suggest.  Every varying axis is x, a
+    series or the facet: none is averaged away (only seeds are)."""
     p, axes = sweep.plot, varying(sweep)
     numeric = [a for a in axes if _numeric(sweep.axes[a])]
-    if "x" not in p and len(axes) == 2 and len(numeric) == 2:
+    if not set(p) & {"x", "series", "facet"} and len(axes) == 2 and len(numeric) == 2:
         return "heatmap", None, numeric, None
     x = p.get("x") or (numeric[-1] if numeric else (axes[0] if axes else None))
-    rest = [a for a in axes if a != x]
-    facet = p.get("facet") or (rest[0] if len(rest) >= 2 and "series" not in p else None)
-    series = [p["series"]] if "series" in p else [a for a in rest if a != facet]
-    return "lines", x, series, facet
+    facet = p.get("facet")
+    series = [p["series"]] if "series" in p else []
+    others = [a for a in axes if a not in (x, facet) and a not in series]
+    if facet is None and others and (series or len(others) >= 2):
+        facet = others.pop(0)
+    return "lines", x, series + others, facet
 
 
 def plot(out, path=None, metric=None) -> str:
@@ -134,28 +141,47 @@ def _heatmap(plt, sweep, ok, axes, metric):
     ya, xa = axes
     ys, xs = sweep.axes[ya], sweep.axes[xa]
     grid = np.full((len(ys), len(xs)), np.nan)
-    for (yv, xv), g in ok.groupby([ya, xa]):
-        grid[ys.index(yv), xs.index(xv)] = g[metric].mean()
+    for i, yv in enumerate(ys):
+        for j, xv in enumerate(xs):
+            g = ok[(ok[ya] == _cast(ok, ya, yv)) & (ok[xa] == _cast(ok, xa, xv))]
+            if len(g):
+                grid[i, j] = g[metric].mean()
     fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(xs), 1.2 + 0.5 * len(ys)))
     im = ax.imshow(grid, aspect="auto", cmap="viridis", origin="lower")
     ax.set(xticks=range(len(xs)), xticklabels=xs, yticks=range(len(ys)), yticklabels=ys,
            xlabel=xa, ylabel=ya)
+    finite = grid[np.isfinite(grid)]
+    mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for i in range(len(ys)):
         for j in range(len(xs)):
-            if math.isfinite(grid[i, j]):
+            if not np.isnan(grid[i, j]):
+                light = math.isfinite(grid[i, j]) and grid[i, j] > mid    # viridis: yellow
                 ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=7,
-                        color="white")
+                        color="black" if light else "white")
     fig.colorbar(im, ax=ax, label=metric)
     return fig
+
+
+def _positions(sweep, ok, x):
+    """{table value: x position} and the tick labels of a categorical x (None: numeric x)."""
+    if x is None:
+        return {}, None
+    values = sweep.axes.get(x)
+    if values is None:                               # a metric or a fixed setting
+        values = list(dict.fromkeys(ok[x].tolist()))
+    if _numeric(values):
+        return {v: v for v in values}, None
+    return {_cast(ok, x, v): i for i, v in enumerate(values)}, [str(v) for v in values]
 
 
 def _lines(plt, sweep, ok, x, series, facet, metric):
     panels = sweep.axes[facet] if facet else [None]
     cols = min(len(panels), 4)
     rows = -(-len(panels) // cols)
-    fig, axs = plt.subplots(rows, cols, figsize=(max(4.2 * cols, 6.4), 3.4 * rows), squeeze=False,
-                            sharey=True)
-    logx = x is not None and _log(sweep, "logx", ok[x].tolist() if x in ok else [], True)
+    fig, axs = plt.subplots(rows, cols, figsize=(max(4.2 * cols, 6.4), 3.4 * rows),
+                            squeeze=False, sharey=True)
+    where, ticks = _positions(sweep, ok, x)
+    logx = ticks is None and x is not None and _log(sweep, "logx", list(where), True)
     logy = _log(sweep, "logy", ok[metric].tolist(), metric.startswith("rel_error"))
     for n, pv in enumerate(panels):
         ax = axs[n // cols][n % cols]
@@ -167,18 +193,17 @@ def _lines(plt, sweep, ok, x, series, facet, metric):
             if x is None:
                 stats = [(0, g[metric].mean(), g[metric].min(), g[metric].max())]
             else:
-                stats = [(xv, h[metric].mean(), h[metric].min(), h[metric].max())
-                         for xv, h in g.groupby(x, sort=True)]
-            xs, mean, lo, hi = (np.array(c) for c in zip(*stats)) if stats else ([],) * 4
-            positions = xs if x is None or _numeric(list(xs)) else np.arange(len(xs))
-            line, = ax.plot(positions, mean, marker="o", ms=3.5, lw=1.3, label=label)
-            if len(sweep.seeds) > 1 and len(positions) > 1:
-                ax.fill_between(positions, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+                stats = sorted((where.get(xv, xv), h[metric].mean(), h[metric].min(),
+                                h[metric].max()) for xv, h in g.groupby(x, sort=False))
+            pos, mean, lo, hi = (np.array(c, float) for c in zip(*stats))
+            line, = ax.plot(pos, mean, marker="o", ms=3.5, lw=1.3, label=label)
+            if len(sweep.seeds) > 1 and len(pos) > 1:
+                ax.fill_between(pos, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
             elif len(sweep.seeds) > 1:                   # one point: its spread as a bar
-                ax.errorbar(positions, mean, yerr=[mean - lo, hi - mean], fmt="none",
+                ax.errorbar(pos, mean, yerr=[mean - lo, hi - mean], fmt="none",
                             ecolor=line.get_color(), capsize=3, lw=1)
-            if x is not None and not _numeric(list(xs)):
-                ax.set_xticks(positions, [str(v) for v in xs], rotation=30)
+        if ticks is not None:
+            ax.set_xticks(range(len(ticks)), ticks, rotation=30)
         ax.set(xlabel=x or "", ylabel=metric, title=f"{facet} = {pv}" if facet else "")
         if logx:
             ax.set_xscale("log", base=2)

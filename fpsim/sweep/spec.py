@@ -41,7 +41,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 
 from . import tasks as _tasks
@@ -49,6 +48,19 @@ from . import tasks as _tasks
 TOP_KEYS = ("task", "name", "seeds", "retries", "fixed", "axes", "plot")
 PLOT_KEYS = ("x", "metric", "series", "facet", "logx", "logy")
 MAX_CELLS = 1_000_000
+
+
+def toml():
+    """The TOML reader: the standard library's tomllib (Python 3.11+), else tomli."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:                       # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ValueError("reading sweep files on Python 3.10 needs tomli: pip install "
+                             "'fpsim[sweep]'") from None
+    return tomllib
 
 
 class SweepError(ValueError):
@@ -102,6 +114,33 @@ class Sweep:
     def __len__(self):
         return math.prod(len(v) for v in self.axes.values()) * len(self.seeds)
 
+    def to_toml(self) -> str:
+        """The sweep as a TOML file that :func:`parse` reads back to an equal sweep (the text
+        it came from, when it came from one)."""
+        if self.text:
+            return self.text
+        lines = [f"task = {_toml_value(self.task)}", f"name = {_toml_value(self.name)}",
+                 f"seeds = {_toml_value(list(self.seeds))}", f"retries = {self.retries}"]
+        for section, table in (("fixed", self.fixed), ("axes", self.axes), ("plot", self.plot)):
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)                       # a TOML basic string
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("nan" if v != v else
+                                                  ("inf" if v > 0 else "-inf"))
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise SweepError(f"a sweep value must be a string, number, boolean or list; got {v!r}")
+
 
 def _where(section, key):
     return f"{section}.{key}" if section else key
@@ -122,14 +161,17 @@ def _int_range(v, where):
         if times < 2 or a < 1:
             raise SweepError(f"{where}: a geometric range needs times >= 2 and from >= 1; got "
                              f"{v!r}")
-        out = []
+        out = []                                   # at most 63 values for int64 bounds
         while a <= b:
             out.append(a)
             a *= times
         return out
     if step == 0:
         raise SweepError(f"{where}.step must not be 0")
-    return list(range(a, b + (1 if step > 0 else -1), step))
+    r = range(a, b + (1 if step > 0 else -1), step)
+    if len(r) > MAX_CELLS:
+        raise SweepError(f"{where}: {len(r)} values; a sweep may have at most {MAX_CELLS} cells")
+    return list(r)
 
 
 def _values(v, where, allow_range=True):
@@ -142,7 +184,10 @@ def _values(v, where, allow_range=True):
                          f", got {v!r}")
     if not v:
         raise SweepError(f"{where} is empty: an axis needs at least one value")
-    if len(v) != len({json.dumps(x, sort_keys=True) for x in v}):
+    for x in v:
+        if not isinstance(x, (str, int, float)):          # bool is an int
+            raise SweepError(f"{where}: values are strings, numbers or booleans; got {x!r}")
+    if len(v) != len({json.dumps(x) for x in v}):
         raise SweepError(f"{where} repeats a value: {v!r}")
     return v
 
@@ -156,6 +201,7 @@ def parse(text: str, source: str = "<sweep>") -> Sweep:
     ...
     fpsim.sweep.spec.SweepError: mine: the cell with recipe = 'fp9': recipe must be one of ...
     """
+    tomllib = toml()
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -199,6 +245,11 @@ def parse(text: str, source: str = "<sweep>") -> Sweep:
                 axes[key] = _values(v, f"axes.{key}")
     for key in set(fixed) & set(axes):
         raise SweepError(f"{key} is both in [fixed] and in [axes]")
+    fixed = {k: task.normal(k, v) for k, v in fixed.items()}   # 1 and 1.0: one value, one id
+    for key, vs in axes.items():
+        axes[key] = [task.normal(key, v) for v in vs]
+        if len(axes[key]) != len({json.dumps(x) for x in axes[key]}):
+            raise SweepError(f"axes.{key} repeats a value: {vs!r}")
     n = math.prod(len(v) for v in axes.values()) * len(seeds)
     if n > MAX_CELLS:
         raise SweepError(f"{source}: {n} cells; a sweep may have at most {MAX_CELLS}")
@@ -217,14 +268,18 @@ def parse(text: str, source: str = "<sweep>") -> Sweep:
         try:
             task.check(cell.settings)
         except ValueError as e:
-            where = ", ".join(f"{k} = {cell.settings[k]!r}" for k in axes) or "[fixed]"
-            raise SweepError(f"{source}: the cell with {where}: {e}") from None
+            where = ", ".join(f"{k} = {cell.settings[k]!r}" for k in axes)
+            raise SweepError(f"{source}: " + (f"the cell with {where}: " if where else "") +
+                             str(e)) from None
     return sweep
 
 
 def _check_plot(sweep):
     p = sweep.plot
     task = _tasks.TASKS[sweep.task]
+    roles = [p[k] for k in ("x", "series", "facet") if isinstance(p.get(k), str)]
+    if len(roles) != len(set(roles)):
+        raise SweepError(f"plot: x, series and facet must name different columns; got {p!r}")
     for key, v in p.items():
         if key not in PLOT_KEYS:
             raise SweepError(f"plot.{key}: unknown key; [plot] takes {', '.join(PLOT_KEYS)}")
@@ -237,7 +292,10 @@ def _check_plot(sweep):
         columns = set(sweep.axes) | set(task.metrics) | set(task.defaults)
         if key == "metric" and v not in task.metrics:
             raise SweepError(f"plot.metric must be one of {', '.join(task.metrics)}; got {v!r}")
-        if key != "metric" and v not in columns:
+        if key in ("series", "facet") and v not in sweep.axes:
+            raise SweepError(f"plot.{key} must name an axis ({', '.join(sweep.axes) or 'none'}); "
+                             f"got {v!r}")
+        if key == "x" and v not in columns:
             raise SweepError(f"plot.{key} must name an axis, a setting or a metric "
                              f"({', '.join(sorted(columns))}); got {v!r}")
 

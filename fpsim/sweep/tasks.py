@@ -51,6 +51,14 @@ class Task:
     check: object         # settings -> None; raises ValueError for settings that cannot run
     doc: str = ""
 
+    def normal(self, key, v):
+        """A value in its setting's normal form: an int given for a number setting becomes a
+        float, so that 1 and 1.0 are the same cell."""
+        if self.types.get(key, "").startswith("float") and isinstance(v, int) \
+                and not isinstance(v, bool):
+            return float(v)
+        return v
+
     def check_value(self, key, v, where):
         """One value against its setting's type; a ValueError naming ``where``."""
         kind = self.types[key]
@@ -175,7 +183,19 @@ def _gemm_check(s):
     if not isinstance(f, FloatFormat) or f.man_bits > 25:
         raise ValueError(f"input must be a float format with at most 25 fraction bits (so that "
                          f"float64 holds every product exactly); got {s['input']!r}")
-    _accumulator(s)
+    if _opt(s["product"]) is not None:
+        from .._args import check_arith_format
+        check_arith_format(_format(s["product"]), "product")
+    acc = _accumulator(s)
+    eng = getattr(acc, "inner", None) or acc
+    if hasattr(eng, "a_format") and f.bits <= 16:   # an engine: every input value on its grid
+        from ..quantize import quantize               # (wider inputs: the engine checks them)
+        v = f.values()
+        for name in ("a_format", "b_format"):
+            g = getattr(eng, name)
+            if not np.array_equal(quantize(v, g, rounding="rtz"), v):
+                raise ValueError(f"input {s['input']!r} has values that the engine's operand "
+                                 f"format {g} does not hold; use input = {str(g)!r}")
 
 
 def _gemm_run(s):
