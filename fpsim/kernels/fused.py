@@ -152,37 +152,39 @@ def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt, ofmt):
         emax[:] = NO_EXP
         if c_aligned:
             for r in range(rows):
+                regr, em = reg[r], emax[r, 0]    # views: plain j indices vectorise
                 for j in range(w):
-                    c = reg[r, j]
+                    c = regr[j]
                     e = max(exponent(c), np.int64(c_emin)) if abs(c) < np.inf else NO_EXP
-                    emax[r, 0, j] = zero_exp if c == 0.0 else e
+                    em[j] = zero_exp if c == 0.0 else e
         for k in range(k0, k1):                  # the alignment exponents
             ln = ((k - k0) // subsum) % lanes
+            ebk = eb_mat[k, j0:j0 + w]           # a view: plain j indices vectorise
             for r in range(rows):
                 ea = ea_mat[i0 + r, k]
                 em = emax[r, ln]
                 for j in range(w):
-                    em[j] = max(em[j], np.int32(ea + eb_mat[k, j0 + j]))
+                    em[j] = max(em[j], np.int32(ea + ebk[j]))
         for r in range(rows):
             for ln in range(lanes):
+                em, sc = emax[r, ln], scale[r, ln]
                 for j in range(w):
-                    e = emax[r, ln, j]
-                    scale[r, ln, j] = pow2n(frac_bits - e) if e > NO_TERM else 0.0
+                    sc[j] = pow2n(frac_bits - em[j]) if em[j] > NO_TERM else 0.0
         for k in range(k0, k1):                  # the products (or runs), cut and summed
             t = (k - k0) // subsum
+            bk = b_mat[k, j0:j0 + w]
             for r in range(rows):
                 a = a_mat[i0 + r, k]
                 if subsum == 1:
-                    cut_add(acc[r, t % lanes], b_mat, k, j0, a, scale[r, t % lanes], w,
-                            cut_mode)
+                    cut_add(acc[r, t % lanes], bk, a, scale[r, t % lanes], w, cut_mode)
                     continue
                 if (k - k0) % subsum == 0:
                     run[r] = 0.0
+                rr = run[r]
                 for j in range(w):
-                    run[r, j] += a * b_mat[k, j0 + j]
+                    rr[j] += a * bk[j]
                 if (k - k0) % subsum == subsum - 1 or k == k1 - 1:
-                    cut_add(acc[r, t % lanes], run, r, 0, 1.0, scale[r, t % lanes], w,
-                            cut_mode)
+                    cut_add(acc[r, t % lanes], rr, 1.0, scale[r, t % lanes], w, cut_mode)
         for r in range(rows):
             if fast:
                 round_pass(reg[r], acc[r], emax[r], scale[r], ok, w, cfg, fmt)
@@ -259,18 +261,18 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
 
 
 @njit(cache=True, inline="always")
-def cut_add(ac, row, k, j0, a, sc, w, cut_mode):
-    """ac[j] += the cut of a * row[k, j0 + j] * sc[j] (exact: a * row[k, j0 + j] is an exact
-    product or run sum, sc a power of two)."""
+def cut_add(ac, row, a, sc, w, cut_mode):
+    """ac[j] += the cut of a * row[j] * sc[j] (exact: a * row[j] is an exact product or run
+    sum, sc a power of two)."""
     if cut_mode == CUT_RTZ:
         for j in range(w):
-            ac[j] += np.trunc(a * row[k, j0 + j] * sc[j])
+            ac[j] += np.trunc(a * row[j] * sc[j])
     elif cut_mode == CUT_RDN:
         for j in range(w):
-            ac[j] += np.floor(a * row[k, j0 + j] * sc[j])
+            ac[j] += np.floor(a * row[j] * sc[j])
     else:
         for j in range(w):
-            ac[j] += cut(a * row[k, j0 + j] * sc[j], CUT_RNE)
+            ac[j] += cut(a * row[j] * sc[j], CUT_RNE)
 
 
 @njit(cache=True)
