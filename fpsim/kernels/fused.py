@@ -187,10 +187,11 @@ def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt, ofmt):
                     cut_add(acc[r, t % lanes], rr, 1.0, scale[r, t % lanes], w, cut_mode)
         for r in range(rows):
             if fast:
-                round_pass(reg[r], acc[r], emax[r], scale[r], ok, w, cfg, fmt)
+                bad = round_pass(reg[r], acc[r], emax[r], scale[r], ok, w, cfg, fmt)
             else:
                 ok[:] = False
-            for j in range(w):
+                bad = w
+            for j in range(w if bad > 0 else 0):        # most groups: none left
                 if not ok[j]:
                     reg[r, j] = finish(reg[r, j], a_mat, b_mat, i0 + r, j0, k0, k1, acc[r],
                                        emax[r], scale[r], j, cfg, fmt, over)
@@ -224,7 +225,7 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
     """The vector pass: reg[j] becomes the rounded sum of column j where that sum lies in the
     register's normal range (ok[j] set; rounding toward zero, or to nearest-even, by masking
     the float64 bits of the exact sum), for c in the alignment (NVIDIA) or c added late
-    (AMD CDNA3); other columns keep their c for :func:`finish`."""
+    (AMD CDNA3); other columns keep their c for :func:`finish`.  Returns how many those are."""
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
      lanes, late_sum, late_c, late_drop, product_overflow, chunk) = cfg
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
@@ -232,6 +233,7 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
     drop = np.int64(52 - man_bits)
     keep = ~((np.int64(1) << drop) - np.int64(1))           # the register's fraction bits
     half = (np.int64(1) << (drop - np.int64(1))) - np.int64(1)
+    bad = 0
     for j in range(w):
         c = reg[j]
         if late_sum < 0:                 # c in the alignment (NVIDIA)
@@ -255,9 +257,12 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
         if mode == RNE:                  # to nearest-even at the register's last bit
             b += half + ((b >> drop) & np.int64(1))
         r = bits_f64(b & keep)           # toward zero there (and after the RNE carry)
-        ok[j] = abs(v) >= min_normal and abs(r) < maxv and abs(c) < np.inf and \
+        good = abs(v) >= min_normal and abs(r) < maxv and abs(c) < np.inf and \
             abs(s) < np.inf and e <= top and np.int64(emax[lanes - 1, j]) > NO_TERM
-        reg[j] = r if ok[j] else c
+        ok[j] = good
+        bad += not good
+        reg[j] = r if good else c
+    return bad
 
 
 @njit(cache=True, inline="always")
