@@ -8,7 +8,8 @@ The results directory::
                             then rename): settings, status ("ok" or "failed"), error, metrics,
                             details (a training run's epochs), seconds
     DIR/results.parquet     the table of every cell of the sweep, one row each, rebuilt from the
-                            cell files at the start and end of every run (and every 10 s)
+                            cell files at the start and end of every run (and as cells
+                            finish, at most every 10 s)
 
 Workers compute and return; only this process (the client) writes, so a multi-machine cluster
 needs no shared file system, and a cell is on disk once its file is.  A cell whose worker dies is
