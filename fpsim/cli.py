@@ -223,10 +223,8 @@ def _cmd_sweep(args):
         raise ValueError("--out DIR is required: the results directory")
     if args.file is None and not args.resume:
         raise ValueError("give a sweep FILE, or --resume to continue the sweep in --out")
-    spec = sweep.read(args.file) if args.file else None
-    if spec is None:
-        from .sweep.execute import Results
-        spec = Results(args.out).sweep()
+    from .sweep.execute import Results
+    spec = sweep.read(args.file) if args.file else Results(args.out).sweep()
     df = sweep.run(spec, args.out, scheduler=args.scheduler, workers=args.workers,
                    retries=args.retries, progress=not args.quiet)
     counts = df["status"].value_counts().to_dict()

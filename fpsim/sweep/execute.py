@@ -29,6 +29,7 @@ import sys
 import time
 from concurrent.futures import CancelledError
 
+from .._args import is_int
 from ..nn.training import write_atomic
 from . import spec as _spec
 from .tasks import TASKS
@@ -224,18 +225,14 @@ def run(sweep, out, scheduler=None, workers=None, retries=None, progress=True, t
     if scheduler is not None and not isinstance(scheduler, str):
         raise ValueError(f"scheduler must be None, 'sequential' or an address such as "
                          f"'tcp://127.0.0.1:8786'; got {scheduler!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads < 1):
-        raise ValueError(f"threads must be None or an int >= 1, got {threads!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    retries = sweep.retries if retries is None else retries
+    for name, v, low in (("threads", threads, 1), ("workers", workers, 1),
+                         ("retries", retries, 0)):
+        if v is not None and not (is_int(v) and v >= low):
+            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
     if workers is not None and scheduler is not None:
         raise ValueError(f"workers sizes the LocalCluster; with scheduler={scheduler!r} it does "
                          f"not apply")
-    retries = sweep.retries if retries is None else retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     res = Results(out)
     res.create(sweep)
     records = res.records()

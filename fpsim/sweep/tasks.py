@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._args import is_int
+
 NONE = "none"          # TOML has no null: "none" switches a setting off
 DEFAULT = "default"    # "default": the function's own default (train's lr and weight_decay)
 
@@ -68,7 +70,7 @@ class Task:
 
 
 def _int(v, low):
-    return not isinstance(v, bool) and isinstance(v, int) and v >= low
+    return is_int(v) and v >= low
 
 
 KINDS = {
