@@ -15,7 +15,6 @@ from ._args import (ML_FORMATS, NUMPY_FORMATS, check_axis, check_axis_use, check
                     check_random, check_seed, natural_dtype, rounding_mode, values_array)
 from .formats import (SPECIALS_CODE, BlockFormat, ExponentFormat, FixedFormat, FloatFormat,
                       PositFormat, Radix4Format, code_dtype)
-from .kernels import arith as _karith
 from .kernels import block as _kblock
 from .kernels import exponent as _kexp
 from .kernels import fixed as _kfixed
@@ -383,25 +382,6 @@ def element_args(el):
             el.subnormals, -np.inf, np.inf, True)
 
 
-def block_reduce(layout, flat, fill):
-    """Per block (the kernels' flat scale order) the maximum of ``flat`` (kernel order), the
-    padding of edge blocks filled with ``fill``."""
-    if layout.block is None:
-        return np.array([flat.max(initial=fill)])
-    if layout._runs():
-        n, length = layout.block, layout.moved[-1]
-        rows = flat.reshape(-1, length)
-        padded = np.full((rows.shape[0], layout.nbl * n), fill)
-        padded[:, :length] = rows
-        return padded.reshape(rows.shape[0], layout.nbl, n).max(axis=2).reshape(-1)
-    (r, c), (h, w) = layout.block, layout.shape[-2:]
-    (gr, gc) = layout.grid
-    t = flat.reshape(-1, h, w)
-    padded = np.full((t.shape[0], gr * r, gc * c), fill)
-    padded[:, :h, :w] = t
-    return padded.reshape(t.shape[0], gr, r, gc, c).max(axis=(2, 4)).reshape(-1)
-
-
 def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
     """(layout, flat values, flat elements, per-block scales S) of xa in a block format with
     value scales (``f.scale_format``): S = amax / element.max rounded once to nearest-even into
@@ -409,48 +389,36 @@ def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
     block; NaN for a block with a NaN or an Inf), each element x / S rounded once into the
     element format (saturating; element i of the kernel order uses random word i).
 
-    Exact: both divisions go through the arithmetic kernel, which rounds the exact quotient once
-    (kernels.arith, operands within 2**+-480).  Operands are brought into that range without
-    changing any result: amax is clamped to [2**-400, 2**400] (beyond, S saturates at the scale
-    format's ends either way), and x and S are both multiplied by 2**-e(S), with x then clamped
-    to magnitudes in [2**-470, 2**400] - a quotient beyond 2**399 saturates any element, and
-    one below 2**-469 rounds as any value far below half the element's smallest subnormal does
-    (toward zero, or to that subnormal when rounding up or away; stochastic rounding would see
-    a difference only with probability below 2**-300)."""
+    Exact (kernels.scaled, whose docstring has the proofs): S is the exact quotient rounded
+    once; each element is the float64 quotient rounded in branch-free lanes where
+    ``kernels.scaled.fast_quotient`` holds (every deterministic mode), else the exact quotient
+    rounded once by the arithmetic kernel (operands within 2**+-480).  Operands are brought into
+    that range without changing any result: amax is clamped to [2**-400, 2**400] (beyond, S
+    saturates at the scale format's ends either way), and x and S are both multiplied by
+    2**-e(S), with x then clamped to magnitudes in [2**-470, 2**400] - a quotient beyond 2**399
+    saturates any element, and one below 2**-469 rounds as any value far below half the
+    element's smallest subnormal does (toward zero, or to that subnormal when rounding up or
+    away; stochastic rounding would see a difference only with probability below 2**-300)."""
     layout = BlockLayout(xa.shape, f, axis)
     flat = layout.flat(np.asarray(xa, np.float64))
     el, sf = f.element, f.scale_format
     sat = lambda g: FloatFormat(g.exp_bits, g.man_bits, g.bias, g.subnormals,   # noqa: E731
                                 g.specials, saturate=True)
-    if layout._runs() and flat.size:           # the kernel (runs: most tensors)
-        vals, elems = np.empty(flat.size), np.empty(flat.size)
-        scales = np.empty(layout.n_scales())
-        _kscaled.scaled_runs(flat, vals, elems, scales, layout.moved[-1], f.block, el.max,
-                             float_args(sat(el)), float_args(sat(sf)), sf.min_subnormal, mode,
-                             r_bits, key)
-        return layout, vals, elems, scales
-    mag = np.abs(flat)
-    amax = block_reduce(layout, np.where(np.isnan(mag), 0.0, mag), 0.0)
-    bad = block_reduce(layout, (~np.isfinite(flat)).astype(np.float64), 0.0) > 0
-    scales = np.empty(amax.size)
-    clamped = np.clip(amax, 2.0 ** -400, 2.0 ** 400)
-    _karith.elementwise(_karith.OP_DIV, clamped, np.full(amax.size, el.max), clamped, scales,
-                        *float_args(sat(sf)), _k.RNE, 0, np.uint64(0))
-    scales = np.where(scales <= 0, sf.min_subnormal, scales)
-    scales = np.where(amax == 0, 1.0, scales)
-    scales[bad] = np.nan
-    s_el = layout.per_element(scales)
-    e = np.frexp(np.where(np.isfinite(s_el), s_el, 1.0))[1].astype(np.int64)
-    finite = np.where(np.isfinite(flat), flat, 0.0)
-    tiny = (finite != 0) & (np.abs(finite) < np.ldexp(2.0 ** -470, e))   # before the shift,
-    xs = np.where(tiny, np.copysign(2.0 ** -470, finite),                 # which could flush it
-                  np.clip(np.ldexp(finite, -e), -(2.0 ** 400), 2.0 ** 400))
-    ss = np.ldexp(np.where(np.isfinite(s_el), s_el, 1.0), -e)
-    elems = np.empty(flat.size)
-    _karith.elementwise(_karith.OP_DIV, xs, ss, xs, elems, *float_args(sat(el)), mode, r_bits,
-                        key)
-    elems[np.isnan(s_el)] = np.nan
-    return layout, elems * s_el, elems, scales       # exact: few bits times few bits
+    vals, elems = np.empty(flat.size), np.empty(flat.size)
+    scales = np.empty(layout.n_scales())
+    if flat.size:
+        common = (el.max, float_args(sat(el)), float_args(sat(sf)), sf.min_subnormal, mode,
+                  r_bits, key,
+                  _kscaled.fast_quotient(el.man_bits, el.emin, sf.man_bits + 1, mode, r_bits),
+                  _kscaled.fast_quotient(sf.man_bits, sf.emin, el.man_bits + 1, _k.RNE, 0))
+        if isinstance(layout.block, tuple):
+            _kscaled.scaled_tiles(flat, vals, elems, scales, *layout.shape[-2:], *layout.block,
+                                  *common)
+        else:                                  # runs, or the whole tensor as one run
+            length = layout.moved[-1] if layout._runs() else flat.size
+            _kscaled.scaled_runs(flat, vals, elems, scales, length,
+                                 f.block if layout._runs() else flat.size, *common)
+    return layout, vals, elems, scales
 
 
 def block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=False):

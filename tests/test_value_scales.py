@@ -11,19 +11,21 @@ import pytest
 import fpsim
 from fpsim.formats import BlockFormat, FloatFormat
 from reference_arith import round_exact
+from test_stochastic import words as seeded_words
 
 
 def saturating(f):
     return FloatFormat(f.exp_bits, f.man_bits, f.bias, f.subnormals, f.specials, saturate=True)
 
 
-def reference_blocks(blocks, el, sf, mode):
+def reference_blocks(blocks, el, sf, mode, words=None, sr_bits=None):
     """For each block (a list of floats): (scale, values).  S = amax / el.max rounded to
     nearest-even into sf (saturating), at least sf's smallest positive value; 1 for an all-zero
     block; NaN (and NaN values) for a block with a NaN or an Inf.  Each value: x / S rounded in
-    ``mode`` into el (saturating), times S."""
+    ``mode`` into el (saturating), times S; stochastic modes: ``words``, one list per block
+    (each element's 64-bit random word)."""
     out = []
-    for blk in blocks:
+    for bi, blk in enumerate(blocks):
         if any(not math.isfinite(v) for v in blk):
             out.append((math.nan, [math.nan] * len(blk)))
             continue
@@ -34,11 +36,13 @@ def reference_blocks(blocks, el, sf, mode):
             s = round_exact(amax / Fraction(el.max), False, saturating(sf), "rne")
             s = s if s > 0 else sf.min_subnormal
         vals = []
-        for v in blk:
+        for j, v in enumerate(blk):
             q = Fraction(v) / Fraction(s)
             e = round_exact(abs(q), q < 0 or (q == 0 and math.copysign(1, v) < 0),
-                            saturating(el), mode)
-            vals.append(e * s)
+                            saturating(el), mode, u=0 if words is None else int(words[bi][j]),
+                            sr_bits=sr_bits)
+            vals.append(math.nan if e is None else e * s)   # NaN: the reference leaves
+            # exact sr of a quotient that is not a float64 to a second word (not compared)
         out.append((s, vals))
     return out
 
@@ -130,3 +134,160 @@ def test_value_scales_errors_and_gemm():
     exact = [[float(sum(Fraction(a[i, k]) * Fraction(b[k, j]) for k in range(32)))
               for j in range(2)] for i in range(3)]
     assert np.array_equal(got, np.array(exact, np.float32))     # one rounding of the exact sum
+
+
+def fast_path_rows(rng, el, sf, n=16):
+    """Rows of blocks whose quotients x / S sit on the element grid's midpoints and points,
+    one float64 step either side of them, and 48-bit values (float32 products, as NVFP4's
+    per-tensor scale makes); each block's first element sets amax = el.max * S exactly, S a
+    value of sf.  The cases the fast path's proof (kernels.scaled) is about."""
+    grid = el.values()
+    grid = grid[np.isfinite(grid) & (grid > 0)]
+    points = np.concatenate([(grid[1:] + grid[:-1]) / 2, grid[:-1]])   # midpoints and values
+    if sf.bits <= 16:
+        svals = sf.values()
+        svals = svals[np.isfinite(svals) & (svals > 0)]
+        svals = svals[len(svals) // 4: 3 * len(svals) // 4]
+    else:                                  # float32 scales: random 24-bit values
+        svals = (rng.uniform(1, 2, 64) * 2.0 ** rng.integers(-40, 40, 64)).astype(np.float32)
+    rows = []
+    for _ in range(12):
+        s = float(rng.choice(svals))
+        t = rng.choice(points, n - 1) * s
+        kind = rng.integers(0, 4)
+        if kind == 1:
+            t = np.nextafter(t, np.inf)
+        elif kind == 2:
+            t = np.nextafter(t, -np.inf)
+        elif kind == 3:                     # 48 bits: a float32 times a float32
+            t = (t.astype(np.float32).astype(np.float64)
+                 * rng.uniform(0.5, 1.0, n - 1).astype(np.float32)).astype(np.float64)
+        t *= rng.choice([-1.0, 1.0], n - 1)
+        rows.append(np.concatenate([[el.max * s], t]))
+    return np.array(rows)
+
+
+def check_runs(x, f, mode, seed=None, sr_bits=None):
+    got = fpsim.quantize(x, f, rounding=mode, seed=seed, sr_bits=sr_bits, axis=-1)
+    scales = fpsim.decode(fpsim.encode(x, f, rounding=mode, seed=seed, sr_bits=sr_bits)[1],
+                          f.scale_format, dtype=np.float64)
+    n = f.block
+    us = seeded_words(seed, x.size).reshape(x.shape) if seed is not None else np.zeros(x.shape)
+    compared = 0
+    for r in range(x.shape[0]):
+        cuts = range(0, x.shape[1], n)
+        ref = reference_blocks([list(x[r, b:b + n]) for b in cuts], f.element, f.scale_format,
+                               mode, [us[r, b:b + n] for b in cuts], sr_bits)
+        for b, (s, vals) in enumerate(ref):
+            gv = got[r, b * n:(b + 1) * n]
+            if math.isnan(s):
+                assert np.isnan(scales[r, b]) and np.isnan(gv).all(), (r, b)
+                compared += gv.size
+                continue
+            assert scales[r, b] == s, (r, b, scales[r, b], s)
+            want = np.array(vals)
+            known = ~np.isnan(want)
+            compared += known.sum()
+            assert np.array_equal(gv[known], want[known]) and \
+                np.array_equal(np.signbit(gv[known]), np.signbit(want[known])), \
+                (mode, sr_bits, r, b, x[r, b * n:(b + 1) * n], gv, vals)
+    if mode == "sr" and sr_bits is None:
+        # where the reference cannot say: the division unit's exact sr (checked against the
+        # reference in test_arith) on the same words - x / S, element i of the C order word i
+        s_el = np.repeat(scales, n, axis=1)[:, :x.shape[1]]
+        ok = ~np.isnan(s_el)
+        div = fpsim.div(np.where(ok, x, 0.0), np.where(ok, s_el, 1.0), saturating(f.element),
+                        rounding="sr", seed=seed)
+        assert np.array_equal(got[ok], (div * s_el)[ok])
+    return compared
+
+
+@pytest.mark.parametrize("mode", ["rne", "rna", "rtz", "rup", "rdn", "rto"])
+@pytest.mark.parametrize("name", ["nvfp4_like", "e4m3_float32_runs"])
+def test_fast_quotients_at_ties_and_their_neighbours(name, mode):
+    """The fast path rounds the float64 quotient: exact ties of the element grid, the float64
+    neighbours of every grid point and midpoint, and 48-bit inputs, in every deterministic
+    mode, against the exact-rational reference."""
+    f = FORMATS[name][0]
+    x = fast_path_rows(np.random.default_rng(7), f.element, f.scale_format, f.block)
+    assert check_runs(x, f, mode) == x.size
+
+
+@pytest.mark.parametrize("name, sr_bits", [("nvfp4_like", None), ("nvfp4_like", 2),
+                                           ("nvfp4_like", 47), ("e4m3_float32_runs", 25)])
+def test_value_scaled_stochastic_rounding_on_the_element_words(name, sr_bits):
+    """Stochastic rounding, exact and with r bits up to the largest sr_bits allowed (52 minus the
+    value container's man_bits, which is also the fast path's limit man_bits + r + b <= 52),
+    decides as the reference does on each element's word (exact sr: where the reference can
+    say, see reference_blocks)."""
+    f = FORMATS[name][0]
+    rng = np.random.default_rng(8)
+    x = np.concatenate([fast_path_rows(rng, f.element, f.scale_format, f.block),
+                        adversarial_rows(rng, 8, f.block, f.element, f.scale_format)])
+    compared = check_runs(x, f, "sr", seed=11, sr_bits=sr_bits)
+    assert compared == x.size if sr_bits else compared >= x.size // 5
+
+
+@pytest.mark.parametrize("mode", ["rne", "rup", "rtz"])
+def test_quotients_float64_cannot_hold_take_the_exact_path(mode):
+    """x / S below float64's normal range (a subnormal x beside a large amax) or zero: the fast
+    lanes hand these to the exact path (kernels.scaled.needs_exact)."""
+    f = FORMATS["nvfp4_like"][0]
+    x = np.zeros((3, 16))
+    x[:, 0] = [448.0 * 6, 1e300, 5.0]
+    x[0, 1:5] = [5e-324, -5e-324, 1e-310, -0.0]
+    x[1, 1:5] = [1e-20, -1e-300, 2.0 ** -1000, 0.0]
+    x[2, 1:5] = [2.0 ** -1074, 1e-308, -1.0, 3.0]
+    assert check_runs(x, f, mode) == x.size
+    if mode == "rup":                     # rounded up: the element's smallest subnormal
+        got = fpsim.quantize(x, f, rounding="rup")
+        assert got[0, 1] > 0 and got[0, 1] == 0.5 * 448.0
+
+
+def test_exact_sr_on_the_boundary_of_the_fast_lanes():
+    """Exact sr decides 'up' by R + rem >= 2**sh, or R + rem == 2**sh - 1 and a Bernoulli draw
+    of the tail: the fast lanes must hand that boundary to the exact path.  Each row is a block
+    [amax, x] with S = 3 * 2**-100 (float32 scales, float32 elements: sh = 29) and x built so that
+    the 53-bit truncation T of x / S meets the boundary for x's own random word; the result must
+    be the division unit's exact sr of x / S (test_arith checks that unit)."""
+    from fpsim.formats import FloatFormat as FF
+    el = fpsim.format("float32")
+    f = BlockFormat(el, 2, scale_format=fpsim.format("float32"))
+    s = Fraction(3, 2 ** 100)
+    seed, rows = 5, 96
+    us = seeded_words(seed, 2 * rows)
+    rng = np.random.default_rng(9)
+    x = np.zeros((rows, 2))
+    x[:, 0] = float(Fraction(el.max) * s)                  # amax / el.max = S exactly
+    for r in range(rows):
+        target = 2 ** 29 - 1 - int(us[2 * r + 1] >> np.uint64(35))
+        sig = 2 ** 52 + int(rng.integers(0, 2 ** 21)) * 2 ** 29 + target  # 3 * sig < 2**54:
+        t0 = Fraction(sig, 2 ** 52) * Fraction(2) ** int(rng.integers(-60, 60))  # (T, T + ulp)
+        c0 = float(t0 * s)                               # * S holds 1.5 float64 steps
+        for c in (c0, np.nextafter(c0, np.inf), np.nextafter(c0, -np.inf)):
+            q = Fraction(c) / s                          # the float64 whose quotient
+            e = q.numerator.bit_length() - q.denominator.bit_length()   # truncates to T,
+            e -= (Fraction(2) ** e > q)                                 # with a tail
+            t = math.floor(q / Fraction(2) ** (e - 52))
+            if t % 2 ** 29 == target and q != t * Fraction(2) ** (e - 52):
+                break
+        else:
+            raise AssertionError("no boundary input found")
+        x[r, 1] = c * (-1) ** r
+    got = fpsim.quantize(x, f, rounding="sr", seed=seed)
+    div = fpsim.div(x, float(s), FF(8, 23, 127, saturate=True), rounding="sr", seed=seed)
+    assert np.array_equal(got[:, 1], div[:, 1] * float(s))
+    ups = np.abs(got[:, 1]) > np.abs(x[:, 1])
+    assert 0 < ups.sum() < rows                  # the Bernoulli draws went both ways
+
+
+def test_fast_quotient_condition():
+    """The condition of kernels.scaled.fast_quotient: deterministic modes up to man_bits + b =
+    51, r-bit stochastic rounding up to man_bits + r + b = 52, exact sr always (its lanes hand
+    the undecidable elements to the exact path)."""
+    from fpsim.kernels import rounding as k
+    from fpsim.kernels.scaled import fast_quotient
+    assert fast_quotient(23, -126, 24, k.RNE, 0) and fast_quotient(27, -126, 24, k.RTZ, 0)
+    assert not fast_quotient(28, -126, 24, k.RNE, 0)
+    assert fast_quotient(1, 0, 4, k.SRB, 47) and not fast_quotient(1, 0, 4, k.SRB, 48)
+    assert fast_quotient(1, 0, 4, k.SR, 0) and not fast_quotient(51, -126, 4, k.SR, 0)

@@ -163,22 +163,41 @@ def quantize_runs(x, out, scales, length, n, man_bits, emin, maxv, min_normal, s
                         lo_v, hi_v, signed_zero, mode, r_bits, key)
 
 
+@njit(cache=True, inline="always")
+def n_tiles(size, height, width, r, c):
+    """How many r x c tiles cover a (B, height, width) array of ``size`` elements."""
+    nb = size // (height * width) if height * width else 0
+    return nb * ((height + r - 1) // r) * ((width + c - 1) // c)
+
+
+@njit(cache=True, inline="always")
+def tile_bounds(t, height, width, r, c):
+    """(matrix b, rows r0..r1, columns c0..c1) of tile t, in the order scales[(b * gr + ti) *
+    gc + tj]."""
+    gr, gc = (height + r - 1) // r, (width + c - 1) // c
+    b, ti, tj = t // (gr * gc), (t // gc) % gr, t % gc
+    return b, ti * r, min(height, (ti + 1) * r), tj * c, min(width, (tj + 1) * c)
+
+
+@njit(cache=True, inline="always")
+def amax_tile(x, b, r0, r1, c0, c1, height, width):
+    """:func:`amax_run` over a tile."""
+    amax, nan = 0.0, False
+    for row in range(r0, r1):
+        base = (b * height + row) * width
+        a, na = amax_run(x, base + c0, base + c1)
+        amax, nan = max(amax, a), nan | na
+    return amax, nan
+
+
 @njit(cache=True, parallel=True)
 def quantize_tiles(x, out, scales, height, width, r, c, man_bits, emin, maxv, min_normal, spec,
                    subnormals, lo_v, hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode,
                    r_bits, key):
     """(B, height, width) in r x c tiles: scales[(b * gr + ti) * gc + tj]."""
-    gr, gc = (height + r - 1) // r, (width + c - 1) // c
-    nb = x.size // (height * width)
-    for t in prange(nb * gr * gc):
-        b, ti, tj = t // (gr * gc), (t // gc) % gr, t % gc
-        r0, r1 = ti * r, min(height, (ti + 1) * r)
-        c0, c1 = tj * c, min(width, (tj + 1) * c)
-        amax, nan = 0.0, False
-        for row in range(r0, r1):
-            base = (b * height + row) * width
-            a, na = amax_run(x, base + c0, base + c1)
-            amax, nan = max(amax, a), nan | na
+    for t in prange(n_tiles(x.size, height, width, r, c)):
+        b, r0, r1, c0, c1 = tile_bounds(t, height, width, r, c)
+        amax, nan = amax_tile(x, b, r0, r1, c0, c1, height, width)
         s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
         scales[t] = s
         for row in range(r0, r1):

@@ -1,71 +1,206 @@
-"""Blocks with value scales (NVFP4's UE4M3 scales, DeepSeek-V3's float32 tile scales) in runs of
-``n`` along rows of length ``L``, as the flat kernel order of :mod:`block` lays them out.
+"""Blocks with value scales (NVFP4's UE4M3 scales, DeepSeek-V3's float32 tile scales): runs of
+``n`` along rows of length ``L`` and ``r x c`` tiles of matrices, in the flat kernel order of
+:mod:`block`.
 
 Per block: ``amax`` (NaN and Inf make the block NaN), the scale ``S = amax / el_max`` rounded
 once to nearest-even into the scale format (saturating; at least its smallest positive value; 1
 for an all-zero block), and every element ``x / S`` rounded once into the element format
-(saturating) with the requested mode; ``out = element * S``.  Exactness is that of
-``fpsim.quantize.value_block_quantize`` (its docstring has the argument): both quotients are
-rounded through :func:`arith.exact_op` and :func:`arith.round_sum` on operands brought within
-2**+-480 by the same clamps, and the product ``element * S`` has at most 8 + 24 bits.
+(saturating) with the requested mode; ``out = element * S``.
+
+Exact path: both quotients are rounded through :func:`arith.exact_op` and
+:func:`arith.round_sum` on operands brought within 2**+-480 by the clamps that
+``fpsim.quantize.value_block_quantize`` explains, and the product ``element * S`` has at most
+8 + 24 bits.
+
+Fast path (:func:`fast_quotient`): the element is the rounding of the float64 quotient
+``fl(x / S)`` itself, in branch-free lanes.  Proof.  Let ``S`` have at most ``b`` significant bits
+(a scale-format value, b = scale man_bits + 1), ``x`` any float64 with leading bit ``2**ex``,
+``S`` in ``[2**es, 2**(es+1))`` and ``q = x / S`` with ``fl(q)`` a normal float64 of exponent
+``eq >= ex - es - 1``.  For a point ``G`` that is a multiple of ``2**g``, ``x - G*S`` is a
+multiple of ``2**min(ex - 52, g + es - b + 1)``, so if ``q != G``,
+``|q - G| > 2**min(ex - es - 53, g - b)``, while ``|fl(q) - q| <= 2**(eq - 53) <=
+2**(ex - es - 53)``.  When ``g >= eq + b - 52`` the rounding error is strictly smaller than
+the distance to ``G``: ``fl(q)`` lies on the same side of every such ``G`` as ``q`` and equals
+one only when ``q`` does.  Every decision of a deterministic rounding into ``m`` fraction bits
+compares with points of spacing at least ``2**(eq - m - 1)`` (the representable values and
+the midpoints, in ``q``'s binade); of ``sr`` with ``r`` bits, ``2**(eq - m - r)``.  So the
+decisions are those of the exact quotient when ``m + b <= 51`` (``m + r + b <= 52``).  An
+element whose quotient is zero, subnormal (below ``2**-1000``) or infinite in float64 while ``x``
+is not zero takes the exact path.
+
+Exact ``sr`` (:func:`fast_lanes_sr`): the exact path rounds ``T + d`` with ``T`` the exact
+quotient truncated to 53 bits and ``d`` its tail (``arith.round_sr_tail``): up iff ``R + rem >=
+2**sh``, or ``R + rem == 2**sh - 1`` and a Bernoulli(d) draw.  The lanes find ``T`` exactly:
+``fl(q)``, less one float64 step toward zero when the exact remainder ``x - fl(q)*S`` (Dekker's
+product, quotients within ``2**-470 .. 2**400``) has the other sign, and round ``T`` with
+``round_fast``, which decides ``R + rem >= 2**sh``.  The elements on the boundary ``R + rem ==
+2**sh - 1`` with a nonzero remainder (probability ``2**-sh`` each), those whose decision needs
+more than 62 random bits, and those outside that range take the exact path.
 """
+
 
 import math
 
 import numpy as np
 from numba import njit, prange
 
-from .arith import OP_DIV, exact_op, round_sum
-from .block import amax_run, run_bounds, run_grid
-from .rounding import RNE, SR, random_word
+from .arith import OP_DIV, exact_op, round_sum, two_prod
+from .bits import bits_f64, f64_bits
+from .block import amax_run, amax_tile, n_tiles, run_bounds, run_grid, tile_bounds
+from .rounding import ABS, IMPL, MANT, RNE, SR, SRB, random_word, round_fast
+from .rounding import supports as rounding_supports
 
 LO_CLAMP, HI_CLAMP, TINY = 2.0 ** -400, 2.0 ** 400, 2.0 ** -470
+NORMAL_Q = 2.0 ** -1000   # fast-path quotients at least this large (and finite) are normal
+SR_LO, SR_HI = 2.0 ** -470, 2.0 ** 400   # exact-sr lanes: Dekker's product exact, T normal
 
 
-@njit(cache=True)
-def scaled_block(x, vals, elems, lo, hi, el_max, el, sf, sf_min, mode, r_bits, key):
-    """Block lo..hi: its scale (NaN for a NaN block), values and elements written."""
-    e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub = el
+def fast_quotient(man_bits, emin, b, mode, r_bits):
+    """Whether quotients by values of at most ``b`` significant bits may be rounded into a
+    format of ``man_bits`` fraction bits in the fast lanes (proofs in the module docstring).  The elements: ``b`` = the scale format's man_bits + 1, the mode of
+    the call; the scales (amax / el_max): ``b`` = the element's man_bits + 1, nearest-even."""
+    if not rounding_supports(man_bits, emin):
+        return False
+    if mode == SR:
+        return True                        # the truncation is exact (fast_lanes_sr)
+    if mode == SRB:
+        return man_bits + r_bits + b <= 52
+    return man_bits + b <= 51
+
+
+@njit(cache=True, inline="always")
+def block_scale(amax, nan, el_max, sf, sf_min, fast):
+    """The block's scale S (NaN for a block holding a NaN or an Inf); ``fast``: from the float64
+    quotient (:func:`fast_quotient` of the scale format)."""
     s_man, s_emin, s_maxv, s_mn, s_spec, s_sat, s_sub = sf
-    amax, nan = amax_run(x, lo, hi)
     if nan or not amax < np.inf:
-        for i in range(lo, hi):
-            vals[i] = np.nan
-            elems[i] = np.nan
         return np.nan
     if amax == 0.0:
-        s = 1.0
+        return 1.0
+    a = min(max(amax, LO_CLAMP), HI_CLAMP)
+    if fast:
+        s, _ = round_fast(a / el_max, np.uint64(0), s_man, s_emin, s_maxv, s_mn, s_spec, s_sat,
+                          s_sub, RNE, 0)
     else:
-        a = min(max(amax, LO_CLAMP), HI_CLAMP)
         qh, ql = exact_op(OP_DIV, a, el_max, 0.0, RNE)
         s = round_sum(qh, ql, np.uint64(0), s_man, s_emin, s_maxv, s_mn, s_spec, s_sat, s_sub,
                       RNE, 0)
-        if s <= 0.0:
-            s = sf_min
-    m, e = math.frexp(s)
-    shift = math.ldexp(1.0, -e)                   # exact: S and x scaled by the same power of 2
-    ss = s * shift
-    tiny = math.ldexp(TINY, e)
+    return sf_min if s <= 0.0 else s
+
+
+@njit(cache=True)
+def exact_element(v, s, el, mode, r_bits, u):
+    """x / S rounded once into the element format through the exact arithmetic kernel: x and S
+    both multiplied by 2**-e(S) (exact), x clamped (see the module docstring)."""
+    e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub = el
+    e = math.frexp(s)[1]
+    shift = math.ldexp(1.0, -e)
+    if v != 0.0 and abs(v) < math.ldexp(TINY, e):      # before the shift, which could flush it
+        xs = TINY if v > 0 else -TINY
+    else:
+        xs = min(max(v * shift, -HI_CLAMP), HI_CLAMP)
+    qh, ql = exact_op(OP_DIV, xs, s * shift, 0.0, mode)
+    return round_sum(qh, ql, u, e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub, mode, r_bits)
+
+
+@njit(cache=True, inline="always")
+def lane(v, s, u, el, mode, r_bits):
+    """(element, whether the exact path must decide it) of x = v: the float64 quotient rounded
+    (deterministic modes and ``sr`` with r bits)."""
+    e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub = el
+    q = v / s
+    r, _ = round_fast(q, u, e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub, mode, r_bits)
+    return r, (v != 0.0) & ((abs(q) < NORMAL_Q) | (abs(q) == np.inf))
+
+
+@njit(cache=True, inline="always")
+def lane_sr(v, s, u, el):
+    """As :func:`lane` for exact ``sr``: the 53-bit truncation T of the exact quotient rounded,
+    and the flag of the elements the exact path decides (module docstring)."""
+    e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub = el
+    q = v / s
+    ph, pl = two_prod(q, s)
+    rest = (v - ph) - pl                           # exact: remainder of a rounded quotient
+    bt = f64_bits(q) - np.int64((rest != 0.0) & ((rest > 0.0) != (q > 0.0)))
+    r, slow = round_fast(bits_f64(bt), u, e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub, SR,
+                         0)
+    e = ((bt & ABS) >> np.int64(52)) - np.int64(1023)          # T is normal here
+    shift = min(max(e, e_emin) - e_man - e + 52, 62)
+    full = np.int64(1) << shift
+    rem = ((bt & MANT) | IMPL) & (full - 1)
+    edge = (rest != 0.0) & (np.int64(u >> np.uint64(64 - shift)) + rem == full - 1)
+    a = abs(q)
+    return r, ((v != 0.0) & ((a < SR_LO) | (a > SR_HI))) | slow | edge
+
+
+@njit(cache=True)
+def fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key):
+    """Elements lo..hi in the lanes (a loop of its own, which LLVM vectorises); returns how
+    many the exact path must decide."""
+    n_exact = 0
+    if mode == SR:
+        for i in range(lo, hi):
+            r, flag = lane_sr(np.float64(x[i]), s, random_word(key, i), el)
+            elems[i] = r
+            vals[i] = r * s
+            n_exact += np.int64(flag)
+        return n_exact
+    for i in range(lo, hi):
+        u = random_word(key, i) if mode >= SR else np.uint64(0)
+        r, flag = lane(np.float64(x[i]), s, u, el, mode, r_bits)
+        elems[i] = r
+        vals[i] = r * s
+        n_exact += np.int64(flag)
+    return n_exact
+
+
+@njit(cache=True, inline="always")
+def scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast):
+    """Elements lo..hi of a block of scale ``s``: the fast lanes where ``fast``, then the exact
+    path for the elements they cannot decide (or for all)."""
+    if s != s:
+        for i in range(lo, hi):
+            vals[i] = np.nan
+            elems[i] = np.nan
+        return
+    if fast and fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key) == 0:
+        return
     for i in range(lo, hi):
         v = np.float64(x[i])
-        if v != 0.0 and abs(v) < tiny:          # before the shift, which could flush it
-            xs = TINY if v > 0 else -TINY
-        else:
-            xs = min(max(v * shift, -HI_CLAMP), HI_CLAMP)
-        qh, ql = exact_op(OP_DIV, xs, ss, 0.0, mode)
         u = random_word(key, i) if mode >= SR else np.uint64(0)
-        q = round_sum(qh, ql, u, e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub, mode, r_bits)
-        elems[i] = q
-        vals[i] = q * s
-    return s
+        if fast:
+            flag = lane_sr(v, s, u, el)[1] if mode == SR else lane(v, s, u, el, mode, r_bits)[1]
+            if not flag:
+                continue
+        r = exact_element(v, s, el, mode, r_bits, u)
+        elems[i] = r
+        vals[i] = r * s
 
 
 @njit(cache=True, parallel=True)
-def scaled_runs(x, vals, elems, scales, length, n, el_max, el, sf, sf_min, mode, r_bits, key):
-    """Rows of ``length`` in runs of ``n``: scales[row * nbl + b] for block b of each row."""
+def scaled_runs(x, vals, elems, scales, length, n, el_max, el, sf, sf_min, mode, r_bits, key,
+                fast, fast_s):
+    """Rows of ``length`` in runs of ``n``: scales[row * nbl + b] for block b of each row;
+    ``fast``/``fast_s``: :func:`fast_quotient` of the elements and of the scales."""
     total, group = run_grid(x.size, length, n)
     for g in prange((total + group - 1) // group):
         for t in range(g * group, min(total, (g + 1) * group)):
             lo, hi = run_bounds(t, length, n)
-            scales[t] = scaled_block(x, vals, elems, lo, hi, el_max, el, sf, sf_min, mode,
-                                     r_bits, key)
+            amax, nan = amax_run(x, lo, hi)
+            s = block_scale(amax, nan, el_max, sf, sf_min, fast_s)
+            scales[t] = s
+            scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast)
+
+
+@njit(cache=True, parallel=True)
+def scaled_tiles(x, vals, elems, scales, height, width, r, c, el_max, el, sf, sf_min, mode,
+                 r_bits, key, fast, fast_s):
+    """(B, height, width) in r x c tiles: scales[(b * gr + ti) * gc + tj]."""
+    for t in prange(n_tiles(x.size, height, width, r, c)):
+        b, r0, r1, c0, c1 = tile_bounds(t, height, width, r, c)
+        amax, nan = amax_tile(x, b, r0, r1, c0, c1, height, width)
+        s = block_scale(amax, nan, el_max, sf, sf_min, fast_s)
+        scales[t] = s
+        for row in range(r0, r1):
+            base = (b * height + row) * width
+            scale_elements(x, vals, elems, base + c0, base + c1, s, el, mode, r_bits, key, fast)
