@@ -7,9 +7,10 @@ import numpy as np
 
 from ._args import (check_arith_format, check_axis, check_device, check_format, check_seed,
                     holder, natural_dtype)
-from .accum import Accumulator, KulischAccumulator, check_products, run
+from .accum import Accumulator, KulischAccumulator, check_products, native_lanes, run
 from .arith import add, mul
 from .engines import FusedDotAdd, MatrixEngine
+from .kernels import chain as _chain
 from .kernels import rounding as _k
 from .formats import FloatFormat, format as _format
 from .quantize import dtype_format, operand, positive_nans, quantize
@@ -314,6 +315,12 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
         # in the kernel: the same chunks (zero padding only at the end of K, as below)
         return engine_run(eng, a3, b3, batch, scales, fmts, (n_chunk, acc.fmt, acc.rounding))
     total = np.zeros((batch, a3.shape[1], b3.shape[2]))
+    f32 = _format("float32")
+    native = dequant is not None and native_lanes(acc, f32, f32, None) == 32 and \
+        all(float32_values(d) for d in dequant)
+    if native:                                   # the register in float32's own arithmetic
+        total = total.astype(np.float32)
+        dq = [d.astype(np.float32) for d in dequant]
     for lo in range(0, kk, n_chunk):
         a_c = np.ascontiguousarray(a3[:, :, lo:lo + n_chunk])
         b_c = np.ascontiguousarray(b3[:, lo:lo + n_chunk, :])
@@ -325,13 +332,26 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
         else:
             part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode)
         part = np.asarray(part, np.float64)
+        if native and float32_values(part):      # kernels.gemm.native_lanes: exact
+            c = lo // n_chunk
+            _chain.dequant_add(total, part, np.ascontiguousarray(dq[0][:, :, c]),
+                               np.ascontiguousarray(dq[1][:, c, :]))
+            continue
+        if native:                               # a chunk sum beyond float32: the units
+            native, total = False, positive_nans(total.astype(np.float64))
         if dequant is not None:                  # times float32(scale_a * scale_b)
             c = lo // n_chunk
             s = mul(dequant[0][:, :, c][:, :, None], dequant[1][:, c, :][:, None, :],
                     "float32", dtype=np.float64)
             part = mul(part, s, "float32", dtype=np.float64)
         total = add(total, part, acc.fmt, rounding=acc.rounding, dtype=np.float64)
-    return total
+    return positive_nans(total.astype(np.float64)) if native else total
+
+
+def float32_values(x):
+    """Whether every element of float64 ``x`` is a float32 value (NaN included)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.array_equal(x.astype(np.float32), x, equal_nan=True))
 
 
 def sum(x, acc=None, axis=-1, x_format=None, out_format=None, seed=None, out=None):

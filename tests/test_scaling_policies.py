@@ -208,6 +208,48 @@ def test_dequantization_at_promotion_matches_the_chunk_loop():
         gemm_values(A, B, e4, e4, acc=eng, dequant=(sa, sb))
 
 
+@pytest.mark.parametrize("inner", ["float32", "e8m30"])
+def test_dequantization_in_float32_lanes_at_the_edges(inner):
+    """The promotion step in float32's own arithmetic (kernels.chain.dequant_add, taken when
+    the register is binary32 and scales and chunk sums are float32 values; a 31-bit inner
+    register's chunk sums are not, and hand over to the units mid-GEMM) against the units:
+    scale products that overflow to Inf or fall to subnormals, an Inf operand (Inf - Inf and
+    Inf * 0 make NaN), chunk sums that cancel, ties of float32 in part * scale."""
+    from fpsim.gemm import gemm_values
+    rng = np.random.default_rng(73)
+    m, k, n, t = 6, 12, 5, 4
+    A = rng.standard_normal((m, k)).astype(np.float32).astype(np.float64)
+    B = rng.standard_normal((k, n)).astype(np.float32).astype(np.float64)
+    A[1] *= np.float32(1e30)
+    A[2] *= np.float32(1e-30)
+    A = A.astype(np.float32).astype(np.float64)
+    A[3, 5] = np.inf
+    A[4, :4], B[:4, 0] = 1.0, 1.0 + 2.0 ** -23          # chunk sum 4 + 2**-21 ...
+    A[5, :4], A[5, 4:8], A[5, 8:] = 1.0, -1.0, 0.0         # ... and sums that cancel
+    B[4:8, 1] = B[:4, 1]
+    sa = np.float32(rng.random((m, 3)) * 3 + 0.5).astype(np.float64)
+    sb = np.float32(rng.random((3, n)) / 3 + 0.5).astype(np.float64)
+    sa[1, 0], sb[0, 2] = 1e10, 1e10                      # 1e40: Inf
+    sa[2, 1], sb[1, 3] = 1e-30, 1e-15                    # 1e-45: a float32 subnormal
+    sa[4, 0], sb[0, 0] = 1.0 + 2.0 ** -2, 1.0            # (4 + 2**-21) * 1.25: a float32 tie
+    sb[1, 4] = 0.0                                      # Inf * 0 in row 3
+    sa[5, 1], sb[1, 1] = sa[5, 0], sb[0, 1]
+    f32 = fpsim.format("float32")
+    inner = fpsim.Accumulator(fpsim.FloatFormat(8, 30, 127) if inner == "e8m30" else inner)
+    acc = fpsim.Accumulator("float32", chunk=t, inner=inner)
+    got = gemm_values(A, B, f32, f32, acc=acc, dequant=(sa, sb))
+    total = np.zeros((m, n))
+    for c, k0 in enumerate(range(0, k, t)):
+        part = fpsim.gemm(A[:, k0:k0 + t], B[k0:k0 + t], acc=inner, a_format=f32,
+                          b_format=f32).astype(np.float64)
+        s = fpsim.mul(sa[:, c][:, None], sb[c][None, :], "float32", dtype=np.float64)
+        total = fpsim.add(total, fpsim.mul(part, s, "float32", dtype=np.float64), "float32",
+                          dtype=np.float64)
+    assert np.isinf(total).any() and np.isnan(total).any() and (total == 0).any()
+    assert np.array_equal(got, total, equal_nan=True)
+    assert not np.signbit(got[np.isnan(got)]).any()      # +NaN, as the units give
+
+
 def test_deepseek_linear_layer_dequantizes_per_chunk():
     """A Linear under tile scaling: the forward GEMM equals the chunk loop over the quantizers'
     own elements and scales (1 x 4 tiles of x, 4 x 4 blocks of w, transposed beside w^T)."""

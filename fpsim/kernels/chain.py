@@ -12,6 +12,10 @@ on NVIDIA, f32/f64 MFMA on AMD) and AMD CDNA1/CDNA2 pairwise groups.
   every product and addition a result of magnitude below 2**-126 becomes a zero of its sign,
   and the register read as C at the start of every instruction (every ``k_step`` elements of K)
   becomes +0 when below 2**-126 (CDNA2); the flush of the A and B inputs is the caller's.
+* :func:`dequant_add`: DeepSeek-V3's promotion of a chunk's partial sum to the float32 register
+  on the CUDA cores, ``total + part * (scale_a * scale_b)``, each operation float32's own
+  (exact when the register is IEEE binary32 with nearest-even and every operand a float32
+  value: ``kernels.gemm.native_lanes``).
 
 Work is split into (batch, row, column tile) tasks as in :mod:`fused`; results do not depend on
 the thread count.
@@ -99,3 +103,17 @@ def pairwise_groups(A, B, C, D, group, k_step, ftz):
     for task in prange(n_tasks(nb, m, n, 1, TILE)):
         bi, i, _, j0, w = task_tile(task, m, n, 1, TILE)
         pairwise_task(A, B, C, D, bi, i, j0, w, group, k_step, ftz)
+
+
+@njit(cache=True, parallel=True)
+def dequant_add(total, part, sa, sb):
+    """total[b, i, j] += part[b, i, j] * (sa[b, i] * sb[b, j]), every operation in float32
+    (``total`` float32 (B, M, N); ``part`` float64 holding float32 values; ``sa`` (BA, M) and
+    ``sb`` (BB, N) float32, BA and BB 1 or B)."""
+    nb, m, n = total.shape
+    for t in prange(nb * m):
+        b, i = t // m, t % m
+        a = sa[b if sa.shape[0] > 1 else 0, i]
+        srow = sb[b if sb.shape[0] > 1 else 0]
+        for j in range(n):
+            total[b, i, j] += np.float32(part[b, i, j]) * (a * srow[j])
