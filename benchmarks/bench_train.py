@@ -27,7 +27,8 @@ from common import machine  # noqa: E402
 from fpsim import nn  # noqa: E402
 
 RECIPES = ("fp32", "hfp8_sun2019", "fp8_wang2018")
-GPT_RECIPES = ("fp32", "te_fp8_delayed", "mxfp8_ocp", "fp8_hopper")
+GPT_RECIPES = ("fp32", "te_fp8_delayed", "mxfp8_ocp", "nvfp4_nvidia2025", "fp8_hopper",
+               "deepseek_v3_fp8")
 TARGET = 10.0
 
 

@@ -9,6 +9,7 @@ from ._args import (ML_FORMATS, NUMPY_FORMATS, check_arith_format, check_exact_r
                     check_out_dtype, check_seed, rounding_mode, values_array)
 from .formats import FloatFormat
 from .kernels import arith as _arith
+from .kernels import gemm as _gemm
 from .kernels import rounding as _k
 from .quantize import float_args, positive_nans
 
@@ -33,14 +34,26 @@ def _operands(names, arrays, f: FloatFormat, dtype):
     f32 = np.dtype(np.float32)
     natural = f32 if small and NUMPY_FORMATS[f32].contains(f) else np.dtype(np.float64)
     out_dtype = check_out_dtype(dtype, natural, f, explicit=dtype is not None)
-    return flat, shape, out_dtype
+    return flat, shape, out_dtype, small
+
+
+_NATIVE = {_arith.OP_ADD: np.add, _arith.OP_SUB: np.subtract, _arith.OP_MUL: np.multiply,
+           _arith.OP_DIV: np.divide, _arith.OP_SQRT: np.sqrt}    # IEEE 754 in float32
 
 
 def _elementwise(op, names, arrays, fmt, rounding, seed, sr_bits, dtype):
     f = check_arith_format(fmt)
     mode, r_bits = rounding_mode(rounding, sr_bits, f)
     key = check_seed(seed, mode >= _k.SR)
-    flat, shape, out_dtype = _operands(names, arrays, f, dtype)
+    flat, shape, out_dtype, small = _operands(names, arrays, f, dtype)
+    if small and op in _NATIVE and _gemm.native_lanes(
+            (f.man_bits, f.emin, f.emax), (23, -126, 127), (23, -126, 127), mode == _k.RNE, True,
+            f.subnormals and f.specials == "ieee" and not f.saturate) == 32:
+        # binary32 operands and register: float32's own IEEE operation (kernels.gemm.native_lanes)
+        with np.errstate(all="ignore"):
+            out = _NATIVE[op](*(x.astype(np.float32) for x in flat)).astype(np.float64)
+        out = positive_nans(out).reshape(shape)
+        return out if out.dtype == out_dtype else out.astype(out_dtype)
     while len(flat) < 3:
         flat.append(flat[0])
     if op == _arith.OP_FMA and _arith.inexact_products(flat[0], flat[1]):

@@ -628,3 +628,39 @@ def test_bad_input_raises_value_error(call):
 def test_input_range_limits_are_inclusive():
     got = fpsim.mul(np.array([2.0**-480, 2.0**480]), np.array([2.0**480, 2.0**-480]), "e8m23")
     np.testing.assert_array_equal(got, [1.0, 1.0])
+
+
+def _float32_edges(rng):
+    """float32 operands where float32 units go wrong if anything is off: ties of float32 in
+    sums and products, subnormal results, overflow, Inf - Inf, 0 * Inf, 0 / 0, signed zeros."""
+    one = np.float32(1.0)
+    ulp = np.float32(2.0 ** -23)
+    a = [one, one, one + ulp, np.float32(3.0), np.float32(2.0 ** -126), np.float32(2.0 ** -149),
+         np.float32(3.0e38), np.float32(np.inf), np.float32(np.inf), np.float32(0.0),
+         np.float32(-0.0), np.float32(0.0), np.float32(-2.0), np.float32(1e-30), np.float32(np.nan)]
+    b = [np.float32(2.0 ** -24), np.float32(3 * 2.0 ** -25), one + ulp, one + 2 * ulp,
+         np.float32(-2.0 ** -127), np.float32(0.5), np.float32(3.0e38), np.float32(-np.inf),
+         np.float32(0.0), np.float32(0.0), np.float32(-0.0), np.float32(-0.0), np.float32(3.0),
+         np.float32(1e-20), one]
+    a = np.concatenate([np.array(a, np.float32), rng.standard_normal(40).astype(np.float32)])
+    b = np.concatenate([np.array(b, np.float32),
+                        (rng.standard_normal(40) * 2.0 ** rng.integers(-140, 127, 40)
+                         ).astype(np.float32)])
+    return a, b
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "sqrt"])
+def test_float32_operands_into_float32_against_the_reference(op):
+    """float32 arrays into the binary32 format with nearest-even take float32's own IEEE
+    arithmetic (fpsim.arith's native path): equal to the exact-rational reference, +NaN."""
+    a, b = _float32_edges(np.random.default_rng(31))
+    f32 = fpsim.format("float32")
+    if op == "sqrt":
+        got = fpsim.sqrt(a, f32)
+        want = [sqrt_ref(float(x), f32, "rne") for x in a]
+    else:
+        got = getattr(fpsim, op)(a, b, f32)
+        want = [REF[op](float(x), float(y), f32, "rne") for x, y in zip(a, b)]
+    assert got.dtype == np.float32
+    check(got, want, op)
+    assert not np.signbit(got[np.isnan(got)]).any()

@@ -58,8 +58,8 @@ def _check_train(data):
         s = r["seconds_per_epoch"]
         assert 0 < s["min"] <= s["median"] <= s["max"] and r["vs_fp32"] > 0
         assert 0 <= r["test_accuracy"] <= 1
-    assert [r["recipe"] for r in data["gpt_rows"]] == ["fp32", "te_fp8_delayed", "mxfp8_ocp",
-                                                       "fp8_hopper"]
+    assert [r["recipe"] for r in data["gpt_rows"]] == [
+        "fp32", "te_fp8_delayed", "mxfp8_ocp", "nvfp4_nvidia2025", "fp8_hopper", "deepseek_v3_fp8"]
     assert all(r["seconds_per_100_steps"] > 0 and r["vs_fp32"] > 0 for r in data["gpt_rows"])
 
 
