@@ -390,15 +390,17 @@ def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
     element format (saturating; element i of the kernel order uses random word i).
 
     Exact (kernels.scaled, whose docstring has the proofs): S is the exact quotient rounded
-    once; each element is the float64 quotient rounded in branch-free lanes where
-    ``kernels.scaled.fast_quotient`` holds (every deterministic mode), else the exact quotient
-    rounded once by the arithmetic kernel (operands within 2**+-480).  Operands are brought into
-    that range without changing any result: amax is clamped to [2**-400, 2**400] (beyond, S
-    saturates at the scale format's ends either way), and x and S are both multiplied by
-    2**-e(S), with x then clamped to magnitudes in [2**-470, 2**400] - a quotient beyond 2**399
-    saturates any element, and one below 2**-469 rounds as any value far below half the
-    element's smallest subnormal does (toward zero, or to that subnormal when rounding up or
-    away; stochastic rounding would see a difference only with probability below 2**-300)."""
+    once; each element is rounded in branch-free lanes where ``kernels.scaled.fast_quotient``
+    holds (every mode of every registered format), else, and for the few elements the lanes
+    cannot decide, from the exact quotient rounded once by the arithmetic kernel (operands
+    within 2**+-480).  Operands are brought into that range without changing any result: amax
+    is clamped to [2**-400, 2**400] (beyond, S saturates at the scale format's ends either way),
+    and x and S are both multiplied by 2**-e(S), with x then clamped to magnitudes in
+    [2**-470, 2**400] - a quotient beyond 2**399 saturates any element (BlockFormat keeps
+    value-scaled elements within 2**-170 .. 2**200), and one below 2**-469 rounds as any value
+    far below half the element's smallest subnormal does (toward zero, or to that subnormal
+    when rounding up or away; stochastic rounding would see a difference only with probability
+    below 2**-300)."""
     layout = BlockLayout(xa.shape, f, axis)
     flat = layout.flat(np.asarray(xa, np.float64))
     el, sf = f.element, f.scale_format

@@ -208,46 +208,80 @@ def test_dequantization_at_promotion_matches_the_chunk_loop():
         gemm_values(A, B, e4, e4, acc=eng, dequant=(sa, sb))
 
 
-@pytest.mark.parametrize("inner", ["float32", "e8m30"])
-def test_dequantization_in_float32_lanes_at_the_edges(inner):
-    """The promotion step in float32's own arithmetic (kernels.chain.dequant_add, taken when
-    the register is binary32 and scales and chunk sums are float32 values; a 31-bit inner
-    register's chunk sums are not, and hand over to the units mid-GEMM) against the units:
-    scale products that overflow to Inf or fall to subnormals, an Inf operand (Inf - Inf and
-    Inf * 0 make NaN), chunk sums that cancel, ties of float32 in part * scale."""
-    from fpsim.gemm import gemm_values
-    rng = np.random.default_rng(73)
-    m, k, n, t = 6, 12, 5, 4
-    A = rng.standard_normal((m, k)).astype(np.float32).astype(np.float64)
-    B = rng.standard_normal((k, n)).astype(np.float32).astype(np.float64)
-    A[1] *= np.float32(1e30)
-    A[2] *= np.float32(1e-30)
-    A = A.astype(np.float32).astype(np.float64)
-    A[3, 5] = np.inf
-    A[4, :4], B[:4, 0] = 1.0, 1.0 + 2.0 ** -23          # chunk sum 4 + 2**-21 ...
-    A[5, :4], A[5, 4:8], A[5, 8:] = 1.0, -1.0, 0.0         # ... and sums that cancel
-    B[4:8, 1] = B[:4, 1]
-    sa = np.float32(rng.random((m, 3)) * 3 + 0.5).astype(np.float64)
-    sb = np.float32(rng.random((3, n)) / 3 + 0.5).astype(np.float64)
-    sa[1, 0], sb[0, 2] = 1e10, 1e10                      # 1e40: Inf
-    sa[2, 1], sb[1, 3] = 1e-30, 1e-15                    # 1e-45: a float32 subnormal
-    sa[4, 0], sb[0, 0] = 1.0 + 2.0 ** -2, 1.0            # (4 + 2**-21) * 1.25: a float32 tie
-    sb[1, 4] = 0.0                                      # Inf * 0 in row 3
-    sa[5, 1], sb[1, 1] = sa[5, 0], sb[0, 1]
+def _dequant_units(A, B, sa, sb, inner, t):
+    """The promotion with dequantization through the elementwise units, chunk by chunk."""
     f32 = fpsim.format("float32")
-    inner = fpsim.Accumulator(fpsim.FloatFormat(8, 30, 127) if inner == "e8m30" else inner)
-    acc = fpsim.Accumulator("float32", chunk=t, inner=inner)
-    got = gemm_values(A, B, f32, f32, acc=acc, dequant=(sa, sb))
-    total = np.zeros((m, n))
-    for c, k0 in enumerate(range(0, k, t)):
+    total = np.zeros((A.shape[0], B.shape[1]))
+    for c, k0 in enumerate(range(0, A.shape[1], t)):
         part = fpsim.gemm(A[:, k0:k0 + t], B[k0:k0 + t], acc=inner, a_format=f32,
                           b_format=f32).astype(np.float64)
         s = fpsim.mul(sa[:, c][:, None], sb[c][None, :], "float32", dtype=np.float64)
         total = fpsim.add(total, fpsim.mul(part, s, "float32", dtype=np.float64), "float32",
                           dtype=np.float64)
-    assert np.isinf(total).any() and np.isnan(total).any() and (total == 0).any()
-    assert np.array_equal(got, total, equal_nan=True)
+    return total
+
+
+def _dequant_lanes(monkeypatch, A, B, sa, sb, inner, t):
+    """gemm with dequantization, and how many chunks went through kernels.chain.dequant_add."""
+    from fpsim.gemm import gemm_values
+    from fpsim.kernels import chain
+    calls = []
+    real = chain.dequant_add
+    monkeypatch.setattr(chain, "dequant_add", lambda *a: (calls.append(1), real(*a)))
+    f32 = fpsim.format("float32")
+    acc = fpsim.Accumulator("float32", chunk=t, inner=inner)
+    return gemm_values(A, B, f32, f32, acc=acc, dequant=(sa, sb)), len(calls)
+
+
+def test_dequantization_in_float32_lanes_at_the_edges(monkeypatch):
+    """The promotion step in float32's own arithmetic (kernels.chain.dequant_add: the register
+    binary32, scales and chunk sums float32 values) against the units: Inf - Inf (row 0), scale
+    products that overflow (row 1) or fall to a subnormal (row 2), Inf * 0 (row 3), a float32
+    tie in part * scale (row 4: (1 + 2**-23) * 1.5 rounds to even, 1.5 + 2**-22), cancelling
+    chunks (row 5)."""
+    rng = np.random.default_rng(73)
+    m, k, n, t = 6, 12, 5, 4
+    A = rng.standard_normal((m, k)).astype(np.float32).astype(np.float64)
+    B = rng.standard_normal((k, n)).astype(np.float32).astype(np.float64)
+    sa = np.float32(rng.random((m, 3)) * 3 + 0.5).astype(np.float64)
+    sb = np.float32(rng.random((3, n)) / 3 + 0.5).astype(np.float64)
+    A[0], A[0, 0], A[0, 4] = 0.0, 1.0, -1.0
+    B[0, 3] = B[4, 3] = 2.0 ** 100
+    sa[0, :2], sb[:2, 3] = 2.0 ** 30, 1.0                # +2**130 then -2**130: Inf - Inf
+    sa[1, 0], sb[0, 2] = 2.0 ** 70, 2.0 ** 70            # 2**140: Inf
+    sa[2, 1], sb[1, 0] = 2.0 ** -100, 2.0 ** -40         # 2**-140: a float32 subnormal
+    A[3, 5] = np.inf
+    sb[1, 4] = 0.0                                       # Inf * 0
+    A[4], A[4, 0], B[0, 0] = 0.0, 1.0, 1.0 + 2.0 ** -23
+    sa[4, 0], sb[0, 0] = 1.5, 1.0
+    A[5, :4], A[5, 4:8], A[5, 8:] = 1.0, -1.0, 0.0
+    B[4:8, 1] = B[:4, 1]
+    sa[5, 1], sb[1, 1] = sa[5, 0], sb[0, 1]
+    for v in (A, B, sa, sb):
+        assert np.array_equal(v.astype(np.float32), v)  # every operand a float32 value
+    got, calls = _dequant_lanes(monkeypatch, A, B, sa, sb, fpsim.Accumulator("float32"), t)
+    assert calls == 3                                    # every chunk in the float32 lanes
+    want = _dequant_units(A, B, sa, sb, fpsim.Accumulator("float32"), t)
+    assert np.isnan(want[0, 3]) and np.isinf(want[1, 2]) and np.isnan(want[3, 4])
+    assert want[4, 0] == 1.5 + 2.0 ** -22 and want[5, 1] == 0.0
+    assert 0 < sa[2, 1] * sb[1, 0] < 2.0 ** -126        # the case is there: a subnormal scale
+    assert np.array_equal(got, want, equal_nan=True)
     assert not np.signbit(got[np.isnan(got)]).any()      # +NaN, as the units give
+
+
+def test_dequantization_hands_over_to_the_units_mid_gemm(monkeypatch):
+    """Chunk sums of a 31-bit inner register: the first chunk (small integers) is a float32
+    value and takes the float32 lanes, the next is not, and the rest go through the units."""
+    rng = np.random.default_rng(74)
+    A = rng.standard_normal((4, 12)).astype(np.float32).astype(np.float64)
+    B = rng.standard_normal((12, 3)).astype(np.float32).astype(np.float64)
+    A[:, :4], B[:4] = rng.integers(-8, 8, (4, 4)), rng.integers(-8, 8, (4, 3))
+    sa = np.float32(rng.random((4, 3)) + 0.5).astype(np.float64)
+    sb = np.float32(rng.random((3, 3)) + 0.5).astype(np.float64)
+    inner = fpsim.Accumulator(fpsim.FloatFormat(8, 30, 127))
+    got, calls = _dequant_lanes(monkeypatch, A, B, sa, sb, inner, 4)
+    assert calls == 1
+    assert np.array_equal(got, _dequant_units(A, B, sa, sb, inner, 4))
 
 
 def test_deepseek_linear_layer_dequantizes_per_chunk():

@@ -124,6 +124,10 @@ def test_value_scales_errors_and_gemm():
         BlockFormat(fpsim.format("float8_e4m3fn"), 16, scale_format=fpsim.format("float64"))
     with pytest.raises(ValueError, match="float element"):
         BlockFormat(fpsim.FixedFormat(8, 4), 16, scale_format=fpsim.format("float32"))
+    with pytest.raises(ValueError, match=r"within 2\*\*-170 \.\. 2\*\*200"):  # the exact path's
+        BlockFormat(FloatFormat(10, 5, 870), 2, scale_format=fpsim.format("float32"))  # clamps
+    with pytest.raises(ValueError, match="largest exponent 410"):
+        BlockFormat(FloatFormat(9, 5, 100), 2, scale_format=fpsim.format("float32"))
     f = BlockFormat(fpsim.format("float4_e2m1fn"), 16, scale_format=fpsim.format("float8_e4m3fn"))
     with pytest.raises(ValueError, match="value scales"):
         fpsim.block_exponents(np.ones(16), f)
@@ -231,7 +235,7 @@ def test_value_scaled_stochastic_rounding_on_the_element_words(name, sr_bits):
 @pytest.mark.parametrize("mode", ["rne", "rup", "rtz"])
 def test_quotients_float64_cannot_hold_take_the_exact_path(mode):
     """x / S below float64's normal range (a subnormal x beside a large amax) or zero: the fast
-    lanes hand these to the exact path (kernels.scaled.needs_exact)."""
+    lanes flag these for the exact path (kernels.scaled.lane)."""
     f = FORMATS["nvfp4_like"][0]
     x = np.zeros((3, 16))
     x[:, 0] = [448.0 * 6, 1e300, 5.0]

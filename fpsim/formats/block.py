@@ -110,9 +110,16 @@ class BlockFormat:
                              f"NaN code (e.g. "
                              f"fpsim.format('float8_e4m3fn'), fpsim.format('float32')), got "
                              f"{self.scale_format!r}")
-        if not isinstance(self.element, FloatFormat):
+        el = self.element
+        if not isinstance(el, FloatFormat):
             raise ValueError(f"value scales (scale_format) need a float element format, got "
-                             f"{self.element}")
+                             f"{el}")
+        if el.emin - el.man_bits < -170 or el.emax > 200:
+            # kernels.scaled's exact path clamps quotients to 2**-470 .. 2**400, which changes
+            # no result only for elements well inside that range (quantize.value_block_quantize)
+            raise ValueError(f"value scales (scale_format) need an element format within "
+                             f"2**-170 .. 2**200 (smallest subnormal 2**{el.emin - el.man_bits}, "
+                             f"largest exponent {el.emax} here); got {el}")
 
     @property
     def emax_elem(self) -> int:

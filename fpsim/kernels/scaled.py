@@ -15,20 +15,21 @@ Exact path: both quotients are rounded through :func:`arith.exact_op` and
 Fast path (:func:`fast_quotient`): the element is the rounding of the float64 quotient
 ``fl(x / S)`` itself, in branch-free lanes.  Proof.  Let ``S`` have at most ``b`` significant bits
 (a scale-format value, b = scale man_bits + 1), ``x`` any float64 with leading bit ``2**ex``,
-``S`` in ``[2**es, 2**(es+1))`` and ``q = x / S`` with ``fl(q)`` a normal float64 of exponent
-``eq >= ex - es - 1``.  For a point ``G`` that is a multiple of ``2**g``, ``x - G*S`` is a
-multiple of ``2**min(ex - 52, g + es - b + 1)``, so if ``q != G``,
-``|q - G| > 2**min(ex - es - 53, g - b)``, while ``|fl(q) - q| <= 2**(eq - 53) <=
-2**(ex - es - 53)``.  When ``g >= eq + b - 52`` the rounding error is strictly smaller than
-the distance to ``G``: ``fl(q)`` lies on the same side of every such ``G`` as ``q`` and equals
-one only when ``q`` does.  Every decision of a deterministic rounding into ``m`` fraction bits
+``S`` in ``[2**es, 2**(es+1))``, and the exact quotient ``q = x / S`` in ``[2**eq, 2**(eq+1))``
+(so ``eq >= ex - es - 1``) with ``fl(q)`` a normal float64.  For a point ``G`` that is a
+multiple of ``2**g``, ``x - G*S`` is a multiple of ``2**min(ex - 52, g + es - b + 1)``, so if
+``q != G``, ``|q - G| > 2**min(ex - es - 53, g - b)``, while ``|fl(q) - q| <= 2**(eq - 53) <=
+2**(ex - es - 53)`` (half a float64 step in q's binade, also when fl(q) rounds up to
+``2**(eq+1)``).  When ``g >= eq + b - 52`` the rounding error is strictly smaller than the
+distance to ``G``: ``fl(q)`` lies on the same side of every such ``G`` as ``q`` and equals one
+only when ``q`` does.  Every decision of a deterministic rounding into ``m`` fraction bits
 compares with points of spacing at least ``2**(eq - m - 1)`` (the representable values and
-the midpoints, in ``q``'s binade); of ``sr`` with ``r`` bits, ``2**(eq - m - r)``.  So the
-decisions are those of the exact quotient when ``m + b <= 51`` (``m + r + b <= 52``).  An
-element whose quotient is zero, subnormal (below ``2**-1000``) or infinite in float64 while ``x``
-is not zero takes the exact path.
+the midpoints of q's binade, and the power of two above it); of ``sr`` with ``r`` bits,
+``2**(eq - m - r)``.  So the decisions are those of the exact quotient when ``m + b <= 51``
+(``m + r + b <= 52``).  An element whose quotient is zero, subnormal (below ``2**-1000``) or
+infinite in float64 while ``x`` is not zero takes the exact path.
 
-Exact ``sr`` (:func:`fast_lanes_sr`): the exact path rounds ``T + d`` with ``T`` the exact
+Exact ``sr`` (:func:`lane_sr`): the exact path rounds ``T + d`` with ``T`` the exact
 quotient truncated to 53 bits and ``d`` its tail (``arith.round_sr_tail``): up iff ``R + rem >=
 2**sh``, or ``R + rem == 2**sh - 1`` and a Bernoulli(d) draw.  The lanes find ``T`` exactly:
 ``fl(q)``, less one float64 step toward zero when the exact remainder ``x - fl(q)*S`` (Dekker's
@@ -62,7 +63,7 @@ def fast_quotient(man_bits, emin, b, mode, r_bits):
     if not rounding_supports(man_bits, emin):
         return False
     if mode == SR:
-        return True                        # the truncation is exact (fast_lanes_sr)
+        return True                        # the truncation is exact (lane_sr)
     if mode == SRB:
         return man_bits + r_bits + b <= 52
     return man_bits + b <= 51

@@ -226,6 +226,7 @@ def plot_runs(runs, path):
     import matplotlib.pyplot as plt
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.get_cmap("tab20").colors
+    text = "test_bits_per_char" in runs[0]["epochs"][0]      # a text model
     for i, run in enumerate(runs):
         ep = [e["epoch"] for e in run["epochs"]]
         label = run["settings"]["recipe"]
@@ -233,21 +234,23 @@ def plot_runs(runs, path):
             dict(color=colors[(2 * i) % 20 + (2 * i) // 20 % 2], lw=1.3)
         style.update(marker="o", ms=3.5, label=label)
         ax_loss.plot(ep, [e["loss"] for e in run["epochs"]], **style)
-        text = "test_bits_per_char" in run["epochs"][0]
         ax_acc.plot(ep, [e["test_bits_per_char"] if text else 100 * e["test_accuracy"]
                          for e in run["epochs"]], **style)
     model, dataset = runs[0]["settings"]["model"], runs[0]["settings"]["dataset"]
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log",
                 title=f"{model} on {dataset}: loss")
-    if "test_bits_per_char" in runs[0]["epochs"][0]:
+    if text:
         ax_acc.set(xlabel="epoch", ylabel="validation bits/char", title="validation loss")
     else:
         ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_acc.legend(fontsize=7.5, loc="lower right", ncol=2)
+    ax_loss.yaxis.set_major_formatter(ScalarFormatter())     # 1.6, 2, 2.4 rather than 1.6 x 10^0
+    ax_loss.yaxis.set_minor_formatter(ScalarFormatter())
+    # the empty corner: bits per character fall, accuracies rise
+    ax_acc.legend(fontsize=7.5, loc="upper right" if text else "lower right", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
