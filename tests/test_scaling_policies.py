@@ -284,6 +284,47 @@ def test_dequantization_hands_over_to_the_units_mid_gemm(monkeypatch):
     assert np.array_equal(got, _dequant_units(A, B, sa, sb, inner, 4))
 
 
+def test_dequantization_of_engine_chunks_at_the_edges(monkeypatch):
+    """Promoted Hopper engine chunks dequantized (the float32 lanes, the chunk sums being
+    float32 values) against the loop of engine chunks and units: Inf - Inf (row 0), a scale
+    product beyond float32 (row 1), a subnormal one (row 2), a NaN input (row 3), cancelling
+    chunks (row 4)."""
+    from fpsim.gemm import gemm_values
+    rng = np.random.default_rng(75)
+    e4 = fpsim.format("float8_e4m3fn")
+    eng = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")
+    m, k, n, t = 5, 96, 4, 32
+    A = fpsim.quantize(rng.standard_normal((m, k)), e4).astype(np.float64)
+    B = fpsim.quantize(rng.standard_normal((k, n)), e4).astype(np.float64)
+    sa = np.float32(rng.random((m, 3)) * 3 + 0.5).astype(np.float64)
+    sb = np.float32(rng.random((3, n)) / 3 + 0.5).astype(np.float64)
+    A[0], A[0, 0], A[0, 32], B[0, 1], B[32, 1] = 0.0, 448.0, -448.0, 448.0, 448.0
+    sa[0, :2], sb[:2, 1] = 2.0 ** 120, 1.0               # +-2**137.6: Inf - Inf
+    sa[1, 2], sb[2, 2] = 2.0 ** 70, 2.0 ** 70            # 2**140
+    sa[2, 1], sb[1, 0] = 2.0 ** -100, 2.0 ** -40         # 2**-140
+    A[3, 40] = np.nan
+    A[4, :32], A[4, 32:64], A[4, 64:] = 1.0, -1.0, 0.0
+    B[32:64, 3] = B[:32, 3]
+    sa[4, 1], sb[1, 3] = sa[4, 0], sb[0, 3]
+    from fpsim.kernels import chain
+    calls, real = [], chain.dequant_add
+    monkeypatch.setattr(chain, "dequant_add", lambda *a: (calls.append(1), real(*a)))
+    got = gemm_values(A, B, e4, e4, acc=fpsim.Accumulator("float32", chunk=t, inner=eng),
+                      dequant=(sa, sb))
+    assert len(calls) == 3
+    want = np.zeros((m, n))
+    for c, k0 in enumerate(range(0, k, t)):
+        part = fpsim.gemm(A[:, k0:k0 + t], B[k0:k0 + t], acc=eng, a_format=e4,
+                          b_format=e4).astype(np.float64)
+        sc = fpsim.mul(sa[:, c][:, None], sb[c][None, :], "float32", dtype=np.float64)
+        want = fpsim.add(want, fpsim.mul(part, sc, "float32", dtype=np.float64), "float32",
+                         dtype=np.float64)
+    assert np.isnan(want[0, 1]) and np.isinf(want[1]).any() and np.isnan(want[3]).all()
+    assert want[4, 3] == 0.0 and 0 < sa[2, 1] * sb[1, 0] < 2.0 ** -126
+    assert np.array_equal(got, want, equal_nan=True)
+    assert not np.signbit(got[np.isnan(got)]).any()
+
+
 def test_deepseek_linear_layer_dequantizes_per_chunk():
     """A Linear under tile scaling: the forward GEMM equals the chunk loop over the quantizers'
     own elements and scales (1 x 4 tiles of x, 4 x 4 blocks of w, transposed beside w^T)."""
