@@ -135,8 +135,9 @@ def native_lanes(acc, a, b, rne, exact_products, ieee_subnormals):
     (:func:`fpsim.kernels.bits.fma`, exactly rounded whether or not the product fits float32),
     and adding two register values (chunk sums) is float32's own addition, as multiplying
     float32 values into the register is float32's own multiplication (the dequantization of
-    promoted chunks, ``chain.dequant_add``); overflow gives the same Inf and NaN cases.  Nothing beyond IEEE 754 is assumed.  (fpsim's float registers have
-    at most 50 fraction bits, so there is no float64 counterpart.)"""
+    promoted chunks, ``chain.dequant_add``, and fpsim.add/mul/... on float32 operands);
+    overflow gives the same Inf and NaN cases.  Nothing beyond IEEE 754 is assumed.  (fpsim's
+    float registers have at most 50 fraction bits, so there is no float64 counterpart.)"""
     if rne and exact_products and ieee_subnormals and tuple(acc) == (23, -126, 127) \
             and all(m <= 23 and e_max <= 127 and e_min - m >= -149 for m, e_min, e_max in (a, b)):
         return 32

@@ -39,7 +39,6 @@ product, quotients within ``2**-470 .. 2**400``) has the other sign, and round `
 more than 62 random bits, and those outside that range take the exact path.
 """
 
-
 import math
 
 import numpy as np
@@ -58,8 +57,9 @@ SR_LO, SR_HI = 2.0 ** -470, 2.0 ** 400   # exact-sr lanes: Dekker's product exac
 
 def fast_quotient(man_bits, emin, b, mode, r_bits):
     """Whether quotients by values of at most ``b`` significant bits may be rounded into a
-    format of ``man_bits`` fraction bits in the fast lanes (proofs in the module docstring).  The elements: ``b`` = the scale format's man_bits + 1, the mode of
-    the call; the scales (amax / el_max): ``b`` = the element's man_bits + 1, nearest-even."""
+    format of ``man_bits`` fraction bits in the fast lanes (proofs in the module docstring).
+    The elements: ``b`` = the scale format's man_bits + 1, the mode of the call; the scales
+    (amax / el_max): ``b`` = the element's man_bits + 1, nearest-even."""
     if not rounding_supports(man_bits, emin):
         return False
     if mode == SR:
