@@ -295,3 +295,28 @@ def test_fast_quotient_condition():
     assert not fast_quotient(28, -126, 24, k.RNE, 0)
     assert fast_quotient(1, 0, 4, k.SRB, 47) and not fast_quotient(1, 0, 4, k.SRB, 48)
     assert fast_quotient(1, 0, 4, k.SR, 0) and not fast_quotient(51, -126, 4, k.SR, 0)
+
+
+@pytest.mark.parametrize("rounding, sr_bits", [("rne", None), ("rtz", None), ("sr", None),
+                                               ("sr", 20)])
+def test_value_scaled_tiles_of_a_batch_in_every_kind_of_rounding(rounding, sr_bits):
+    """4 x 4 tiles over a (3, 7, 9) batch (edge tiles smaller), float32 scales: each scale
+    against the exact-rational reference, each element against the division unit (x / S into
+    the element format, element i of the C order on word i; test_arith checks that unit)."""
+    f = BlockFormat(fpsim.format("float8_e4m3fn"), (4, 4), scale_format=fpsim.format("float32"))
+    rng = np.random.default_rng(52)
+    x = rng.standard_normal((3, 7, 9)) * 2.0 ** rng.integers(-30, 30, (3, 7, 1))
+    x[1, :4, :4] = 0.0
+    x[2, 5, 8] = 1e-30
+    got = fpsim.quantize(x, f, rounding=rounding, seed=3, sr_bits=sr_bits)
+    scales = fpsim.decode(fpsim.encode(x, f, rounding=rounding, seed=3, sr_bits=sr_bits)[1],
+                          f.scale_format, dtype=np.float64)
+    s_el = np.repeat(np.repeat(scales, 4, axis=1), 4, axis=2)[:, :7, :9]
+    for b in range(3):
+        for ti in range(0, 7, 4):
+            for tj in range(0, 9, 4):
+                blk = list(x[b, ti:ti + 4, tj:tj + 4].reshape(-1))
+                (s, _), = reference_blocks([blk], f.element, f.scale_format, "rne")
+                assert scales[b, ti // 4, tj // 4] == s
+    div = fpsim.div(x, s_el, saturating(f.element), rounding=rounding, seed=3, sr_bits=sr_bits)
+    assert np.array_equal(got, div * s_el)
