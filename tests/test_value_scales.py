@@ -320,3 +320,27 @@ def test_value_scaled_tiles_of_a_batch_in_every_kind_of_rounding(rounding, sr_bi
                 assert scales[b, ti // 4, tj // 4] == s
     div = fpsim.div(x, s_el, saturating(f.element), rounding=rounding, seed=3, sr_bits=sr_bits)
     assert np.array_equal(got, div * s_el)
+
+
+def test_exact_sr_of_quotients_far_below_the_element_grid():
+    """Exact sr of quotients more than 62 bits below E2M1's quantum at their exponent (below
+    2**-11): exact ones follow rounding._sr_up_small (trailing zeros stripped, then u's top
+    bits), inexact ones arith.round_sr_tail (u's top bits against R < sig); the lanes decide
+    both from u's top bits and hand the all-zero cases to the exact path.  Scales 1, 1.5 and
+    1.125 (exact and inexact quotients), 2**14 elements so that some round up; against the
+    reference where it can say and the division unit everywhere (check_runs)."""
+    f = FORMATS["nvfp4_like"][0]
+    rng = np.random.default_rng(10)
+    rows = 1024
+    x = np.empty((rows, 16))
+    scale = rng.choice([1.0, 1.5, 1.125], rows)
+    x[:, 0] = 6.0 * scale                                           # S = scale exactly
+    k = rng.integers(12, 14, (rows, 15)).astype(float)
+    x[:, 1:] = rng.choice([1.0, 3.0, 1.5, 0.75], (rows, 15)) * 2.0 ** -k * scale[:, None]
+    x[rows // 2:, 1:] *= 1.0 + rng.random((rows // 2, 15))         # inexact quotients
+    x[::7, 1:] *= 2.0 ** -rng.integers(1, 60, (len(x[::7]), 15))   # far further down
+    x[:, 1:] *= rng.choice([-1.0, 1.0], (rows, 15))
+    compared = check_runs(x, f, "sr", seed=12)
+    assert compared >= x.size // 2
+    got = fpsim.quantize(x, f, rounding="sr", seed=12)
+    assert (got[:, 1:] != 0).sum() >= 3                             # some went up

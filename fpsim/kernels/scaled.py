@@ -35,8 +35,10 @@ quotient truncated to 53 bits and ``d`` its tail (``arith.round_sr_tail``): up i
 ``fl(q)``, less one float64 step toward zero when the exact remainder ``x - fl(q)*S`` (Dekker's
 product, quotients within ``2**-470 .. 2**400``) has the other sign, and round ``T`` with
 ``round_fast``, which decides ``R + rem >= 2**sh``.  The elements on the boundary ``R + rem ==
-2**sh - 1`` with a nonzero remainder (probability ``2**-sh`` each), those whose decision needs
-more than 62 random bits, and those outside that range take the exact path.
+2**sh - 1`` with a nonzero remainder (probability ``2**-sh`` each) and those outside that range
+take the exact path.  Where T lies more than 62 bits below the quantum, :func:`far_sr` decides
+from u's top bits as the exact path does, and the cases where those bits are all zero
+(probability at most ``2**-10``) take the exact path.
 """
 
 import math
@@ -47,7 +49,8 @@ from numba import njit, prange
 from .arith import OP_DIV, exact_op, round_sum, two_prod
 from .bits import bits_f64, f64_bits
 from .block import amax_run, amax_tile, n_tiles, run_bounds, run_grid, tile_bounds
-from .rounding import ABS, IMPL, MANT, RNE, SR, SRB, random_word, round_fast
+from .rounding import (ABS, IMPL, MANT, RDN, RNE, RTZ, RUP, SR, SRB, random_word, round_fast,
+                       sel)
 from .rounding import supports as rounding_supports
 
 LO_CLAMP, HI_CLAMP, TINY = 2.0 ** -400, 2.0 ** 400, 2.0 ** -470
@@ -122,16 +125,46 @@ def lane_sr(v, s, u, el):
     q = v / s
     ph, pl = two_prod(q, s)
     rest = (v - ph) - pl                           # exact: remainder of a rounded quotient
-    bt = f64_bits(q) - np.int64((rest != 0.0) & ((rest > 0.0) != (q > 0.0)))
-    r, slow = round_fast(bits_f64(bt), u, e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub, SR,
-                         0)
+    inexact = rest != 0.0
+    bt = f64_bits(q) - np.int64(inexact & ((rest > 0.0) != (q > 0.0)))
     e = ((bt & ABS) >> np.int64(52)) - np.int64(1023)          # T is normal here
-    shift = min(max(e, e_emin) - e_man - e + 52, 62)
+    sig = (bt & MANT) | IMPL
+    shift_full = max(e, e_emin) - e_man - e + 52
+    shift = min(shift_full, 62)
     full = np.int64(1) << shift
-    rem = ((bt & MANT) | IMPL) & (full - 1)
-    edge = (rest != 0.0) & (np.int64(u >> np.uint64(64 - shift)) + rem == full - 1)
+    rem = sig & (full - 1)
+    edge = inexact & (np.int64(u >> np.uint64(64 - shift)) + rem == full - 1)
+    # T far below the quantum (shift > 62): the exact rules decide from u's top bits (far_sr)
+    up, undecided = far_sr(sig, shift_full, u, inexact)
+    far = shift_full > 62
+    neg = bt < 0
+    mode = sel(far, sel(up, sel(neg, RDN, RUP), RTZ), SR)     # away from zero, or toward it
+    r, _ = round_fast(bits_f64(bt), u, e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub, mode,
+                      0)
     a = abs(q)
-    return r, ((v != 0.0) & ((a < SR_LO) | (a > SR_HI))) | slow | edge
+    return r, ((v != 0.0) & ((a < SR_LO) | (a > SR_HI))) | (far & undecided) | \
+        ((shift_full <= 62) & edge)
+
+
+@njit(cache=True, inline="always")
+def far_sr(sig, shift, u, inexact):
+    """(up, undecided) of exact ``sr`` when T = sig * 2**(E-52) lies ``shift`` > 62 bits below
+    the quantum, as the exact path decides.  An exact quotient (``arith.round_sum`` ->
+    ``rounding._sr_up_small``): trailing zeros of sig stripped, then, within 62 bits, up iff
+    (top ``shift'`` bits of u) + sig' >= 2**shift'; beyond, R < sig' (``compare_uniform``) is
+    possible only if u's top min(shift' - 53, 64) bits are zero.  An inexact one
+    (``arith.round_sr_tail``): not up unless u's top min(shift - 53, 64) bits are zero.  The
+    undecided cases (those zero bits; probability at most 2**-10) take the exact path."""
+    low = sig & -sig                                 # the lowest set bit, a power of two
+    tz = (f64_bits(np.float64(low)) >> np.int64(52)) - np.int64(1023)
+    tz = sel(inexact, np.int64(0), tz)
+    sh = shift - tz
+    near = sh <= 62
+    shn = min(max(sh, 1), 62)
+    up = near & (((np.int64(u >> np.uint64(64 - shn)) + (sig >> tz)) >> shn) != 0)
+    t = min(max(sh - 53, 1), 64)
+    top_zero = (u >> np.uint64(64 - t)) == np.uint64(0)
+    return up & (inexact == False), ((near == False) | inexact) & top_zero  # noqa: E712
 
 
 @njit(cache=True)
