@@ -335,7 +335,7 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
         bound = register_bound(a3, b3, f, acc.chunk, stochastic=True)
         if _gemm.sr_lanes((f.man_bits, f.emin, f.emax), _product_lsb(fa_, fb_), fp_ is None,
                           f.subnormals and f.specials in ("ieee", "fn"), bound):
-            return _lean_blocks(a3, b3, batch, acc.chunk, np.float64, None, f, key)
+            return _lean_blocks(a3, b3, batch, acc.chunk, np.float64, None, fmt=f, key=key)
     if not pairwise and native_lanes(acc, fa_, fb_, fp_) is not None:
         return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, ())
     # without the overflow test where the data cannot overflow (bound not None)
@@ -346,34 +346,31 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
         on_grid = _product_lsb(fa_, fb_) >= f.emin - f.man_bits
         # the sign step: an adder tree adds -0 products into -0 nodes; fnuz has no -0
         signed = (pairwise or not on_grid) and f.has_negative_zero
-        if not pairwise:
-            return _lean_blocks(a3, b3, batch, acc.chunk, np.float32 if lanes == 32 else
-                                np.float64, lean_constants(f, lanes == 64, True, signed))
-        kind, lc64 = _gemm.LEAN, lean_constants(f, True, True, signed)
+        return _lean_blocks(a3, b3, batch, acc.chunk, np.float32 if lanes == 32 else
+                            np.float64, lean_constants(f, lanes == 64, True, signed), acc.order)
     else:
         lanes = lean_lanes(acc, fa_, fb_, fp_)
-        if lanes == 32 and not pairwise:
-            return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, lean_constants(f, False))
-        if lanes is None and not pairwise and _gemm.odd_lanes(
+        if lanes is not None:
+            return _lean_blocks(a3, b3, batch, acc.chunk, np.float32 if lanes == 32 else
+                                np.float64, lean_constants(f, lanes == 64), acc.order)
+        if not pairwise and _gemm.odd_lanes(
                 (f.man_bits, f.emin, f.emax), mode == _k.MODE["rne"], fp_ is None, f.subnormals,
                 f.specials in ("ieee", "fn")):
             return _lean_blocks(a3, b3, batch, acc.chunk, np.float64,
                                 _gemm.OddLane(*lane_constants(f, True)))
-        kind = _gemm.LEAN if lanes is not None else \
-            _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
-        lc64 = lean_constants(f, True)
+        kind = _gemm.SCALAR if mode == _k.MODE["sr"] else _gemm.EXACT
     c = np.empty((batch, m, n))
     _gemm.gemm_float(np.ascontiguousarray(a3, dtype=np.float64),
                      np.ascontiguousarray(b3, dtype=np.float64), c, _gemm.KIND_TAG[kind],
-                     acc.chunk or 0, pairwise, fa, fp, lc64, key)
+                     acc.chunk or 0, pairwise, fa, fp, key)
     return c
 
 
-def _lean_blocks(a3, b3, batch, chunk, dtype, lc, fmt=None, key=None):
-    """The sequential LEAN kernel in ``dtype`` lanes (``lc``: lean_constants, () for a native
-    register, None with ``fmt`` and ``key`` for exact stochastic rounding), in whole blocks of 4
-    rows: A is padded with zero rows, whose results are dropped (gemm_float, for every other
-    case, is compiled for float64 arrays only)."""
+def _lean_blocks(a3, b3, batch, chunk, dtype, lc, order="sequential", fmt=None, key=None):
+    """The LEAN kernels in ``dtype`` lanes (``lc``: lean_constants, () for a native register,
+    None with ``fmt`` and ``key`` for exact stochastic rounding; ``order``: sequential sums or
+    adder trees), in whole blocks of 4 rows: A is padded with zero rows, whose results are
+    dropped (gemm_float, for every other case, is compiled for float64 arrays only)."""
     m, n = a3.shape[1], b3.shape[2]
     m4 = -(-m // _gemm.ROWS) * _gemm.ROWS
     a = np.zeros((a3.shape[0], m4, a3.shape[2]), dtype=dtype)
@@ -383,7 +380,7 @@ def _lean_blocks(a3, b3, batch, chunk, dtype, lc, fmt=None, key=None):
     if lc is None:
         _gemm.gemm_sr_blocks(a, b, c, chunk or 0, fmt.man_bits, fmt.emin, np.uint64(key), m)
     else:
-        _gemm.gemm_lean_blocks(a, b, c, chunk or 0, lc)
+        _gemm.gemm_lean_blocks(a, b, c, chunk or 0, lc, _gemm.ORDER_TAG[order])
     return c[:, :m]
 
 

@@ -17,21 +17,21 @@ ACC = fpsim.format("fp16_169")
 E5M2 = fpsim.format("e5m2")
 
 
-def run(kind, A, B, chunk=0, acc=ACC):
-    """The LEAN kernel in float32 lanes (whole blocks of 4 rows) or the EXACT kernel (float64)
-    on the accumulator ``acc``; rows past the last whole block of 4 are dropped for both."""
+def run(kind, A, B, chunk=0, acc=ACC, order="sequential"):
+    """The LEAN kernel in float32 lanes (whole blocks of 4 rows; an adder tree in pairs of
+    products for ``order="pairwise"``) or the EXACT kernel (float64, one row at a time) on the
+    accumulator ``acc``; rows past the last whole block of 4 are dropped for both."""
     rows = A.shape[0] - A.shape[0] % kg.ROWS
     if kind == kg.LEAN:
         c = np.empty((1, rows, B.shape[1]), np.float32)
         kg.gemm_lean_blocks(A[None, :rows].astype(np.float32), B[None].astype(np.float32), c,
-                            chunk, accum.lean_constants(acc, False))
+                            chunk, accum.lean_constants(acc, False), kg.ORDER_TAG[order])
     else:
         fa = float_args(acc) + (0, 0)
         c = np.empty((1, rows, B.shape[1]))
         kg.gemm_float(A[None, :rows].astype(np.float64), B[None].astype(np.float64), c,
-                      kg.KIND_TAG[kind],
-                      chunk, False, fa, accum.product_args(None), accum.lean_constants(acc, True),
-                      np.uint64(0))
+                      kg.KIND_TAG[kind], chunk, order == "pairwise", fa,
+                      accum.product_args(None), np.uint64(0))
     return c[0].astype(np.float64)
 
 
@@ -48,11 +48,12 @@ def test_lean_path_is_exact_for_every_register_value_and_product():
     prods = e5m2_products()
     A = np.stack([regs, np.ones_like(regs)], axis=1)
     B = np.stack([np.ones_like(prods), prods])   # column j: reg*1 then + product j
-    lean, exact = run(kg.LEAN, A, B), run(kg.EXACT, A, B)
-    assert lean.shape == (regs.size, prods.size)
-    same = (lean == exact) | (np.isnan(lean) & np.isnan(exact))
-    assert same.all(), (A[np.nonzero(~same)[0][0]], B[:, np.nonzero(~same)[1][0]])
-    assert np.array_equal(np.signbit(lean), np.signbit(exact))
+    for order in ("sequential", "pairwise"):     # a tree adds the two in one pair node
+        lean, exact = run(kg.LEAN, A, B, order=order), run(kg.EXACT, A, B, order=order)
+        assert lean.shape == (regs.size, prods.size)
+        same = (lean == exact) | (np.isnan(lean) & np.isnan(exact))
+        assert same.all(), (order, A[np.nonzero(~same)[0][0]], B[:, np.nonzero(~same)[1][0]])
+        assert np.array_equal(np.signbit(lean), np.signbit(exact))
 
 
 def test_products_below_the_register_grid_case_ii_of_the_proof():
@@ -72,10 +73,12 @@ def test_products_below_the_register_grid_case_ii_of_the_proof():
     prods = np.concatenate([p[tiny], p[~tiny][::8]])
     A = np.stack([regs, np.ones_like(regs)], axis=1)
     B = np.stack([np.ones_like(prods), prods])
-    lean, exact = run(kg.LEAN, A, B, acc=f16), run(kg.EXACT, A, B, acc=f16)
-    same = (lean == exact) | (np.isnan(lean) & np.isnan(exact))
-    assert same.all(), (A[np.nonzero(~same)[0][0]], B[:, np.nonzero(~same)[1][0]])
-    assert np.array_equal(np.signbit(lean), np.signbit(exact))
+    for order in ("sequential", "pairwise"):
+        lean = run(kg.LEAN, A, B, acc=f16, order=order)
+        exact = run(kg.EXACT, A, B, acc=f16, order=order)
+        same = (lean == exact) | (np.isnan(lean) & np.isnan(exact))
+        assert same.all(), (order, A[np.nonzero(~same)[0][0]], B[:, np.nonzero(~same)[1][0]])
+        assert np.array_equal(np.signbit(lean), np.signbit(exact))
     # the adversarial cases occurred: sums exactly at a subnormal midpoint (ties), sums within
     # 2**-5 grid steps of one (the closest a 6-bit product gets), negative sums rounding to -0
     x = regs[:, None] + prods[None, :]             # exact in float64
@@ -100,6 +103,43 @@ def test_lean_path_is_exact_for_chunk_sums(seed):
     lean, exact = run(kg.LEAN, A, B, chunk=1), run(kg.EXACT, A, B, chunk=1)
     same = (lean == exact) | (np.isnan(lean) & np.isnan(exact))
     assert same.all()
+
+
+def tiny_e5m2(rng, shape):
+    """e5m2 values 2**-16 .. 2**-7 (subnormals included): their products, 2**-32 .. 2**-13, lie
+    around and below float16's subnormal grid 2**-24, and so do their sums."""
+    v = E5M2.values()
+    v = v[(np.abs(v) >= 2.0**-16) & (np.abs(v) <= 2.0**-7)]
+    return rng.choice(v, shape)
+
+
+@pytest.mark.parametrize("name, lanes, data", [("fp16_169", 32, "outlier"),
+                                               ("float16", 32, "tiny"), ("e5m14", 64, "outlier")])
+def test_adder_tree_kernel_every_run_length(name, lanes, data):
+    """kernels.gemm.gemm_rows_tree (product pairs, the carry merges, an odd run's last leaf, the
+    leftover nodes smallest first, a lone product, chunk totals) against the Fraction reference
+    for every K up to 33 and chunks 1, 3, 8, 16: outlier e5m2 data into 1-6-9 and e5m14 (64-bit
+    lanes), tiny e5m2 data into float16 (pairs of products below its grid, case (ii) of
+    lean_lanes' proof), sums past the range, rows past a whole block of 4, columns past a tile
+    of 256."""
+    f = fpsim.FloatFormat(5, 14) if name == "e5m14" else fpsim.format(name)
+    rng = np.random.default_rng(lanes)
+    for kk in range(34):
+        gen = tiny_e5m2 if data == "tiny" else outlier_e5m2
+        A = gen(rng, (5, kk))
+        B = gen(rng, (kk, 258 if kk in (7, 33) else 3))
+        B[:, -1] = -B[:, 0]                        # a column that cancels another
+        if kk in (9, 33):                          # sums past the range: the overflow test
+            A[0], B[:, 1] = 57344.0, 57344.0
+            assert accum.register_bound(A[None], B[None], f, None) is None
+        for chunk in (None, 1, 3, 8, 16):
+            acc = fpsim.Accumulator(f, chunk=chunk, order="pairwise")
+            assert accum.lean_lanes(acc, E5M2, E5M2, None) == lanes
+            got = fpsim.gemm(A, B, acc=acc, a_format=E5M2, b_format=E5M2)
+            want, skip = gemm_ref(A, B, AccDesc(f, chunk, "rne", "pairwise"))
+            ok = (got == want) | (np.isnan(got) & np.isnan(want)) | skip
+            assert ok.all() and not skip.all(), (kk, chunk, got[~ok], want[~ok])
+            assert np.array_equal(np.signbit(got[~skip]), np.signbit(want[~skip]))
 
 
 def test_small_register_plus_large_product_repro():

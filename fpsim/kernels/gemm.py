@@ -10,7 +10,8 @@ other exact fast paths: native, bounded, round to odd, stochastic, fixed point):
 
 * ``LEAN`` (round-to-nearest-even only): ``s = reg + p`` in the array dtype (float32 or float64),
   then ``s`` rounded to the accumulator's fraction bits (``lane_round``).  When that double
-  rounding is exact is :func:`lean_lanes`, with its proof.
+  rounding is exact is :func:`lean_lanes`, with its proof.  Runs in whole blocks of four rows
+  (:func:`gemm_lean_blocks`: sequential and chunked sums, adder trees).
 * ``EXACT`` (deterministic modes and ``sr`` with r bits): TwoSum gives the exact sum as a pair,
   its round-to-odd (or truncated) 53-bit value is rounded branch-free (``round_fast``); exact for
   accumulator formats of at most 50 fraction bits (see arith.py).
@@ -335,55 +336,44 @@ def word(key, base, t, stochastic):
 # The kind of addition is a compile-time choice: each kind is passed as a tag of its own integer
 # type (KIND_TAG) and add_rows/round_row resolve to that kind's code when Numba types the caller,
 # so a GEMM compiles only the kind it runs (issue 12: the cold start compiled all three).
-KIND_TAG = {LEAN: np.int8(LEAN), EXACT: np.int16(EXACT), SCALAR: np.int32(SCALAR)}
+# (gemm_float runs EXACT and SCALAR; every LEAN case runs in gemm_lean_blocks.)
+KIND_TAG = {EXACT: np.int16(EXACT), SCALAR: np.int32(SCALAR)}
 
 
 def _kind(tag):
     """The kind a tag type stands for (at typing time)."""
-    return {types.int8: LEAN, types.int16: EXACT, types.int32: SCALAR}[tag]
+    return {types.int16: EXACT, types.int32: SCALAR}[tag]
 
 
-def add_rows(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
+def add_rows(tag, regs, vals, w, ebase, stride, t, key, fa):
     """regs[:w] = round(regs[:w] + vals[:w]); ``ebase + j*stride + t`` numbers the random word of
-    column j; fa: accumulator format and rounding; lc: LEAN constants."""
+    column j; fa: accumulator format and rounding."""
 
 
 @overload(add_rows, jit_options={"cache": True})
-def _add_rows(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
-    kind = _kind(tag)
-    if kind == LEAN:
-        def lean(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
-            for j in range(w):
-                regs[j] = lane_round(regs[j] + vals[j], lc)
-        return lean
-    if kind == EXACT:
-        def exact(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
+def _add_rows(tag, regs, vals, w, ebase, stride, t, key, fa):
+    if _kind(tag) == EXACT:
+        def exact(tag, regs, vals, w, ebase, stride, t, key, fa):
             stochastic = fa[7] == SRB
             for j in range(w):
                 u = word(key, ebase + np.uint64(j) * stride, t, stochastic)
                 regs[j] = exact_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
         return exact
 
-    def scalar(tag, regs, vals, w, ebase, stride, t, key, fa, lc):
+    def scalar(tag, regs, vals, w, ebase, stride, t, key, fa):
         for j in range(w):
             u = random_word(key, ebase + np.uint64(j) * stride + np.uint64(t))
             regs[j] = scalar_add(np.float64(regs[j]), np.float64(vals[j]), u, fa)
     return scalar
 
 
-def round_row(tag, vals, w, ebase, stride, t, key, fa, lc):
+def round_row(tag, vals, w, ebase, stride, t, key, fa):
     """vals[:w] = round(vals[:w]) (a lone product)."""
 
 
 @overload(round_row, jit_options={"cache": True})
-def _round_row(tag, vals, w, ebase, stride, t, key, fa, lc):
-    if _kind(tag) == LEAN:
-        def lean(tag, vals, w, ebase, stride, t, key, fa, lc):
-            for j in range(w):
-                vals[j] = lane_round(vals[j], lc)
-        return lean
-
-    def exact(tag, vals, w, ebase, stride, t, key, fa, lc):
+def _round_row(tag, vals, w, ebase, stride, t, key, fa):
+    def exact(tag, vals, w, ebase, stride, t, key, fa):
         man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fa
         stochastic = mode >= SR
         for j in range(w):
@@ -391,23 +381,6 @@ def _round_row(tag, vals, w, ebase, stride, t, key, fa, lc):
             vals[j] = round_sum(np.float64(vals[j]), 0.0, u, man_bits, emin, maxv, min_normal,
                                 spec, saturate, subnormals, mode, r_bits)
     return exact
-
-
-def lean_block(tag, A, B, C, bi, i0, j0, w, chunk, lc):
-    """Rows i0..i0+3 through gemm_rows_lean when the kind is LEAN (True), else nothing (False)."""
-
-
-@overload(lean_block, jit_options={"cache": True})
-def _lean_block(tag, A, B, C, bi, i0, j0, w, chunk, lc):
-    if _kind(tag) == LEAN:
-        def run(tag, A, B, C, bi, i0, j0, w, chunk, lc):
-            gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc)
-            return True
-        return run
-
-    def skip(tag, A, B, C, bi, i0, j0, w, chunk, lc):
-        return False
-    return skip
 
 
 @njit(cache=True)
@@ -552,24 +525,28 @@ def task_tile(task, m, n, rows, tile):
 
 
 @njit(cache=True, parallel=True)
-def gemm_float(A, B, C, tag, chunk, pairwise, fa, fp, lc, key):
+def gemm_float(A, B, C, tag, chunk, pairwise, fa, fp, key):
     """C[b] = A[b] @ B[b] with a float accumulator (A: (BA, M, K), B: (BB, K, N), BA/BB 1 or Bt);
     ``tag``: KIND_TAG of the kind of addition.  Tasks: (batch, block of ROWS rows, column tile)."""
     nb, m, n = C.shape
     for task in prange(n_tasks(nb, m, n, ROWS, TILE)):
         bi, i0, i1, j0, w = task_tile(task, m, n, ROWS, TILE)
-        if not (not pairwise and not fp[0] and i1 - i0 == ROWS
-                and lean_block(tag, A, B, C, bi, i0, j0, w, chunk, lc)):
-            for i in range(i0, i1):
-                gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, lc, key)
+        for i in range(i0, i1):
+            gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key)
+
+
+# The order of a LEAN block kernel, a compile-time choice as KIND_TAG's: a GEMM compiles only
+# the order it runs.
+ORDER_TAG = {"sequential": np.int8(0), "pairwise": np.int16(0)}
 
 
 @njit(cache=True, parallel=True)
-def gemm_lean_blocks(A, B, C, chunk, lc):
-    """The whole blocks of ROWS rows of the LEAN sequential case, for any lane dtype: the
-    float32-lane entry point (gemm_float, for every kind, order and product, is called with
-    float64 arrays only, which halves the cold-start compile work).  C rows past the last whole
-    block are left to the caller."""
+def gemm_lean_blocks(A, B, C, chunk, lc, order):
+    """The whole blocks of ROWS rows of the LEAN cases, for any lane dtype: sequential (and
+    chunked) sums or adder trees (``order``: ORDER_TAG) - the float32-lane entry point
+    (gemm_float, for every kind, order and product, is called with float64 arrays only, which
+    halves the cold-start compile work).  C rows past the last whole block are left to the
+    caller."""
     nb, m, n = C.shape
     tiles = (n + TILE - 1) // TILE
     blocks = m // ROWS
@@ -577,7 +554,20 @@ def gemm_lean_blocks(A, B, C, chunk, lc):
         bi = task // (blocks * tiles)
         i0 = (task % blocks) * ROWS                  # row blocks fastest, as in task_tile
         j0 = ((task // blocks) % tiles) * TILE
-        gemm_rows_lean(A, B, C, bi, i0, j0, min(n, j0 + TILE) - j0, chunk, lc)
+        lean_rows(order, A, B, C, bi, i0, j0, min(n, j0 + TILE) - j0, chunk, lc)
+
+
+def lean_rows(order, A, B, C, bi, i0, j0, w, chunk, lc):
+    """Rows i0..i0+3: gemm_rows_lean, or gemm_rows_tree for ORDER_TAG["pairwise"]."""
+
+
+@overload(lean_rows, jit_options={"cache": True})
+def _lean_rows(order, A, B, C, bi, i0, j0, w, chunk, lc):
+    if order == types.int16:
+        return lambda order, A, B, C, bi, i0, j0, w, chunk, lc: \
+            gemm_rows_tree(A, B, C, bi, i0, j0, w, chunk, lc)
+    return lambda order, A, B, C, bi, i0, j0, w, chunk, lc: \
+        gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc)
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -621,8 +611,105 @@ def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
             C[bi, i0 + r, j0 + j] = total[r, j]
 
 
+# --- adder trees in LEAN lanes, four rows at once ----------------------------------------------
+# The nodes of a tree live in one array ``lev`` (levels + 2, ROWS, w): slot l holds the pending
+# node over 2**l products, the last two are scratch, used in turn: a merge never writes the slot
+# it reads (LLVM's runtime alias check sends an in-place loop to its scalar version, 3x slower).
+# Addressing slots by index, not by views, keeps reference counting out of the loops.  The order of additions is gemm_row's: products in
+# pairs (2t, 2t + 1), each new node merged with the pending node of its level (a binary
+# counter), the leftover nodes of a run summed smallest first.
+
+@njit(cache=True, fastmath={"contract"})
+def tree_pair(lev, d, a_mat, b_mat, i0, k, j0, w, lc):
+    """lev[d] = round(A[i0 + r, k] * B[k] + A[i0 + r, k + 1] * B[k + 1]) for r < 4: both
+    products exact in the lane, their sum rounded once in it (a multiply and an FMA, or two
+    multiplies and an add) and then to the register - the adder-tree case of
+    :func:`lean_lanes`."""
+    a0, a1, a2, a3 = a_mat[i0, k], a_mat[i0 + 1, k], a_mat[i0 + 2, k], a_mat[i0 + 3, k]
+    c0, c1, c2, c3 = (a_mat[i0, k + 1], a_mat[i0 + 1, k + 1], a_mat[i0 + 2, k + 1],
+                      a_mat[i0 + 3, k + 1])
+    ud = np.uint64(d)
+    for j in range(w):
+        uj = np.uint64(j)
+        b = b_mat[np.uint64(k), np.uint64(j0 + j)]
+        e = b_mat[np.uint64(k + 1), np.uint64(j0 + j)]
+        lev[ud, 0, uj] = lane_round(a0 * b + c0 * e, lc)
+        lev[ud, 1, uj] = lane_round(a1 * b + c1 * e, lc)
+        lev[ud, 2, uj] = lane_round(a2 * b + c2 * e, lc)
+        lev[ud, 3, uj] = lane_round(a3 * b + c3 * e, lc)
+
+
 @njit(cache=True)
-def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, lc, key):
+def tree_merge(lev, d, x, y, w, lc):
+    """lev[d] = round(lev[x] + lev[y])."""
+    ud, ux, uy = np.uint64(d), np.uint64(x), np.uint64(y)
+    for r in range(ROWS):
+        ur = np.uint64(r)
+        for j in range(w):
+            uj = np.uint64(j)
+            lev[ud, ur, uj] = lane_round(lev[ux, ur, uj] + lev[uy, ur, uj], lc)
+
+
+@njit(cache=True)
+def gemm_rows_tree(A, B, C, bi, i0, j0, w, chunk, lc):
+    """Rows i0..i0+3 of the LEAN adder tree (``order="pairwise"``, with or without chunks):
+    gemm_row's pairwise order, four rows and a product pair per pass over B."""
+    kk = A.shape[2]
+    a_mat = A[bi if A.shape[0] > 1 else 0]
+    b_mat = B[bi if B.shape[0] > 1 else 0]
+    run = chunk if chunk > 0 else max(kk, 1)
+    levels = 1
+    while (1 << (levels - 1)) < run:
+        levels += 1
+    lev = np.empty((levels + 2, ROWS, w), C.dtype)
+    total = np.zeros((ROWS, w), C.dtype)
+    for k0 in range(0, kk, run):
+        k1 = min(kk, k0 + run)
+        count = 0
+        for k in range(k0, k1 - 1, 2):
+            top = 1                                 # the level this pair's node settles at
+            while (count >> top) & 1:
+                top += 1
+            node = 1 if top == 1 else levels
+            tree_pair(lev, node, a_mat, b_mat, i0, k, j0, w, lc)
+            for level in range(1, top):             # carry: merge equal-sized nodes
+                dest = top if level == top - 1 else (2 * levels + 1) - node
+                tree_merge(lev, dest, node, level, w, lc)
+                node = dest
+            count += 2
+        if count < k1 - k0:                         # an odd run's last product, a leaf
+            for r in range(ROWS):
+                a = a_mat[i0 + r, k1 - 1]
+                for j in range(w):
+                    lev[0, r, j] = a * b_mat[k1 - 1, j0 + j]
+            count += 1
+        cur = -1
+        for level in range(levels):                 # the leftover nodes, smallest first
+            if (count >> level) & 1:
+                if cur < 0:
+                    cur = level
+                else:
+                    dest = levels + 1 if cur == levels else levels
+                    tree_merge(lev, dest, cur, level, w, lc)
+                    cur = dest
+        if count == 1:                              # a lone product
+            for r in range(ROWS):
+                for j in range(w):
+                    lev[cur, r, j] = lane_round(lev[cur, r, j], lc)
+        for r in range(ROWS):
+            if chunk > 0:
+                for j in range(w):
+                    total[r, j] = lane_add(total[r, j], lev[cur, r, j], lc)
+            else:
+                for j in range(w):
+                    total[r, j] = lev[cur, r, j]
+    for r in range(ROWS):
+        for j in range(w):
+            C[bi, i0 + r, j0 + j] = total[r, j]
+
+
+@njit(cache=True)
+def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key):
     """Row i, columns j0..j0+w-1 of :func:`gemm_float`, any kind and order."""
     nb, m, n = C.shape
     kk = A.shape[2]
@@ -644,7 +731,7 @@ def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, lc, key):
             regs[:] = 0.0
             for k in range(k0, k1):
                 product_row(a_mat[i, k], b_mat[k, j0:j0 + w], pbuf, w, fp)
-                add_rows(tag, regs, pbuf, w, ebase, step, k, key, fa, lc)
+                add_rows(tag, regs, pbuf, w, ebase, step, k, key, fa)
         else:
             count = 0
             for k in range(k0, k1):
@@ -653,7 +740,7 @@ def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, lc, key):
                 while (count >> level) & 1:            # carry: merge equal-sized blocks
                     lo = k - (2 << level) + 1
                     add_rows(tag, pbuf, lev[level], w, ebase, step, 2 * kk + lo * kk + k,
-                             key, fa, lc)
+                             key, fa)
                     level += 1
                 for j in range(w):
                     lev[level, j] = pbuf[j]
@@ -668,11 +755,11 @@ def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, lc, key):
                     else:
                         lo = k0 + ((count >> (level + 1)) << (level + 1))
                         add_rows(tag, regs, lev[level], w, ebase, step,
-                                 2 * kk + lo * kk + (k1 - 1), key, fa, lc)
+                                 2 * kk + lo * kk + (k1 - 1), key, fa)
             if count == 1:
-                round_row(tag, regs, w, ebase, step, k0, key, fa, lc)
+                round_row(tag, regs, w, ebase, step, k0, key, fa)
         if chunk > 0:
-            add_rows(tag, total, regs, w, ebase, step, kk + k0 // run, key, fa, lc)
+            add_rows(tag, total, regs, w, ebase, step, kk + k0 // run, key, fa)
         else:
             for j in range(w):
                 total[j] = regs[j]
