@@ -202,11 +202,18 @@ class FusedDotAdd:
                -1 if promote is None else promote[0])
         outer = self.register if promote is None else promote[1]
         ofmt = float_args(outer) + (_k.MODE["rne" if promote is None else promote[2]],)
+        f32 = scales is None and _fused.float32_cuts(
+            self.frac_bits, self.group, _fused.CUTS[self.cut], self.subsum,
+            (a_fmt.man_bits, a_fmt.emin, a_fmt.emax), (b_fmt.man_bits, b_fmt.emin, b_fmt.emax),
+            self.register.emax)
+        empty = np.empty((1, 0, 0), np.float32)
         _fused.fused_gemm(np.ascontiguousarray(a3, np.float64),
                           np.ascontiguousarray(b3, np.float64),
                           np.ascontiguousarray(c3, np.float64), d, np.ascontiguousarray(ea),
                           np.ascontiguousarray(eb), tuple(np.int64(v) for v in cfg),
-                          float_args(self.register) + (_k.MODE[self.rounding],), ofmt)
+                          float_args(self.register) + (_k.MODE[self.rounding],), ofmt,
+                          np.ascontiguousarray(a3, np.float32) if f32 else empty,
+                          np.ascontiguousarray(b3, np.float32) if f32 else empty)
         return d
 
     def _exponents(self, x, f):

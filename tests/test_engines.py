@@ -708,3 +708,56 @@ def test_vector_rounding_pass_at_ties_and_range_edges(arch, ins):
         want = fused_gemm_ref(A[:1], B[:, :1], C[:1, :1], eng.model, eng.a_format,
                               eng.b_format)[0][0]
         assert_same([d], [want])
+
+
+FLOAT32_CUT_MODELS = {
+    "hopper e4m3": lambda: fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3").model,
+    "hopper e5m2": lambda: fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e5m2").model,
+    "rdn, float32 register": lambda: fpsim.FusedDotAdd(
+        group=7, frac_bits=11, cut="rdn", register=fpsim.format("float32"), rounding="rne",
+        overflow="format"),
+}
+
+
+@pytest.mark.parametrize("name", list(FLOAT32_CUT_MODELS))
+def test_float32_cut_lanes_at_their_proof_edges(name):
+    """The cut pass in float32 lanes (kernels.fused.float32_cuts) against the Fraction reference:
+    C at float32's largest values, so that the scaled products underflow float32 (rtz and rdn
+    must still give the exact cut, -1 for rdn's tiny negatives); C tiny with all-zero products
+    (the clamped scale) and with nonzero ones; subnormal inputs, cancellation, Inf and NaN, a
+    partial last group."""
+    model = FLOAT32_CUT_MODELS[name]()
+    f = fpsim.format("e5m2" if "e5m2" in name else "e4m3")
+    f32 = fpsim.format("float32")
+    assert fpsim.kernels.fused.float32_cuts(
+        model.frac_bits, model.group, fpsim.kernels.fused.CUTS[model.cut], model.subsum,
+        (f.man_bits, f.emin, f.emax), (f.man_bits, f.emin, f.emax), f32.emax)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    K = 2 * model.group + 3
+    A, B = adversarial(rng, (6, K), f), adversarial(rng, (K, 9), f)
+    B[:, 0] = 0.0                                       # products all zero: C alone
+    A[5, :] = f.min_subnormal * np.where(rng.random(K) < 0.5, -1, 1)
+    C = np.zeros((6, 9))
+    C[0] = [f32.max, -f32.max, 2.0**126, -(2.0**127), f32.min_normal, -f32.min_subnormal,
+            f32.min_subnormal, -0.0, 3.0]
+    C[1] = C[0][::-1]
+    C[2, :] = -f32.max / 3
+    C[3] = fpsim.quantize(rng.standard_normal(9) * 2.0 ** rng.integers(-140, 120, 9), f32)
+    C[4, :] = f32.min_subnormal
+    A[4, 3], B[2, 5] = np.inf, np.nan
+    got = model.run(A[None], B[None], C[None], f, f)[0]
+    assert_same(got, fused_gemm_ref(A, B, C, model, f, f))
+
+
+def test_float32_cut_lanes_condition():
+    """float32_cuts says no where a piece of its proof fails: a 24-bit cut (Ampere's bf16), a
+    nearest-even cut, runs of products, a register whose exponents put the scale below float32's
+    normal range, products wider than float32."""
+    fz = fpsim.kernels.fused
+    e4m3, bf16 = (3, -6, 8), (7, -126, 127)
+    assert fz.float32_cuts(13, 32, fz.CUT_RTZ, 1, e4m3, e4m3, 127)
+    assert not fz.float32_cuts(24, 8, fz.CUT_RTZ, 1, bf16, bf16, 127)
+    assert not fz.float32_cuts(13, 32, fz.CUT_RNE, 1, e4m3, e4m3, 127)
+    assert not fz.float32_cuts(13, 32, fz.CUT_RTZ, 16, e4m3, e4m3, 127)
+    assert not fz.float32_cuts(13, 32, fz.CUT_RTZ, 1, e4m3, e4m3, 140)
+    assert not fz.float32_cuts(8, 4, fz.CUT_RTZ, 1, bf16, (15, -14, 15), 127)

@@ -68,6 +68,38 @@ def supports(frac_bits, terms, term_emin, term_emax, head=2, late_sum=-1):
         and frac_bits - term_emin <= 1023 and term_emax + head <= 1021 and low >= -1022
 
 
+def float32_cuts(frac_bits, terms, cut_mode, subsum, a, b, register_emax):
+    """Whether the products' cut-and-sum pass (step 3 and lane sums of step 4) may run in
+    float32 lanes - twice the elements per vector instruction - with the float64 pass's
+    results.  ``a``, ``b``: ``(man_bits, emin, emax)`` of the inputs (no block scales);
+    ``register_emax``: the largest exponent ``c`` can have.
+
+    Proof.  (i) Inputs with at most 24 significant bits, exponents up to 127 and quanta of at
+    least 2**-149 are float32 values, and their products (at most ``a.man + b.man + 2 <= 24``
+    bits, quanta >= 2**-149, below 2**(a.emax + b.emax + 2) <= 2**128) are exact in float32.
+    (ii) The scale 2**(F - e) (F = frac_bits, e the group's alignment exponent, at most
+    max(a.emax + b.emax + 1, register_emax)) is a normal float32 when F - e >= -126; where a
+    group has no nonzero product e may be lower, and the scale is clamped to 2**127 (it then
+    multiplies zeros only; a non-finite input takes the special path either way).  (iii) x = p *
+    scale: where |x| >= 1/2 it is exact (it has p's bits and is no float32 subnormal); where
+    |x| < 1/2 the float32 product is below 1/2 too (rounding is monotone and 1/2 a float32), so
+    its truncation is +-0 as the exact one's (sign-magnitude, ``rtz``); for ``rdn`` (floor) the
+    float32 product must not underflow to -0, which holds when the smallest product times the
+    smallest scale, 2**(a.emin - a.man + b.emin - b.man + F - e_max), is at least 2**-149.
+    (iv) A group's sum of ``terms`` cut values, each an integer below 2**(F + 2), stays below
+    2**24 when F + 2 + ceil(log2(terms)) <= 24: every partial sum is exact.  Nearest-even cuts
+    and runs of products (``subsum``) stay in float64."""
+    (am, a_emin, a_emax), (bm, b_emin, b_emax) = a, b
+    if subsum != 1 or cut_mode not in (CUT_RTZ, CUT_RDN):
+        return False
+    inputs = all(m <= 23 and emax <= 127 and emin - m >= -149 for m, emin, emax in (a, b))
+    e_max = max(a_emax + b_emax + 1, register_emax)
+    low = a_emin - am + b_emin - bm
+    return inputs and am + bm + 2 <= 24 and low >= -149 and a_emax + b_emax + 2 <= 128 \
+        and frac_bits - e_max >= -126 and frac_bits + 2 + int(np.ceil(np.log2(terms))) <= 24 \
+        and (cut_mode == CUT_RTZ or low + frac_bits - e_max >= -149)
+
+
 def subsum_exact(product_bits, subsum):
     """Whether a sum of ``subsum`` products is exact in float64 when each product is an integer
     multiple of one power of two ``q`` below ``2**product_bits * q`` (the products of a run share
@@ -111,10 +143,11 @@ def wrap(s, bits):
 
 
 @njit(cache=True)
-def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt, ofmt):
+def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt):
     """Rows i0..i0+rows-1, columns j0..j0+w-1 of one batch: every group of K in order, D
     chaining into C.  EA/EB: the alignment exponent of each input (int32; see
-    :func:`fused_gemm`); cfg: the model's integers (see :func:`fused_gemm`).
+    :func:`fused_gemm`); cfg: the model's integers (see :func:`fused_gemm`); A32/B32: A and B
+    as float32 for the cut pass in float32 lanes (:func:`float32_cuts`), or 0-sized.
 
     Per group: the alignment exponents (a vector pass over EB per row), then the products cut
     and summed (a pass over B, each row of B used by every row of the block while it is in
@@ -134,16 +167,24 @@ def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt, ofmt):
     over = pow2n(exponent(fmt[2]) + 1)
     fast = carry < 0 and (mode == RTZ or mode == RNE) and \
         ((c_aligned and lanes == 1) or late_sum >= 0)
-    reg = np.empty((rows, w))
-    for r in range(rows):
+    # ROWS rows always; past the last row of the output (rows < ROWS) the last row is computed
+    # again and dropped, so the passes over B are one four-row code
+    rix = np.array([i0 + min(r, rows - 1) for r in range(ROWS)])
+    reg = np.empty((ROWS, w))
+    for r in range(ROWS):
         for j in range(w):
-            reg[r, j] = C[bi, i0 + r, j0 + j]
-    emax = np.empty((rows, lanes, w), np.int32)    # int32: AVX2 has a vector max for it
-    acc = np.empty((rows, lanes, w))
-    scale = np.empty((rows, lanes, w))
-    run = np.empty((rows, w))
+            reg[r, j] = C[bi, rix[r], j0 + j]
+    emax = np.empty((ROWS, lanes, w), np.int32)    # int32: AVX2 has a vector max for it
+    acc = np.empty((ROWS, lanes, w))
+    scale = np.empty((ROWS, lanes, w))
+    f32 = A32.size > 0
+    a32 = A32[bi if A32.shape[0] > 1 else 0]
+    b32 = B32[bi if B32.shape[0] > 1 else 0]
+    acc32 = np.empty((ROWS, lanes, w if f32 else 0), np.float32)
+    scale32 = np.empty((ROWS, lanes, w if f32 else 0), np.float32)
+    run = np.empty((ROWS, w))
     ok = np.empty(w, np.bool_)
-    outer = np.zeros((rows, w) if chunk > 0 else (0, 0))
+    outer = np.zeros((ROWS, w) if chunk > 0 else (0, 0))
     for k0 in range(0, kk, group):
         if chunk > 0 and k0 > 0 and k0 % chunk == 0:
             promote(outer, reg, ofmt)
@@ -151,33 +192,36 @@ def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt, ofmt):
         acc[:] = 0.0
         emax[:] = NO_EXP
         if c_aligned:
-            for r in range(rows):
+            for r in range(ROWS):
                 regr, em = reg[r], emax[r, 0]    # views: plain j indices vectorise
                 for j in range(w):
                     c = regr[j]
                     e = max(exponent(c), np.int64(c_emin)) if abs(c) < np.inf else NO_EXP
                     em[j] = zero_exp if c == 0.0 else e
         for k in range(k0, k1):                  # the alignment exponents
-            ln = ((k - k0) // subsum) % lanes
-            ebk = eb_mat[k, j0:j0 + w]           # a view: plain j indices vectorise
-            for r in range(rows):
-                ea = ea_mat[i0 + r, k]
-                em = emax[r, ln]
-                for j in range(w):
-                    em[j] = max(em[j], np.int32(ea + ebk[j]))
-        for r in range(rows):
+            exponent_rows(emax, ((k - k0) // subsum) % lanes, ea_mat, eb_mat, rix, k, j0, w)
+        for r in range(ROWS):
             for ln in range(lanes):
                 em, sc = emax[r, ln], scale[r, ln]
                 for j in range(w):
                     sc[j] = pow2n(frac_bits - em[j]) if em[j] > NO_TERM else 0.0
+        if f32:
+            acc32[:] = 0.0
+            for r in range(ROWS):
+                for ln in range(lanes):
+                    for j in range(w):
+                        scale32[r, ln, j] = np.float32(min(scale[r, ln, j], 2.0 ** 127))
         for k in range(k0, k1):                  # the products (or runs), cut and summed
             t = (k - k0) // subsum
+            if subsum == 1:
+                if f32:
+                    cut_step(acc32, scale32, t % lanes, a32, b32, rix, k, j0, w, cut_mode)
+                else:
+                    cut_step(acc, scale, t % lanes, a_mat, b_mat, rix, k, j0, w, cut_mode)
+                continue
             bk = b_mat[k, j0:j0 + w]
-            for r in range(rows):
-                a = a_mat[i0 + r, k]
-                if subsum == 1:
-                    cut_add(acc[r, t % lanes], bk, a, scale[r, t % lanes], w, cut_mode)
-                    continue
+            for r in range(ROWS):
+                a = a_mat[rix[r], k]
                 if (k - k0) % subsum == 0:
                     run[r] = 0.0
                 rr = run[r]
@@ -185,7 +229,12 @@ def fused_task(A, B, C, D, EA, EB, bi, i0, rows, j0, w, cfg, fmt, ofmt):
                     rr[j] += a * bk[j]
                 if (k - k0) % subsum == subsum - 1 or k == k1 - 1:
                     cut_add(acc[r, t % lanes], rr, 1.0, scale[r, t % lanes], w, cut_mode)
-        for r in range(rows):
+        if f32:                                  # exact: integers below 2**24
+            for r in range(ROWS):
+                for ln in range(lanes):
+                    for j in range(w):
+                        acc[r, ln, j] = acc32[r, ln, j]
+        for r in range(rows):                   # the rows of the output only
             if fast:
                 bad = round_pass(reg[r], acc[r], emax[r], scale[r], ok, w, cfg, fmt)
             else:
@@ -263,6 +312,50 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
         bad += not good
         reg[j] = r if good else c
     return bad
+
+
+@njit(cache=True, inline="always")
+def exponent_rows(emax, ln, ea_mat, eb_mat, rix, k, j0, w):
+    """emax[r, ln, j] = max(emax[r, ln, j], EA[rix[r], k] + EB[k, j0 + j]) for the four rows:
+    each loaded EB value serves four rows; indices, not views (reference counting per view
+    rivals these loops' arithmetic)."""
+    uk, ul = np.uint64(k), np.uint64(ln)
+    e0, e1 = ea_mat[np.uint64(rix[0]), uk], ea_mat[np.uint64(rix[1]), uk]
+    e2, e3 = ea_mat[np.uint64(rix[2]), uk], ea_mat[np.uint64(rix[3]), uk]
+    for j in range(w):
+        uj = np.uint64(j)
+        eb = eb_mat[uk, np.uint64(j0 + j)]
+        emax[0, ul, uj] = max(emax[0, ul, uj], np.int32(e0 + eb))
+        emax[1, ul, uj] = max(emax[1, ul, uj], np.int32(e1 + eb))
+        emax[2, ul, uj] = max(emax[2, ul, uj], np.int32(e2 + eb))
+        emax[3, ul, uj] = max(emax[3, ul, uj], np.int32(e3 + eb))
+
+
+@njit(cache=True, inline="always")
+def cut_rows(acc, scale, ln, a_mat, b_mat, rix, k, j0, w, cut_mode):
+    """acc[r, ln, j] += the cut of A[rix[r], k] * B[k, j0 + j] * scale[r, ln, j] for the four
+    rows (exact: an exact product times a power of two); ``cut_mode`` a literal."""
+    uk, ul = np.uint64(k), np.uint64(ln)
+    a0, a1 = a_mat[np.uint64(rix[0]), uk], a_mat[np.uint64(rix[1]), uk]
+    a2, a3 = a_mat[np.uint64(rix[2]), uk], a_mat[np.uint64(rix[3]), uk]
+    for j in range(w):
+        uj = np.uint64(j)
+        b = b_mat[uk, np.uint64(j0 + j)]
+        acc[0, ul, uj] += cut(a0 * b * scale[0, ul, uj], cut_mode)
+        acc[1, ul, uj] += cut(a1 * b * scale[1, ul, uj], cut_mode)
+        acc[2, ul, uj] += cut(a2 * b * scale[2, ul, uj], cut_mode)
+        acc[3, ul, uj] += cut(a3 * b * scale[3, ul, uj], cut_mode)
+
+
+@njit(cache=True, inline="always")
+def cut_step(acc, scale, ln, a_mat, b_mat, rix, k, j0, w, cut_mode):
+    """:func:`cut_rows` with the cut mode as a literal, so that each loop has one cut."""
+    if cut_mode == CUT_RTZ:
+        cut_rows(acc, scale, ln, a_mat, b_mat, rix, k, j0, w, CUT_RTZ)
+    elif cut_mode == CUT_RDN:
+        cut_rows(acc, scale, ln, a_mat, b_mat, rix, k, j0, w, CUT_RDN)
+    else:
+        cut_rows(acc, scale, ln, a_mat, b_mat, rix, k, j0, w, CUT_RNE)
 
 
 @njit(cache=True, inline="always")
@@ -356,15 +449,16 @@ def finish(c, a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg, fmt, over):
 
 
 @njit(cache=True, parallel=True)
-def fused_gemm(A, B, C, D, EA, EB, cfg, fmt, ofmt):
+def fused_gemm(A, B, C, D, EA, EB, cfg, fmt, ofmt, A32, B32):
     """D[b] = the fused dot-add chain of A[b] @ B[b] from C[b] (A: (BA, M, K), B: (BB, K, N),
     C and D: (Bt, M, N)).  EA (BA, M, K) and EB (BB, K, N): each input's alignment exponent
     (int32; below NO_TERM for inputs that never set the alignment).  cfg: the int64 tuple
     (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
     lanes, late_sum, late_c, late_drop, product_overflow, chunk); carry, late_sum, late_c,
     late_drop and chunk are -1 when unused; fmt and ofmt: the register's and the outer
-    register's rounding arguments.  Tasks: blocks of ROWS rows by TILE columns."""
+    register's rounding arguments; A32, B32: A and B as float32 where :func:`float32_cuts`
+    holds, else 0-sized float32 arrays.  Tasks: blocks of ROWS rows by TILE columns."""
     nb, m, n = D.shape
     for task in prange(n_tasks(nb, m, n, ROWS, TILE)):
         bi, i0, i1, j0, w = task_tile(task, m, n, ROWS, TILE)
-        fused_task(A, B, C, D, EA, EB, bi, i0, i1 - i0, j0, w, cfg, fmt, ofmt)
+        fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, i1 - i0, j0, w, cfg, fmt, ofmt)
