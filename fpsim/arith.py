@@ -11,11 +11,12 @@ from .formats import FloatFormat
 from .kernels import arith as _arith
 from .kernels import gemm as _gemm
 from .kernels import rounding as _k
-from .quantize import float_args, positive_nans
+from .quantize import float_args, positive_nans, round_float
 
 
 def _operands(names, arrays, f: FloatFormat, dtype):
-    """Widen, broadcast and check the operands; returns flat float64 arrays, shape, out dtype."""
+    """Widen, broadcast and check the operands; returns flat float64 arrays, shape, out dtype,
+    whether every operand is 32-bit or narrower, and whether every one widened to float32."""
     widened, small = [], True
     for name, x in zip(names, arrays):
         xa, natural = values_array(x)
@@ -34,7 +35,7 @@ def _operands(names, arrays, f: FloatFormat, dtype):
     f32 = np.dtype(np.float32)
     natural = f32 if small and NUMPY_FORMATS[f32].contains(f) else np.dtype(np.float64)
     out_dtype = check_out_dtype(dtype, natural, f, explicit=dtype is not None)
-    return flat, shape, out_dtype, small
+    return flat, shape, out_dtype, small, all(w.dtype == np.float32 for w in widened)
 
 
 _NATIVE = {_arith.OP_ADD: np.add, _arith.OP_SUB: np.subtract, _arith.OP_MUL: np.multiply,
@@ -45,13 +46,22 @@ def _elementwise(op, names, arrays, fmt, rounding, seed, sr_bits, dtype):
     f = check_arith_format(fmt)
     mode, r_bits = rounding_mode(rounding, sr_bits, f)
     key = check_seed(seed, mode >= _k.SR)
-    flat, shape, out_dtype, small = _operands(names, arrays, f, dtype)
+    flat, shape, out_dtype, small, f32_values = _operands(names, arrays, f, dtype)
     if small and op in _NATIVE and _gemm.native_lanes(
             (f.man_bits, f.emin, f.emax), (23, -126, 127), (23, -126, 127), mode == _k.RNE, True,
             f.subnormals and f.specials == "ieee" and not f.saturate) == 32:
         # binary32 operands and register: float32's own IEEE operation (kernels.gemm.native_lanes)
         with np.errstate(all="ignore"):
             out = _NATIVE[op](*(x.astype(np.float32) for x in flat)).astype(np.float64)
+        out = positive_nans(out).reshape(shape)
+        return out if out.dtype == out_dtype else out.astype(out_dtype)
+    if f32_values and op == _arith.OP_MUL:
+        # float32 values (float16 and ml_dtypes operands widen to them): their product is exact
+        # in float64 (48 bits, 2**-298 .. 2**256), so its one rounding is quantize's
+        with np.errstate(all="ignore"):
+            prod = flat[0] * flat[1]
+        out = np.empty_like(prod)
+        round_float(prod, out, np.empty(0, np.uint64), f, mode, r_bits, key)
         out = positive_nans(out).reshape(shape)
         return out if out.dtype == out_dtype else out.astype(out_dtype)
     while len(flat) < 3:

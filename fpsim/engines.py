@@ -219,11 +219,11 @@ class FusedDotAdd:
     def _exponents(self, x, f):
         """Each input's alignment exponent (int32): floor(log2|x|) raised to f's emin; zeros
         (and non-finite values, which take the special path) get zero_exponent."""
-        with np.errstate(invalid="ignore"):
-            _, e = np.frexp(np.where(np.isfinite(x), x, 0.0))
-        e = np.maximum(e.astype(np.int32) - 1, scale_range(f, None)[0])
         zero = _fused.NO_INPUT if self.zero_exponent is None else self.zero_exponent
-        return np.where((x == 0) | ~np.isfinite(x), zero, e).astype(np.int32)
+        x = np.ascontiguousarray(x, np.float64)
+        out = np.empty(x.shape, np.int32)
+        _fused.input_exponents(x.reshape(-1), scale_range(f, None)[0], zero, out.reshape(-1))
+        return out
 
 
 def scale_range(f, zero_exponent):

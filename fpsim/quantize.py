@@ -175,7 +175,16 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
         _kradix4.quantize_radix4(flat, out, rand, f.bias, f.phase, f.top_field, mode, r_bits, key)
     elif isinstance(f, ExponentFormat):
         _kexp.quantize_exponent(flat, out, rand, f.bias, f.top_code, mode, r_bits, key)
-    elif lane_path(f, flat, mode, rand):
+    else:
+        round_float(flat, out, rand, f, mode, r_bits, key)
+    out = out.reshape(xa.shape)
+    return out if out.dtype == out_dtype else out.astype(out_dtype)
+
+
+def round_float(flat, out, rand, f: FloatFormat, mode, r_bits, key):
+    """out = flat (1-D float32 or float64) rounded into float format f: the kernel for the mode,
+    the format and the size (``rand``: given random words, or 0-sized)."""
+    if lane_path(f, flat, mode, rand):
         lq = lane_constants(f, flat.dtype == np.float64)
         if flat.size <= _k.CHUNK:
             _k.lane_chunk(flat, out, 0, flat.size, lq)
@@ -194,8 +203,6 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
             _k.quantize_fast(flat, out, *float_args(f), mode, r_bits)
     else:
         _k.quantize_array(flat, out, rand, *float_args(f), mode, r_bits, key)
-    out = out.reshape(xa.shape)
-    return out if out.dtype == out_dtype else out.astype(out_dtype)
 
 
 def encode(x, fmt, rounding="rne", seed=None, sr_bits=None, random_words=None, axis=None):

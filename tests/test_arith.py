@@ -664,3 +664,40 @@ def test_float32_operands_into_float32_against_the_reference(op):
     assert got.dtype == np.float32
     check(got, want, op)
     assert not np.signbit(got[np.isnan(got)]).any()
+
+
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "e5m2", "bfloat16", "fp16_169", "float16"])
+def test_float32_operand_products_round_once_as_quantize(fmt):
+    """fpsim.mul of float32 (and narrower) operands rounds the float64 product (exact: 48 bits,
+    2**-298 .. 2**256) with quantize's kernels: every mode, stochastic ones with the element
+    index words, against the exact-rational reference.  Adversarial products: exact ties and
+    near-ties of the target, its subnormal range and beyond its largest value, products of
+    float32 subnormals (far below float32), Inf * 0, signed zeros."""
+    f = fpsim.format(fmt)
+    rng = np.random.default_rng(len(fmt))
+    v = f.values()
+    v = v[np.isfinite(v) & (v > 0)]
+    half = 2.0 ** -(f.man_bits + 1)
+    a = np.concatenate([rng.choice(v, 60) * (1 + half), rng.choice(v, 40) * (1 + 3 * half),
+                        rng.choice(v, 40) * (1 + half + 2.0 ** -22),
+                        rng.standard_normal(60) * 2.0 ** rng.integers(-140, 120, 60),
+                        [2.0**-149, -(2.0**-149), 3e38, np.inf, 0.0, -0.0, np.nan, 1.0]])
+    b = np.concatenate([np.where(rng.random(140) < 0.5, -1.0, 1.0),
+                        rng.standard_normal(60) * 2.0 ** rng.integers(-20, 20, 60),
+                        [2.0**-149, 2.0**-149, 8.0, 0.0, 5.0, -3.0, 1.0, np.nan]])
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    for mode in DETERMINISTIC:
+        got = fpsim.mul(a, b, f, rounding=mode, dtype=np.float64)
+        check(got, [mul_ref(float(x), float(y), f, mode) for x, y in zip(a, b)], (fmt, mode))
+    seed = 12345
+    us = _words(seed, a.size)
+    for sr_bits in (None, 3, 20):
+        got = fpsim.mul(a, b, f, rounding="sr", seed=seed, sr_bits=sr_bits, dtype=np.float64)
+        check(got, [mul_ref(float(x), float(y), f, "sr", u=u, sr_bits=sr_bits)
+                    for x, y, u in zip(a, b, us)], (fmt, sr_bits))
+    # the same bits as the operands given as float64 (the exact elementwise unit)
+    for mode in ("rne", "sr"):
+        assert np.array_equal(
+            fpsim.mul(a, b, f, rounding=mode, seed=7, dtype=np.float64),
+            fpsim.mul(a.astype(np.float64), b.astype(np.float64), f, rounding=mode, seed=7),
+            equal_nan=True)

@@ -761,3 +761,21 @@ def test_float32_cut_lanes_condition():
     assert not fz.float32_cuts(13, 32, fz.CUT_RTZ, 16, e4m3, e4m3, 127)
     assert not fz.float32_cuts(13, 32, fz.CUT_RTZ, 1, e4m3, e4m3, 140)
     assert not fz.float32_cuts(8, 4, fz.CUT_RTZ, 1, bf16, (15, -14, 15), 127)
+
+
+@pytest.mark.parametrize("lo", [-1074, -1022, -126, -6])
+def test_input_exponents_against_frexp(lo):
+    """kernels.fused.input_exponents (the alignment exponent of each input) against numpy's
+    frexp: floor(log2|x|) raised to lo; zeros, Inf and NaN get the zero exponent; float64
+    subnormals, the largest values, values just below powers of two."""
+    rng = np.random.default_rng(-lo)
+    x = np.concatenate([rng.standard_normal(500) * 2.0 ** rng.integers(-1074, 1000, 500),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 2.0**-1074, -(2.0**-1060),
+                         2.0**-1022, np.nextafter(2.0**-1022, 0), np.finfo(np.float64).max,
+                         np.nextafter(1.0, 0), 1.0, -0.75]])
+    out = np.empty(x.size, np.int32)
+    fpsim.kernels.fused.input_exponents(x, lo, -7777, out)
+    with np.errstate(invalid="ignore"):
+        _, e = np.frexp(np.where(np.isfinite(x), x, 0.0))
+    want = np.where((x == 0) | ~np.isfinite(x), -7777, np.maximum(e - 1, lo))
+    assert np.array_equal(out, want)

@@ -33,6 +33,8 @@ Work is split into (batch, block of rows, column tile) tasks; the registers of a
 and each group updates them whole.
 """
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -111,6 +113,25 @@ def subsum_exact(product_bits, subsum):
 def exponent(x):
     """floor(log2 |x|) of a normal float64 x (all terms are normal: :func:`supports`)."""
     return ((f64_bits(x) >> np.int64(52)) & np.int64(0x7FF)) - np.int64(1023)
+
+
+@njit(cache=True, parallel=True)
+def input_exponents(x, lo, zero, out):
+    """out[i] = floor(log2 |x[i]|) raised to ``lo`` for finite nonzero x[i], else ``zero``
+    (1-D float64 x, int32 out): each input's alignment exponent.  From the exponent field where
+    lo >= -1022 (a float64 subnormal is raised to lo either way), else by frexp."""
+    if lo >= -1022:
+        for i in prange(x.size):
+            v = x[i]
+            e = max(exponent(v), np.int64(lo))
+            out[i] = zero if v == 0.0 or not abs(v) < np.inf else e
+    else:
+        for i in prange(x.size):
+            v = x[i]
+            if v == 0.0 or not abs(v) < np.inf:
+                out[i] = zero
+            else:
+                out[i] = max(math.frexp(v)[1] - 1, lo)
 
 
 @njit(cache=True, inline="always")

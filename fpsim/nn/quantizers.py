@@ -252,8 +252,14 @@ class _CurrentTensor(_Cached):
 
 def scaled_round(x, s, fmt, rounding, seed):
     """(x * s rounded once into fmt, fmt, float32(1 / s)): the product is exact before its one
-    rounding (fpsim.mul), so x may be float32 or float64."""
-    q = mul(np.asarray(x, np.float64), s, fmt, rounding=rounding, seed=seed, dtype=np.float64)
+    rounding (fpsim.mul), so x may be float32 or float64.  A float32 x and a float32 s go in as
+    float32 arrays: fpsim.mul then rounds their float64 product with quantize's kernels."""
+    x = np.asarray(x)
+    if x.dtype != np.float32:
+        x = x.astype(np.float64)
+    s32 = np.float32(s)
+    q = mul(x, s32 if s32 == s else np.float64(s), fmt, rounding=rounding, seed=seed,
+            dtype=np.float64)
     return q.astype(np.float32), fmt, float(np.float32(1.0 / s))
 
 
