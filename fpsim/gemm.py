@@ -321,6 +321,9 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
     if native:                                   # the register in float32's own arithmetic
         total = total.astype(np.float32)
         dq = [d.astype(np.float32) for d in dequant]
+    # chunk sums of an inner register that float32 holds need no check
+    inner_fmt = eng.out_format if isinstance(eng, MatrixEngine) else getattr(eng, "fmt", None)
+    parts_f32 = isinstance(inner_fmt, FloatFormat) and f32.contains(inner_fmt)
     for lo in range(0, kk, n_chunk):
         a_c = np.ascontiguousarray(a3[:, :, lo:lo + n_chunk])
         b_c = np.ascontiguousarray(b3[:, lo:lo + n_chunk, :])
@@ -332,7 +335,7 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
         else:
             part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode)
         part = np.asarray(part, np.float64)
-        if native and float32_values(part):      # kernels.gemm.native_lanes: exact
+        if native and (parts_f32 or float32_values(part)):   # kernels.gemm.native_lanes
             c = lo // n_chunk
             _chain.dequant_add(total, part, np.ascontiguousarray(dq[0][:, :, c]),
                                np.ascontiguousarray(dq[1][:, c, :]))
