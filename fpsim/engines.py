@@ -28,6 +28,7 @@ ARCHS = ("volta", "turing", "ampere", "ada", "hopper", "blackwell", "rtx_blackwe
 CUTS = tuple(_fused.CUTS)
 OUT_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto")
 OVERFLOWS = ("inf", "format")
+NARROW = 32      # outputs narrower than this (and taller than wide) run transposed (FusedDotAdd)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,14 @@ class FusedDotAdd:
         (a multiple of group) the register is added into the outer register and restarts from
         +0; D is the outer register (what :func:`fpsim.gemm` computes for
         ``Accumulator(outer, chunk=chunk, inner=engine)``)."""
+        m, n = c3.shape[1], c3.shape[2]
+        if n < NARROW and m > n:
+            # the kernel's vectors run along N: a narrow output (attention's products) runs
+            # transposed, D^T = B^T A^T from C^T - the same steps, as each step is symmetric
+            # in the two inputs of a product (formats, exponents and scales swap with them)
+            t = lambda x: np.ascontiguousarray(np.swapaxes(x, 1, 2))     # noqa: E731
+            sc = None if scales is None else (t(scales[1]), t(scales[0])) + tuple(scales[2:])
+            return t(self.run(t(b3), t(a3), t(c3), b_fmt, a_fmt, sc, promote))
         ea, eb = self._exponents(a3, a_fmt), self._exponents(b3, b_fmt)
         z = min(self.zero_exponent or 0, 0)
         lo = min(a_fmt.emin, z) + min(b_fmt.emin, z)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import fpsim
+from fpsim.engines import NARROW
 from fpsim.probe import dot16
 from reference_fused import fma_chain_ref, fused_gemm_ref, pairwise_ref
 
@@ -779,3 +780,47 @@ def test_input_exponents_against_frexp(lo):
         _, e = np.frexp(np.where(np.isfinite(x), x, 0.0))
     want = np.where((x == 0) | ~np.isfinite(x), -7777, np.maximum(e - 1, lo))
     assert np.array_equal(out, want)
+
+
+@pytest.mark.parametrize("arch, ins", PRESETS[:6] + BLOCK_SCALED[:2])
+def test_narrow_outputs_run_transposed_with_the_same_bits(arch, ins):
+    """A tall, narrow output (N below engines.NARROW, M above N) runs as D^T = B^T A^T from C^T:
+    against the Fraction reference with the engine's own operand order, adversarial values (and
+    block scales), a C, K not a multiple of k, and promoted every chunk in the kernel."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(zlib.crc32(ins.encode()) + 1)
+    M, N = 37, 3
+    assert N < NARROW and M > N
+    K = 2 * eng.k + 3
+    A = engine_values(eng.a_format, rng, (M, K))
+    B = engine_values(eng.b_format, rng, (K, N))
+    if (eng.a_format.name, eng.b_format.name) == ("float8_e4m3fn", "float8_e5m2"):
+        # inputs read in the wrong formats would move the alignment: e4m3's subnormal 2**-9
+        # counts at e4m3's emin -6, so the product 2**-6 * 2**-15 = 2**-21 is cut away
+        A[0], B[:, 0] = 0.0, 0.0
+        A[0, :2], B[:2, 0] = [2.0**-9, 2.0**-6], [1.0, 2.0**-15]
+    kw, ref_kw = {}, {}
+    Ap, Bp = padded(A, B, eng.k)
+    if eng.block:
+        nb = -(-K // eng.block)
+        SA, SB = block_scales(rng, eng, M, nb), block_scales(rng, eng, nb, N)
+        kw = dict(scale_a=SA, scale_b=SB)
+        more = Ap.shape[1] // eng.block - nb
+        tiny = eng.scale_format.min_subnormal
+        ref_kw = dict(SA=np.concatenate([SA, np.full((M, more), tiny)], axis=1),
+                      SB=np.concatenate([SB, np.full((more, N), tiny)], axis=0),
+                      s_fmt=eng.scale_format, block=eng.block)
+    got = fpsim.gemm(A, B, acc=eng, **kw)
+    assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((M, N)), eng.model, eng.a_format,
+                                    eng.b_format, **ref_kw))
+    if not eng.block:                  # one instruction's worth of rows with a C of its own
+        C = engine_values(eng.c_format, rng, (M, N))
+        got = eng.model.run(Ap[None], Bp[None], C[None], eng.a_format, eng.b_format)[0]
+        assert_same(got, fused_gemm_ref(Ap, Bp, C, eng.model, eng.a_format, eng.b_format))
+        chunk = 2 * eng.k                # promotion in the kernel, transposed
+        acc = fpsim.Accumulator("float32", chunk=chunk, inner=eng)
+        total = np.zeros((M, N))
+        for k0 in range(0, K, chunk):
+            part = fpsim.gemm(A[:, k0:k0 + chunk], B[k0:k0 + chunk], acc=eng)
+            total = fpsim.add(total, part.astype(np.float64), "float32", dtype=np.float64)
+        assert_same(fpsim.gemm(A, B, acc=acc), total)

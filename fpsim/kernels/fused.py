@@ -47,6 +47,9 @@ CUT_RTZ, CUT_RDN, CUT_RNE = range(3)
 CUTS = {"rtz": CUT_RTZ, "rdn": CUT_RDN, "rne": CUT_RNE}
 TILE = 128
 ROWS = 4                   # rows of A per task: each row of B serves them all from cache
+TASK_RUNS = 64             # tasks are run in this many runs (fewer when there are fewer tasks),
+                           # each making its working arrays once: small tiles (attention's
+                           # products) spent much of their time allocating them
 NO_EXP = -(1 << 30)        # alignment exponent of a group without any term (int32)
 NO_TERM = -(1 << 20)       # exponents below this never set the alignment (an input exponent of
                            # NO_INPUT plus any other stays below it)
@@ -164,11 +167,12 @@ def wrap(s, bits):
 
 
 @njit(cache=True)
-def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt):
+def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt, bufs):
     """Rows i0..i0+rows-1, columns j0..j0+w-1 of one batch: every group of K in order, D
     chaining into C.  EA/EB: the alignment exponent of each input (int32; see
     :func:`fused_gemm`); cfg: the model's integers (see :func:`fused_gemm`); A32/B32: A and B
-    as float32 for the cut pass in float32 lanes (:func:`float32_cuts`), or 0-sized.
+    as float32 for the cut pass in float32 lanes (:func:`float32_cuts`), or 0-sized; bufs:
+    :func:`task_buffers` (every value the task reads it writes first).
 
     Per group: the alignment exponents (a vector pass over EB per row), then the products cut
     and summed (a pass over B, each row of B used by every row of the block while it is in
@@ -190,28 +194,25 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
         ((c_aligned and lanes == 1) or late_sum >= 0)
     # ROWS rows always; past the last row of the output (rows < ROWS) the last row is computed
     # again and dropped, so the passes over B are one four-row code
-    rix = np.array([i0 + min(r, rows - 1) for r in range(ROWS)])
-    reg = np.empty((ROWS, w))
+    reg, emax, acc, scale, acc32, scale32, run, ok, outer, rix = bufs
     for r in range(ROWS):
+        rix[r] = i0 + min(r, rows - 1)
         for j in range(w):
             reg[r, j] = C[bi, rix[r], j0 + j]
-    emax = np.empty((ROWS, lanes, w), np.int32)    # int32: AVX2 has a vector max for it
-    acc = np.empty((ROWS, lanes, w))
-    scale = np.empty((ROWS, lanes, w))
+            if chunk > 0:
+                outer[r, j] = 0.0
     f32 = A32.size > 0
     a32 = A32[bi if A32.shape[0] > 1 else 0]
     b32 = B32[bi if B32.shape[0] > 1 else 0]
-    acc32 = np.empty((ROWS, lanes, w if f32 else 0), np.float32)
-    scale32 = np.empty((ROWS, lanes, w if f32 else 0), np.float32)
-    run = np.empty((ROWS, w))
-    ok = np.empty(w, np.bool_)
-    outer = np.zeros((ROWS, w) if chunk > 0 else (0, 0))
     for k0 in range(0, kk, group):
         if chunk > 0 and k0 > 0 and k0 % chunk == 0:
-            promote(outer, reg, ofmt)
+            promote(outer, reg, ofmt, w)
         k1 = min(kk, k0 + group)
-        acc[:] = 0.0
-        emax[:] = NO_EXP
+        for r in range(ROWS):                   # the tile's columns only (buffers are TILE wide)
+            for ln in range(lanes):
+                for j in range(w):
+                    acc[r, ln, j] = 0.0
+                    emax[r, ln, j] = NO_EXP
         if c_aligned:
             for r in range(ROWS):
                 regr, em = reg[r], emax[r, 0]    # views: plain j indices vectorise
@@ -227,10 +228,10 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
                 for j in range(w):
                     sc[j] = pow2n(frac_bits - em[j]) if em[j] > NO_TERM else 0.0
         if f32:
-            acc32[:] = 0.0
             for r in range(ROWS):
                 for ln in range(lanes):
                     for j in range(w):
+                        acc32[r, ln, j] = 0.0
                         scale32[r, ln, j] = np.float32(min(scale[r, ln, j], 2.0 ** 127))
         for k in range(k0, k1):                  # the products (or runs), cut and summed
             t = (k - k0) // subsum
@@ -244,7 +245,8 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
             for r in range(ROWS):
                 a = a_mat[rix[r], k]
                 if (k - k0) % subsum == 0:
-                    run[r] = 0.0
+                    for j in range(w):
+                        run[r, j] = 0.0
                 rr = run[r]
                 for j in range(w):
                     rr[j] += a * bk[j]
@@ -259,14 +261,15 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
             if fast:
                 bad = round_pass(reg[r], acc[r], emax[r], scale[r], ok, w, cfg, fmt)
             else:
-                ok[:] = False
+                for j in range(w):
+                    ok[j] = False
                 bad = w
             for j in range(w if bad > 0 else 0):        # most groups: none left
                 if not ok[j]:
                     reg[r, j] = finish(reg[r, j], a_mat, b_mat, i0 + r, j0, k0, k1, acc[r],
                                        emax[r], scale[r], j, cfg, fmt, over)
     if chunk > 0:
-        promote(outer, reg, ofmt)
+        promote(outer, reg, ofmt, w)
         reg = outer
     for r in range(rows):
         for j in range(w):
@@ -274,11 +277,24 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
 
 
 @njit(cache=True)
-def promote(outer, reg, ofmt):
-    """outer = outer + reg rounded once into the outer format (IEEE zero signs), reg = +0."""
+def task_buffers(lanes, chunk, f32):
+    """The working arrays of :func:`fused_task` for tiles up to TILE wide, made once per run of
+    tasks: (reg, emax, acc, scale, acc32, scale32, run, ok, outer, rix)."""
+    return (np.empty((ROWS, TILE)), np.empty((ROWS, lanes, TILE), np.int32),   # int32: AVX2
+            np.empty((ROWS, lanes, TILE)), np.empty((ROWS, lanes, TILE)),      # has its max
+            np.empty((ROWS, lanes, TILE if f32 else 0), np.float32),
+            np.empty((ROWS, lanes, TILE if f32 else 0), np.float32),
+            np.empty((ROWS, TILE)), np.empty(TILE, np.bool_),
+            np.empty((ROWS, TILE) if chunk > 0 else (0, 0)), np.empty(ROWS, np.int64))
+
+
+@njit(cache=True)
+def promote(outer, reg, ofmt, w):
+    """outer = outer + reg rounded once into the outer format (IEEE zero signs), reg = +0, in
+    columns 0..w-1."""
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = ofmt
     for r in range(reg.shape[0]):
-        for j in range(reg.shape[1]):
+        for j in range(w):
             a, b = outer[r, j], reg[r, j]
             s, e = two_sum(a, b)
             if not (abs(s) < np.inf):
@@ -480,6 +496,11 @@ def fused_gemm(A, B, C, D, EA, EB, cfg, fmt, ofmt, A32, B32):
     register's rounding arguments; A32, B32: A and B as float32 where :func:`float32_cuts`
     holds, else 0-sized float32 arrays.  Tasks: blocks of ROWS rows by TILE columns."""
     nb, m, n = D.shape
-    for task in prange(n_tasks(nb, m, n, ROWS, TILE)):
-        bi, i0, i1, j0, w = task_tile(task, m, n, ROWS, TILE)
-        fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, i1 - i0, j0, w, cfg, fmt, ofmt)
+    tasks = n_tasks(nb, m, n, ROWS, TILE)
+    per = max(1, tasks // TASK_RUNS)
+    for run in prange((tasks + per - 1) // per):    # a run of tasks shares its buffers
+        bufs = task_buffers(cfg[9], cfg[14], A32.size > 0)
+        for task in range(run * per, min(tasks, (run + 1) * per)):
+            bi, i0, i1, j0, w = task_tile(task, m, n, ROWS, TILE)
+            fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, i1 - i0, j0, w, cfg, fmt, ofmt,
+                       bufs)
