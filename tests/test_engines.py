@@ -824,3 +824,31 @@ def test_narrow_outputs_run_transposed_with_the_same_bits(arch, ins):
             part = fpsim.gemm(A[:, k0:k0 + chunk], B[k0:k0 + chunk], acc=eng)
             total = fpsim.add(total, part.astype(np.float64), "float32", dtype=np.float64)
         assert_same(fpsim.gemm(A, B, acc=acc), total)
+
+
+@pytest.mark.parametrize("arch, ins", [("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3"),
+                                       ("ada", "mma.m16n8k32.f32.e4m3.e5m2.f32"),
+                                       ("cdna3", "mfma.f32_32x32x16_fp8_fp8"),
+                                       ("ampere", "mma.m16n8k16.f32.bf16.bf16.f32")])
+def test_groups_of_zeros_in_the_vector_pass(arch, ins):
+    """Groups whose products are all zero (causal attention's masked blocks) or cancel, from
+    C = +0 and -0, with zeros of both signs among the inputs and a product that overflows beside
+    them: against the Fraction reference."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(zlib.crc32(ins.encode()) + 2)
+    M, N, K = 8, 40, 4 * eng.k
+    A = engine_values(eng.a_format, rng, (M, K))
+    B = engine_values(eng.b_format, rng, (K, N))
+    A = np.where(np.arange(K)[None, :] >= np.arange(M)[:, None] * K // M, A, 0.0)  # causal
+    A[1, :eng.k] = -0.0
+    A[6], A[7] = 0.0, -0.0                     # rows of zeros: C's zero passes (or not)
+    B[:eng.k, 3] = -0.0
+    B[:, 4] = B[:, 5]                          # columns 4 and 5: the same terms, cancelling
+    A[2, :2], B[:2, 4] = [1.0, -1.0], [1.0, 1.0]
+    C = np.zeros((M, N))
+    C[::2, ::3] = -0.0
+    C[3, 7] = fpsim.quantize(np.array([3.0]), eng.c_format)[0]
+    big = eng.a_format.max
+    A[5, 0], B[0, 9] = big, eng.b_format.max        # beyond the f16/f32 range? either way
+    got = eng.model.run(A[None], B[None], C[None], eng.a_format, eng.b_format)[0]
+    assert_same(got, fused_gemm_ref(A, B, C, eng.model, eng.a_format, eng.b_format))

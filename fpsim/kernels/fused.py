@@ -345,6 +345,12 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
         r = bits_f64(b & keep)           # toward zero there (and after the RNE carry)
         good = abs(v) >= min_normal and abs(r) < maxv and abs(c) < np.inf and \
             abs(s) < np.inf and e <= top and np.int64(emax[lanes - 1, j]) > NO_TERM
+        # c = +0 and a zero sum of finite cut terms (a group of zeros, as causal attention
+        # has, or terms cut away): +0 whatever the terms were (:func:`finish` gives +0 there,
+        # unless a product beyond the range makes Inf or NaN)
+        zero = f64_bits(c) == 0 and s == 0.0 and product_overflow == 0
+        r = 0.0 if zero else r
+        good = good or zero
         ok[j] = good
         bad += not good
         reg[j] = r if good else c
