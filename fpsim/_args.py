@@ -36,6 +36,8 @@ def check_rounding(rounding, sr_bits, fmt) -> int:
     number of random bits (0: none, or exact stochastic rounding)."""
     if not isinstance(rounding, str) or rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+    if sr_bits is None:             # the common case: no message to format
+        return 0
     return check_sr_bits(sr_bits, rounding, fmt.float_container.man_bits, f" for format {fmt}")
 
 

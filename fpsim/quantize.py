@@ -80,7 +80,10 @@ def posit_tables(f: PositFormat):
     return values, mids
 
 
+@functools.lru_cache(maxsize=1024)
 def float_args(f: FloatFormat):
+    """The rounding kernels' arguments of a float format (formats are frozen: cached, as every
+    quantize and GEMM call asks for them)."""
     return (f.man_bits, f.emin, f.max, f.min_normal, SPECIALS_CODE[f.specials], f.saturate,
             f.subnormals)
 
