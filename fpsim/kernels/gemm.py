@@ -615,9 +615,10 @@ def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
 # The nodes of a tree live in one array ``lev`` (levels + 2, ROWS, w): slot l holds the pending
 # node over 2**l products, the last two are scratch, used in turn: a merge never writes the slot
 # it reads (LLVM's runtime alias check sends an in-place loop to its scalar version, 3x slower).
-# Addressing slots by index, not by views, keeps reference counting out of the loops.  The order of additions is gemm_row's: products in
-# pairs (2t, 2t + 1), each new node merged with the pending node of its level (a binary
-# counter), the leftover nodes of a run summed smallest first.
+# Addressing slots by index, not by views, keeps reference counting out of the loops.  The order
+# of additions is gemm_row's: products in pairs (2t, 2t + 1), each new node merged with the
+# pending node of its level (a binary counter), the leftover nodes of a run summed smallest
+# first.
 
 @njit(cache=True, fastmath={"contract"})
 def tree_pair(lev, d, a_mat, b_mat, i0, k, j0, w, lc):
