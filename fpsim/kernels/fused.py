@@ -202,6 +202,10 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
             if chunk > 0:
                 outer[r, j] = 0.0
     f32 = A32.size > 0
+    # products four at a time where the engines of the tables need it (each variant of these
+    # long loops adds to the kernel's compile time): cuts toward zero, no runs, float64 lanes
+    # or float32 lanes with one lane
+    by_four = subsum == 1 and cut_mode == CUT_RTZ and (lanes == 1 or not f32)
     a32 = A32[bi if A32.shape[0] > 1 else 0]
     b32 = B32[bi if B32.shape[0] > 1 else 0]
     for k0 in range(0, kk, group):
@@ -215,29 +219,42 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
                     emax[r, ln, j] = NO_EXP
         if c_aligned:
             for r in range(ROWS):
-                regr, em = reg[r], emax[r, 0]    # views: plain j indices vectorise
+                ur = np.uint64(r)
                 for j in range(w):
-                    c = regr[j]
+                    uj = np.uint64(j)
+                    c = reg[ur, uj]
                     e = max(exponent(c), np.int64(c_emin)) if abs(c) < np.inf else NO_EXP
-                    em[j] = zero_exp if c == 0.0 else e
-        for k in range(k0, k1):                  # the alignment exponents
+                    emax[ur, np.uint64(0), uj] = zero_exp if c == 0.0 else e
+        quads = k0 + (k1 - k0) // 4 * 4 if by_four else k0        # products 4 at a time
+        for k in range(k0, quads, 4):           # the alignment exponents
+            exponent_quad(emax, ea_mat, eb_mat, rix, k, j0, w, lanes)
+        for k in range(quads, k1):
             exponent_rows(emax, ((k - k0) // subsum) % lanes, ea_mat, eb_mat, rix, k, j0, w)
         for r in range(ROWS):
             for ln in range(lanes):
-                em, sc = emax[r, ln], scale[r, ln]
+                ur, ul = np.uint64(r), np.uint64(ln)
                 for j in range(w):
-                    sc[j] = pow2n(frac_bits - em[j]) if em[j] > NO_TERM else 0.0
+                    uj = np.uint64(j)
+                    em = emax[ur, ul, uj]
+                    scale[ur, ul, uj] = pow2n(frac_bits - em) if em > NO_TERM else 0.0
         if f32:
             for r in range(ROWS):
                 for ln in range(lanes):
                     for j in range(w):
                         acc32[r, ln, j] = 0.0
                         scale32[r, ln, j] = np.float32(min(scale[r, ln, j], 2.0 ** 127))
-        for k in range(k0, k1):                  # the products (or runs), cut and summed
+        for k in range(k0, quads, 4):           # the products, cut and summed
+            if f32:
+                cut_quad(acc32, scale32, a32, b32, rix, k, j0, w, lanes)
+            else:
+                cut_quad(acc, scale, a_mat, b_mat, rix, k, j0, w, lanes)
+        for k in range(quads, k1):              # the rest (or runs), cut and summed
             t = (k - k0) // subsum
             if subsum == 1:
-                if f32:
-                    cut_step(acc32, scale32, t % lanes, a32, b32, rix, k, j0, w, cut_mode)
+                if f32 and cut_mode == CUT_RTZ:     # float32 lanes: rtz or rdn cuts only
+                    cut_rows(acc32, scale32, t % lanes, a32, b32, rix, k, j0, w, CUT_RTZ)
+                elif f32:
+                    cut_rows(acc32, scale32, t % lanes, a32, b32, rix, k, j0, w, CUT_RDN)
                 else:
                     cut_step(acc, scale, t % lanes, a_mat, b_mat, rix, k, j0, w, cut_mode)
                 continue
@@ -259,7 +276,7 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
                         acc[r, ln, j] = acc32[r, ln, j]
         for r in range(rows):                   # the rows of the output only
             if fast:
-                bad = round_pass(reg[r], acc[r], emax[r], scale[r], ok, w, cfg, fmt)
+                bad = round_pass(reg, acc, emax, scale, ok, r, w, cfg, fmt)
             else:
                 for j in range(w):
                     ok[j] = False
@@ -307,7 +324,7 @@ def promote(outer, reg, ofmt, w):
 
 
 @njit(cache=True, inline="always")
-def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
+def round_pass(reg, acc, emax, scale, ok, r, w, cfg, fmt):
     """The vector pass: reg[j] becomes the rounded sum of column j where that sum lies in the
     register's normal range (ok[j] set; rounding toward zero, or to nearest-even, by masking
     the float64 bits of the exact sum), for c in the alignment (NVIDIA) or c added late
@@ -320,19 +337,21 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
     keep = ~((np.int64(1) << drop) - np.int64(1))           # the register's fraction bits
     half = (np.int64(1) << (drop - np.int64(1))) - np.int64(1)
     bad = 0
+    ur, u0, u1 = np.uint64(r), np.uint64(0), np.uint64(lanes - 1)
     for j in range(w):
-        c = reg[j]
+        uj = np.uint64(j)
+        c = reg[ur, uj]
         if late_sum < 0:                 # c in the alignment (NVIDIA)
-            s = acc[0, j] + cut(c * scale[0, j], cut_mode)
-            e = np.int64(emax[0, j])
+            s = acc[ur, u0, uj] + cut(c * scale[ur, u0, uj], cut_mode)
+            e = np.int64(emax[ur, u0, uj])
             v = s * pow2n(e - frac_bits)     # exact: s has at most 53 bits
         else:                            # c late, floored (AMD CDNA3)
-            e = np.int64(emax[0, j])
-            s = acc[0, j]
+            e = np.int64(emax[ur, u0, uj])
+            s = acc[ur, u0, uj]
             if lanes > 1:
-                e = max(e, np.int64(emax[1, j]))
-                s = np.floor(s * pow2n(emax[0, j] - e)) + \
-                    np.floor(acc[1, j] * pow2n(emax[1, j] - e))
+                e = max(e, np.int64(emax[ur, u1, uj]))
+                s = np.floor(s * pow2n(emax[ur, u0, uj] - e)) + \
+                    np.floor(acc[ur, u1, uj] * pow2n(emax[ur, u1, uj] - e))
             ec = max(exponent(c), np.int64(c_emin)) if c != 0.0 else np.int64(zero_exp)
             m = max(e, ec)
             v = np.floor(s * pow2n(e - frac_bits + late_sum - m))
@@ -342,18 +361,18 @@ def round_pass(reg, acc, emax, scale, ok, w, cfg, fmt):
         b = f64_bits(v)
         if mode == RNE:                  # to nearest-even at the register's last bit
             b += half + ((b >> drop) & np.int64(1))
-        r = bits_f64(b & keep)           # toward zero there (and after the RNE carry)
-        good = abs(v) >= min_normal and abs(r) < maxv and abs(c) < np.inf and \
-            abs(s) < np.inf and e <= top and np.int64(emax[lanes - 1, j]) > NO_TERM
+        x = bits_f64(b & keep)           # toward zero there (and after the RNE carry)
+        good = (abs(v) >= min_normal) & (abs(x) < maxv) & (abs(c) < np.inf) & \
+            (abs(s) < np.inf) & (e <= top) & (np.int64(emax[ur, u1, uj]) > NO_TERM)
         # c = +0 and a zero sum of finite cut terms (a group of zeros, as causal attention
         # has, or terms cut away): +0 whatever the terms were (:func:`finish` gives +0 there,
         # unless a product beyond the range makes Inf or NaN)
-        zero = f64_bits(c) == 0 and s == 0.0 and product_overflow == 0
-        r = 0.0 if zero else r
-        good = good or zero
-        ok[j] = good
+        zero = (f64_bits(c) == 0) & (s == 0.0) & (product_overflow == 0)
+        x = 0.0 if zero else x
+        good = good | zero
+        ok[uj] = good
         bad += not good
-        reg[j] = r if good else c
+        reg[ur, uj] = x if good else c
     return bad
 
 
@@ -388,6 +407,108 @@ def cut_rows(acc, scale, ln, a_mat, b_mat, rix, k, j0, w, cut_mode):
         acc[1, ul, uj] += cut(a1 * b * scale[1, ul, uj], cut_mode)
         acc[2, ul, uj] += cut(a2 * b * scale[2, ul, uj], cut_mode)
         acc[3, ul, uj] += cut(a3 * b * scale[3, ul, uj], cut_mode)
+
+
+# Products four at a time (k..k+3, k - k0 even): each emax and acc value is read and written
+# once per four products, each row of B serves the four rows of A.  With two lanes, k and k+2
+# go to lane 0, k+1 and k+3 to lane 1.  The per-row steps are small functions that LLVM
+# inlines: Numba's own inlining of them made the kernel's compile time half as long again.
+
+@njit(cache=True)
+def quad_of_rows(mat, rix, k):
+    """mat[rix[r], k..k+3] for the four rows r, as four 4-tuples."""
+    k0, k1, k2, k3 = np.uint64(k), np.uint64(k + 1), np.uint64(k + 2), np.uint64(k + 3)
+    r0, r1 = np.uint64(rix[0]), np.uint64(rix[1])
+    r2, r3 = np.uint64(rix[2]), np.uint64(rix[3])
+    return ((mat[r0, k0], mat[r0, k1], mat[r0, k2], mat[r0, k3]),
+            (mat[r1, k0], mat[r1, k1], mat[r1, k2], mat[r1, k3]),
+            (mat[r2, k0], mat[r2, k1], mat[r2, k2], mat[r2, k3]),
+            (mat[r3, k0], mat[r3, k1], mat[r3, k2], mat[r3, k3]))
+
+
+@njit(cache=True)
+def quad_max_one(e0, e1, e2, e3, b0, b1, b2, b3, emax, ur, uj):
+    """Row ur's alignment exponent (one lane) raised to those of products k..k+3 (input
+    exponents e* of A, b* of B)."""
+    m = max(max(e0 + b0, e1 + b1), max(e2 + b2, e3 + b3))
+    emax[ur, np.uint64(0), uj] = max(emax[ur, np.uint64(0), uj], np.int32(m))
+
+
+@njit(cache=True)
+def quad_max_two(e0, e1, e2, e3, b0, b1, b2, b3, emax, ur, uj):
+    """:func:`quad_max_one` into two lanes (even and odd k)."""
+    u0, u1 = np.uint64(0), np.uint64(1)
+    emax[ur, u0, uj] = max(emax[ur, u0, uj], np.int32(max(e0 + b0, e2 + b2)))
+    emax[ur, u1, uj] = max(emax[ur, u1, uj], np.int32(max(e1 + b1, e3 + b3)))
+
+
+@njit(cache=True)
+def quad_cut_one(a0, a1, a2, a3, b0, b1, b2, b3, acc, scale, ur, uj):
+    """Row ur's products k..k+3 (inputs a* of A, b* of B) cut toward zero at its alignment
+    and added to its lane (integers: exact in any order, :func:`supports`)."""
+    u0 = np.uint64(0)
+    s = scale[ur, u0, uj]
+    acc[ur, u0, uj] += (np.trunc(a0 * b0 * s) + np.trunc(a1 * b1 * s)) + \
+        (np.trunc(a2 * b2 * s) + np.trunc(a3 * b3 * s))
+
+
+@njit(cache=True)
+def quad_cut_two(a0, a1, a2, a3, b0, b1, b2, b3, acc, scale, ur, uj):
+    """:func:`quad_cut_one` into two lanes (even and odd k)."""
+    u0, u1 = np.uint64(0), np.uint64(1)
+    s0, s1 = scale[ur, u0, uj], scale[ur, u1, uj]
+    acc[ur, u0, uj] += np.trunc(a0 * b0 * s0) + np.trunc(a2 * b2 * s0)
+    acc[ur, u1, uj] += np.trunc(a1 * b1 * s1) + np.trunc(a3 * b3 * s1)
+
+
+@njit(cache=True)
+def exponent_quad(emax, ea_mat, eb_mat, rix, k, j0, w, lanes):
+    """:func:`exponent_rows` for the products k..k+3 of the four rows."""
+    ((e00, e01, e02, e03), (e10, e11, e12, e13), (e20, e21, e22, e23),
+     (e30, e31, e32, e33)) = quad_of_rows(ea_mat, rix, k)
+    k0, k1, k2, k3 = np.uint64(k), np.uint64(k + 1), np.uint64(k + 2), np.uint64(k + 3)
+    u0, u1, u2, u3 = np.uint64(0), np.uint64(1), np.uint64(2), np.uint64(3)
+    if lanes == 1:
+        for j in range(w):
+            uj, c = np.uint64(j), np.uint64(j0 + j)
+            b0, b1, b2, b3 = eb_mat[k0, c], eb_mat[k1, c], eb_mat[k2, c], eb_mat[k3, c]
+            quad_max_one(e00, e01, e02, e03, b0, b1, b2, b3, emax, u0, uj)
+            quad_max_one(e10, e11, e12, e13, b0, b1, b2, b3, emax, u1, uj)
+            quad_max_one(e20, e21, e22, e23, b0, b1, b2, b3, emax, u2, uj)
+            quad_max_one(e30, e31, e32, e33, b0, b1, b2, b3, emax, u3, uj)
+    else:
+        for j in range(w):
+            uj, c = np.uint64(j), np.uint64(j0 + j)
+            b0, b1, b2, b3 = eb_mat[k0, c], eb_mat[k1, c], eb_mat[k2, c], eb_mat[k3, c]
+            quad_max_two(e00, e01, e02, e03, b0, b1, b2, b3, emax, u0, uj)
+            quad_max_two(e10, e11, e12, e13, b0, b1, b2, b3, emax, u1, uj)
+            quad_max_two(e20, e21, e22, e23, b0, b1, b2, b3, emax, u2, uj)
+            quad_max_two(e30, e31, e32, e33, b0, b1, b2, b3, emax, u3, uj)
+
+
+@njit(cache=True)
+def cut_quad(acc, scale, a_mat, b_mat, rix, k, j0, w, lanes):
+    """:func:`cut_rows` toward zero for the products k..k+3 of the four rows."""
+    ((a00, a01, a02, a03), (a10, a11, a12, a13), (a20, a21, a22, a23),
+     (a30, a31, a32, a33)) = quad_of_rows(a_mat, rix, k)
+    k0, k1, k2, k3 = np.uint64(k), np.uint64(k + 1), np.uint64(k + 2), np.uint64(k + 3)
+    u0, u1, u2, u3 = np.uint64(0), np.uint64(1), np.uint64(2), np.uint64(3)
+    if lanes == 1:
+        for j in range(w):
+            uj, c = np.uint64(j), np.uint64(j0 + j)
+            b0, b1, b2, b3 = b_mat[k0, c], b_mat[k1, c], b_mat[k2, c], b_mat[k3, c]
+            quad_cut_one(a00, a01, a02, a03, b0, b1, b2, b3, acc, scale, u0, uj)
+            quad_cut_one(a10, a11, a12, a13, b0, b1, b2, b3, acc, scale, u1, uj)
+            quad_cut_one(a20, a21, a22, a23, b0, b1, b2, b3, acc, scale, u2, uj)
+            quad_cut_one(a30, a31, a32, a33, b0, b1, b2, b3, acc, scale, u3, uj)
+    else:
+        for j in range(w):
+            uj, c = np.uint64(j), np.uint64(j0 + j)
+            b0, b1, b2, b3 = b_mat[k0, c], b_mat[k1, c], b_mat[k2, c], b_mat[k3, c]
+            quad_cut_two(a00, a01, a02, a03, b0, b1, b2, b3, acc, scale, u0, uj)
+            quad_cut_two(a10, a11, a12, a13, b0, b1, b2, b3, acc, scale, u1, uj)
+            quad_cut_two(a20, a21, a22, a23, b0, b1, b2, b3, acc, scale, u2, uj)
+            quad_cut_two(a30, a31, a32, a33, b0, b1, b2, b3, acc, scale, u3, uj)
 
 
 @njit(cache=True, inline="always")
