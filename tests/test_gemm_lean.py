@@ -296,6 +296,35 @@ def test_register_bound_bounds_every_register(chunk):
     assert accum.lean_lanes(fpsim.Accumulator(f), e2m1, e2m1, None, bound) == 32
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_magnitudes_against_exact_sums(dtype):
+    """kernels.gemm.row_magnitudes (reassociated sums, integer maxima over the bits) against
+    exact rational sums: within its float64 error bound (K + 1) 2**-53 for batches of either
+    operand, signed values, -0, subnormals and one huge term among tiny ones; NaN for an Inf
+    or NaN anywhere in either operand, whichever batch it is in."""
+    from fractions import Fraction
+    rng = np.random.default_rng(7)
+    for ba, bb, m, kk, n in [(1, 1, 5, 37, 9), (3, 1, 4, 64, 17), (1, 2, 6, 33, 8),
+                             (2, 2, 1, 1, 1), (1, 1, 3, 0, 2)]:
+        A = (rng.standard_normal((ba, m, kk)) * 2.0 ** rng.integers(-30, 30, (ba, m, kk)))
+        B = (rng.standard_normal((bb, kk, n)) * 2.0 ** rng.integers(-30, 30, (bb, kk, n)))
+        if kk > 3:
+            A[0, 0, 1], B[-1, 2, -1] = 2.0 ** 100, -(2.0 ** -140)   # the max in the last batch
+            A[-1, -1, 3], B[0, 3, 0] = -0.0, np.finfo(np.float32).smallest_subnormal
+        A, B = A.astype(dtype), B.astype(dtype)
+        bmax = [max([abs(Fraction(float(v))) for v in B[:, k, :].ravel()]) for k in range(kk)]
+        want = max(sum(abs(Fraction(float(A[b, i, k]))) * bmax[k] for k in range(kk))
+                   for b in range(ba) for i in range(m))
+        got = kg.row_magnitudes(A, B)
+        assert abs(Fraction(got) - want) <= want * Fraction(kk + 1, 2**53), (ba, bb, m, kk, n)
+        for x, val in [(A, np.inf), (A, np.nan), (B, -np.inf), (B, np.nan)]:
+            if x.size:
+                x2 = x.copy()
+                x2.reshape(-1)[-1] = val
+                got = kg.row_magnitudes(x2, B) if x is A else kg.row_magnitudes(A, x2)
+                assert np.isnan(got), (ba, bb, m, kk, n, val)
+
+
 def test_bfloat16_register_in_float32_lanes_up_to_its_bound():
     """A bfloat16 register (8 exponent bits: unbounded float32 lanes have no room above its top
     binade) takes float32 lanes while the data stays below 2**112 and float64 lanes above.  The

@@ -400,18 +400,31 @@ def product_row(a, brow, pbuf, w, fp):
 
 # --- data bound (accum.register_bound) ----------------------------------------------------------
 @njit(cache=True)
+def column_magnitudes(B, bmax):
+    """bmax[k] = max over batches and j of |B[b, k, j]|; False where B has a non-finite value.
+    The maxima are taken over the float64 bits without the sign (ordered as the magnitudes are,
+    Inf and NaN above every finite value): an integer max, which vectorises."""
+    low = np.int64(0x7FFFFFFFFFFFFFFF)
+    top = np.int64(0)
+    for k in range(B.shape[1]):
+        m = np.int64(0)
+        for bi in range(B.shape[0]):
+            for j in range(B.shape[2]):
+                m = max(m, f64_bits(np.float64(B[bi, k, j])) & low)
+        bmax[k] = bits_f64(m)
+        top = max(top, m)
+    return top < np.int64(0x7FF0000000000000)
+
+
+@njit(cache=True, fastmath={"reassoc"})
 def row_magnitudes(A, B):
     """max over batches and rows i of sum_k |A[b,i,k]| max_{b,j} |B[b,k,j]|, summed in float64
-    in order; NaN where an operand is not finite."""
+    (in any order: reassociated, so that the sums vectorise; every caller's error bound holds
+    for every order of a sum of nonnegative terms); NaN where an operand is not finite."""
     kk = A.shape[2]
-    bmax = np.zeros(kk)
-    for bi in range(B.shape[0]):
-        for k in range(kk):
-            for j in range(B.shape[2]):
-                v = abs(np.float64(B[bi, k, j]))
-                if not v < np.inf:
-                    return np.nan
-                bmax[k] = max(bmax[k], v)
+    bmax = np.empty(kk)
+    if not column_magnitudes(B, bmax):
+        return np.nan
     best = 0.0
     for bi in range(A.shape[0]):
         for i in range(A.shape[1]):
