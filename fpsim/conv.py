@@ -41,11 +41,11 @@ def _check_conv(x_shape, w_shape, stride, padding):
 
 
 def _im2col(xv, kh, kw, stride, padding, out_hw):
-    """cols (N, C*kh*kw, Ho*Wo) of float64 values xv, zero-padded."""
+    """cols (N, C*kh*kw, Ho*Wo) of float64 values xv, zero-padded by ``padding`` rows and
+    columns before (negative: cropped) and as far as the output needs after."""
     (sh, sw), (ph, pw), (ho, wo) = stride, padding, out_hw
-    xp = np.pad(xv, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     cols = np.empty((xv.shape[0], xv.shape[1] * kh * kw, ho * wo))
-    _conv.im2col(np.ascontiguousarray(xp), kh, kw, sh, sw, ho, wo, cols)
+    _conv.im2col(np.ascontiguousarray(xv), kh, kw, sh, sw, ph, pw, ho, wo, cols)
     return cols
 
 
@@ -109,10 +109,8 @@ def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=
     kh, kw = w_arr.shape[2], w_arr.shape[3]
     dil = np.zeros(dy_arr.shape[:2] + ((ho - 1) * sh + 1, (wo - 1) * sw + 1))
     dil[:, :, ::sh, ::sw] = dyv
-    rows = _pad_or_crop(dil, 2, kh - 1 - ph, x_shape[2] + kh - 1 - dil.shape[2] - (kh - 1 - ph))
-    full = _pad_or_crop(rows, 3, kw - 1 - pw, x_shape[3] + kw - 1 - dil.shape[3] - (kw - 1 - pw))
     wt = np.ascontiguousarray(wv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    cols = _im2col(full, kh, kw, (1, 1), (0, 0), x_shape[2:])
+    cols = _im2col(dil, kh, kw, (1, 1), (kh - 1 - ph, kw - 1 - pw), x_shape[2:])
     dx = gemm_values(wt.reshape(wt.shape[0], -1), cols, fw, fd, acc, product, out_format, seed,
                      product_rounding, device=device)
     return into(out, dx.reshape(x_shape))
@@ -131,16 +129,6 @@ def _check_dy_shape(dy_arr, want):
     if dy_arr.shape != want:
         raise ValueError(f"dy must have shape {want} (batch, filters, output rows, output "
                          f"columns), got {dy_arr.shape}")
-
-
-def _pad_or_crop(a, axis, before, after):
-    """Zero-pad (positive) or crop (negative) ``a`` along ``axis``."""
-    pad = [(0, 0)] * a.ndim
-    pad[axis] = (max(before, 0), max(after, 0))
-    a = np.pad(a, pad)
-    index = [slice(None)] * a.ndim
-    index[axis] = slice(max(-before, 0), a.shape[axis] - max(-after, 0))
-    return a[tuple(index)]
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, acc=None, product=None,
