@@ -19,6 +19,7 @@ import numpy as np
 from ._args import check_format, is_int
 from .formats import ExponentFormat, FloatFormat, format as _format
 from .kernels import chain as _chain
+from .kernels import cuda as _kcuda
 from .kernels import fused as _fused
 from .kernels import rounding as _k
 from .quantize import float_args, operand
@@ -150,14 +151,15 @@ class FusedDotAdd:
         return out + f", {self.register.spec} {self.rounding}"
 
     def run(self, a3, b3, c3, a_fmt: FloatFormat, b_fmt: FloatFormat, scales=None,
-            promote=None):
+            promote=None, device="cpu"):
         """D (Bt, M, N) float64: the chain of steps over K from C, for float64 arrays a3
         (BA, M, K), b3 (BB, K, N), c3 (Bt, M, N) of values of a_fmt, b_fmt and the register.
         ``scales``: None, or (sa3 (BA, M, K/block), sb3 (BB, K/block, N), scale format, block).
         ``promote``: None, or (chunk, outer format, outer rounding): every chunk elements of K
         (a multiple of group) the register is added into the outer register and restarts from
         +0; D is the outer register (what :func:`fpsim.gemm` computes for
-        ``Accumulator(outer, chunk=chunk, inner=engine)``)."""
+        ``Accumulator(outer, chunk=chunk, inner=engine)``).  ``device``: "cpu", or "cuda" (the
+        GPU kernel: one thread per element, the same bits)."""
         m, n = c3.shape[1], c3.shape[2]
         if n < NARROW and m > n:
             # the kernel's vectors run along N: a narrow output (attention's products) runs
@@ -165,7 +167,7 @@ class FusedDotAdd:
             # in the two inputs of a product (formats, exponents and scales swap with them)
             t = lambda x: np.ascontiguousarray(np.swapaxes(x, 1, 2))     # noqa: E731
             sc = None if scales is None else (t(scales[1]), t(scales[0])) + tuple(scales[2:])
-            return t(self.run(t(b3), t(a3), t(c3), b_fmt, a_fmt, sc, promote))
+            return t(self.run(t(b3), t(a3), t(c3), b_fmt, a_fmt, sc, promote, device))
         ea, eb = self._exponents(a3, a_fmt), self._exponents(b3, b_fmt)
         z = min(self.zero_exponent or 0, 0)
         lo = min(a_fmt.emin, z) + min(b_fmt.emin, z)
@@ -211,6 +213,11 @@ class FusedDotAdd:
                -1 if promote is None else promote[0])
         outer = self.register if promote is None else promote[1]
         ofmt = float_args(outer) + (_k.MODE["rne" if promote is None else promote[2]],)
+        if device == "cuda":            # the float32 cut lanes are a CPU speed-up only
+            _kcuda.fused_gemm(*(np.ascontiguousarray(x, np.float64) for x in (a3, b3, c3)), d,
+                              ea, eb, tuple(np.int64(v) for v in cfg),
+                              float_args(self.register) + (_k.MODE[self.rounding],), ofmt)
+            return d
         f32 = scales is None and _fused.float32_cuts(
             self.frac_bits, self.group, _fused.CUTS[self.cut], self.subsum,
             (a_fmt.man_bits, a_fmt.emin, a_fmt.emax), (b_fmt.man_bits, b_fmt.emin, b_fmt.emax),
@@ -261,10 +268,11 @@ class FMAChain:
     def describe(self):
         return f"FMA chain, {self.register.name} rne"
 
-    def run(self, a3, b3, c3, a_fmt, b_fmt, scales=None):
+    def run(self, a3, b3, c3, a_fmt, b_fmt, scales=None, device="cpu"):
         dt = np.float64 if self.register.man_bits == 52 else np.float32
         d = np.empty(c3.shape, dt)        # the values are the register type's (exact casts)
-        _chain.fma_chain(*(np.ascontiguousarray(x, dt) for x in (a3, b3, c3)), d)
+        chain = _kcuda.fma_chain if device == "cuda" else _chain.fma_chain
+        chain(*(np.ascontiguousarray(x, dt) for x in (a3, b3, c3)), d)
         return d.astype(np.float64)
 
 
@@ -295,13 +303,14 @@ class PairwiseGroups:
     def describe(self):
         return f"pairwise groups of {self.group}, float32 rne" + (", FTZ" if self.ftz else "")
 
-    def run(self, a3, b3, c3, a_fmt, b_fmt, scales=None):
+    def run(self, a3, b3, c3, a_fmt, b_fmt, scales=None, device="cpu"):
         if self.ftz:                     # inputs below their format's normal range: +0
             a3 = np.where(np.abs(a3) < a_fmt.min_normal, 0.0, a3)
             b3 = np.where(np.abs(b3) < b_fmt.min_normal, 0.0, b3)
         d = np.empty(c3.shape, np.float32)
-        _chain.pairwise_groups(*(np.ascontiguousarray(x, np.float32) for x in (a3, b3, c3)), d,
-                               self.group, self.k, self.ftz)
+        groups = _kcuda.pairwise_groups if device == "cuda" else _chain.pairwise_groups
+        groups(*(np.ascontiguousarray(x, np.float32) for x in (a3, b3, c3)), d, self.group,
+               self.k, self.ftz)
         return d.astype(np.float64)
 
 

@@ -113,7 +113,9 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
         smallest value (it then never sets the alignment).
     device : {"cpu", "cuda"}
         "cuda" runs the GEMM on a CUDA GPU (float accumulators, any rounding, chunk and order,
-        product formats; kernels/cuda), equal bit for bit to "cpu", stochastic words included.
+        product formats; matrix engines, block-scaled ones included; kernels/cuda), equal bit
+        for bit to "cpu", stochastic words included.  Kulisch, fixed-point and posit registers
+        and promoted accumulators (``inner=``) refuse it for now.
 
     Returns
     -------
@@ -162,10 +164,9 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     fa_, fb_ = holder(fa_), holder(fb_)   # the kernels see fixed-point operands as floats
     acc = check_acc(acc)
     device = check_device(device)
-    if device == "cuda" and (_engine_of(acc) is not None or scales is not None
-                             or dequant is not None or getattr(acc, "inner", None) is not None):
-        raise ValueError("device='cuda' runs float accumulators for now; matrix engines, "
-                         "promoted accumulators and block scales need device='cpu'")
+    if device == "cuda" and (dequant is not None or getattr(acc, "inner", None) is not None):
+        raise ValueError("device='cuda' runs float accumulators and matrix engines for now; "
+                         "promoted accumulators need device='cpu'")
     key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
     batch, out_shape = gemm_shapes(a64, b64)
     fp_ = None if product is None else check_arith_format(product, "product")
@@ -190,7 +191,7 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
         raise ValueError("per-chunk dequantization scales need a promoted accumulator "
                          "(fpsim.Accumulator(fmt, chunk=..., inner=...))")
     if isinstance(acc, MatrixEngine):
-        c = positive_nans(engine_run(acc, a3, b3, batch, scales, fmts))
+        c = positive_nans(engine_run(acc, a3, b3, batch, scales, fmts, device=device))
     elif isinstance(acc, Accumulator) and acc.inner is not None:
         c = positive_nans(promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales,
                                        None if eng is None else fmts,
@@ -255,13 +256,13 @@ def engine_formats(eng, fa_, fb_):
                      f"inputs are {eng.a_format} and {eng.b_format}")
 
 
-def engine_run(eng, a3, b3, batch, scales=None, fmts=None, promote=None):
+def engine_run(eng, a3, b3, batch, scales=None, fmts=None, promote=None, device="cpu"):
     """C (batch, m, n) of a GEMM on engine ``eng``: K zero-padded to a multiple of the
     instruction's k (as hardware tiles are; padded blocks take the scale format's smallest
     value, so that they never set the alignment) and walked from +0,
     each step's D the next C; ``fmts``: the formats A and B are read in
     (:func:`engine_formats`; default the engine's own); ``promote``: as in
-    :meth:`FusedDotAdd.run`."""
+    :meth:`FusedDotAdd.run`; ``device``: "cpu" or "cuda" (the model's GPU kernel)."""
     kk = a3.shape[2]
     pad = (-kk) % eng.k
     if pad:
@@ -277,8 +278,8 @@ def engine_run(eng, a3, b3, batch, scales=None, fmts=None, promote=None):
     c3 = np.zeros((batch, a3.shape[1], b3.shape[2]))
     fa_, fb_ = fmts or (eng.a_format, eng.b_format)
     if promote is not None:
-        return eng.model.run(a3, b3, c3, fa_, fb_, scales, promote)
-    return eng.model.run(a3, b3, c3, fa_, fb_, scales)
+        return eng.model.run(a3, b3, c3, fa_, fb_, scales, promote, device=device)
+    return eng.model.run(a3, b3, c3, fa_, fb_, scales, device=device)
 
 
 def check_dequant(dequant, acc, a3, b3):

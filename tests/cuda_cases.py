@@ -64,6 +64,63 @@ def cases():
         dy, w4, x4.shape, padding=1, acc=acc, device=device)
     yield "conv2d_backward_weight", lambda device: fpsim.conv2d_backward_weight(
         dy, x4, w4.shape, padding=1, acc=acc, device=device)
+    yield from engine_cases(rng)
+
+
+def engine_values(fmt, rng, shape):
+    """Values of fmt: wide exponents, zeros, the largest and smallest magnitudes, and Inf/NaN
+    where fmt has them."""
+    if fmt.bits > 16:                            # wide formats: spread exponents
+        finite = fpsim.quantize(rng.standard_normal(4000) * 2.0 ** rng.integers(-60, 60, 4000),
+                                fmt)
+    else:
+        v = fmt.values()
+        finite = v[np.isfinite(v)]
+    x = rng.choice(finite, shape)
+    flat = x.reshape(-1)
+    flat[rng.random(flat.size) < 0.1] = 0.0
+    flat[:3] = [finite.max(), finite.min(), finite[finite > 0].min()]
+    return x
+
+
+def engine_cases(rng):
+    """Every engine model (fused dot-adds of each kind, FMA chains, pairwise groups) with
+    adversarial operands: K not a multiple of k (padded), batches, Inf and NaN, products beyond
+    the register, subnormals."""
+    import dataclasses
+    for arch, ins in [("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3"),   # 13 bits, float32 lanes
+                      ("volta", "mma.m8n8k4.f16.f16.f16.f16"),      # float16 register, rne
+                      ("ampere", "mma.m16n8k16.f32.bf16.bf16.f32"),  # split k16
+                      ("cdna3", "mfma.f32_32x32x16_fp8_bf8"),       # two lanes, C late
+                      ("cdna3", "mfma.f32_32x32x8_bf16"),           # product overflow
+                      ("cdna2", "mfma.f32_16x16x16f16"),            # pairwise, flush to zero
+                      ("cdna1", "mfma.f32_32x32x2f32"),             # FMA chain, float32
+                      ("ampere", "mma.m8n8k4.f64.f64.f64.f64")]:    # FMA chain, float64
+        eng = fpsim.engine(arch, ins)
+        A = engine_values(eng.a_format, rng, (2, 5, 2 * eng.k + 3))
+        B = engine_values(eng.b_format, rng, (2 * eng.k + 3, 6))
+        if eng.a_format.bits <= 16:              # Inf where the format has one, else NaN
+            A[0, 1, 2] = np.inf if eng.a_format.specials == "ieee" else np.nan
+            B[3, 4] = np.nan
+        yield f"engine {arch} {ins}", lambda device, eng=eng, A=A, B=B: fpsim.gemm(
+            A, B, acc=eng, device=device)
+    eng = fpsim.engine("blackwell", "tcgen05.mma.m128n8k64.block16.f32.e2m1.e2m1.ue4m3")
+    A = engine_values(eng.a_format, rng, (3, 80))
+    B = engine_values(eng.b_format, rng, (80, 4))
+    sa = engine_values(eng.scale_format, rng, (3, 5))
+    sb = engine_values(eng.scale_format, rng, (5, 4))
+    yield "engine blackwell block16 e2m1 (exact runs of 16)", lambda device: fpsim.gemm(
+        A, B, acc=eng, scale_a=np.abs(sa), scale_b=np.abs(sb), device=device)
+    base = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3")
+    for kw in (dict(group=5, frac_bits=10, cut="rdn", carry_bits=2, c_aligned=False),
+               dict(group=6, frac_bits=7, cut="rne", lanes=2, register=fpsim.format("e5m6"),
+                    rounding="rne", overflow="format", zero_exponent=-20)):
+        model = fpsim.FusedDotAdd(**kw)
+        eng = dataclasses.replace(base, model=model, k=model.group)
+        A = engine_values(eng.a_format, rng, (4, 17))
+        B = engine_values(eng.b_format, rng, (17, 7))
+        yield f"engine designed {kw}", lambda device, eng=eng, A=A, B=B: fpsim.gemm(
+            A, B, acc=eng, device=device)
 
 
 def refusals():
@@ -73,7 +130,8 @@ def refusals():
                  lambda: fpsim.gemm(A, A.T, acc=fpsim.Accumulator(fpsim.FixedFormat(8, 8)),
                                     device="cuda"),
                  lambda: fpsim.gemm(A.astype(np.float16), A.T.astype(np.float16), device="cuda",
-                                    acc=fpsim.engine("ampere", "mma.m16n8k16.f32.f16.f16.f32")),
+                                    acc=fpsim.Accumulator("float32", chunk=16, inner=fpsim.engine(
+                                        "ampere", "mma.m16n8k16.f32.f16.f16.f32"))),
                  lambda: fpsim.gemm(A, A.T, device="cuda", acc=fpsim.Accumulator(
                      "float32", chunk=2, inner=fpsim.Accumulator("float16"))),
                  lambda: fpsim.quantize(A, "posit8", device="cuda"),
@@ -88,6 +146,7 @@ def refusals():
 
 
 if __name__ == "__main__":
+    np.seterr(invalid="ignore", over="ignore")     # the simulator's Inf * 0 in Python: NaN
     refusals()
     n = 0
     for name, fn in cases():

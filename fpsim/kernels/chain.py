@@ -105,6 +105,16 @@ def pairwise_groups(A, B, C, D, group, k_step, ftz):
         pairwise_task(A, B, C, D, bi, i, j0, w, group, k_step, ftz)
 
 
+@njit(cache=True)
+def fma_step(a, b, r, wide):
+    """fma(a, b, r) in float64 (``wide``) or float32 (a, b, r values of it): the GPU kernel's
+    step of :func:`fma_chain` (the type is explicit: the CUDA simulator hands float32 results
+    back as Python floats)."""
+    if wide:
+        return fma(np.float64(a), np.float64(b), np.float64(r))
+    return np.float64(fma(np.float32(a), np.float32(b), np.float32(r)))
+
+
 @njit(cache=True, parallel=True)
 def dequant_add(total, part, sa, sb):
     """total[b, i, j] += part[b, i, j] * (sa[b, i] * sb[b, j]), every operation in float32

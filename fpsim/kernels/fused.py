@@ -309,18 +309,23 @@ def task_buffers(lanes, chunk, f32):
 def promote(outer, reg, ofmt, w):
     """outer = outer + reg rounded once into the outer format (IEEE zero signs), reg = +0, in
     columns 0..w-1."""
-    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = ofmt
     for r in range(reg.shape[0]):
         for j in range(w):
-            a, b = outer[r, j], reg[r, j]
-            s, e = two_sum(a, b)
-            if not (abs(s) < np.inf):
-                s, e = a + b, 0.0
-            else:
-                s = zero_sum_sign(s, a, b, mode)
-            outer[r, j] = round_sum(s, e, np.uint64(0), man_bits, emin, maxv, min_normal, spec,
-                                    saturate, subnormals, mode, 0)
+            outer[r, j] = promote_one(outer[r, j], reg[r, j], ofmt)
             reg[r, j] = 0.0
+
+
+@njit(cache=True, inline="always")
+def promote_one(a, b, ofmt):
+    """a + b rounded once into the outer format (``ofmt``), IEEE zero signs."""
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = ofmt
+    s, e = two_sum(a, b)
+    if not (abs(s) < np.inf):
+        s, e = a + b, 0.0
+    else:
+        s = zero_sum_sign(s, a, b, mode)
+    return round_sum(s, e, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
+                     subnormals, mode, 0)
 
 
 @njit(cache=True, inline="always")
@@ -550,43 +555,57 @@ def term(a_mat, b_mat, i, j, k0, k1, t, subsum):
 def finish(c, a_mat, b_mat, i, j0, k0, k1, acc, emax, scale, j, cfg, fmt, over):
     """Column j's register value after one group (c before it): the lanes' sums combined, c
     added, one rounding; every case (specials, zeros, overflow, subnormals, late C)."""
-    (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
-     lanes, late_sum, late_c, late_drop, product_overflow, chunk) = cfg
-    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
+    lanes, subsum, product_overflow = cfg[9], cfg[8], cfg[13]
     n_terms = (k1 - k0 + subsum - 1) // subsum
-    s = acc[0, j]
-    if lanes > 1:
-        s += acc[1, j]
-    if not (abs(s) < np.inf and abs(c) < np.inf):    # a NaN or an Inf among the terms (a
-        # non-finite product makes the sum non-finite: inf * 0 is NaN)
-        sp = c if not abs(c) < np.inf else 0.0
+    s0, s1 = acc[0, j], acc[lanes - 1, j]
+    special = not (abs(s0 + (s1 if lanes > 1 else 0.0)) < np.inf and abs(c) < np.inf)
+    sp, all_zero, pos, neg = 0.0, True, False, False
+    if special:                          # a NaN or an Inf among the terms (a non-finite
+        sp = c if not abs(c) < np.inf else 0.0      # product makes the sum non-finite)
         for t in range(n_terms):
             p = term(a_mat, b_mat, i, j0 + j, k0, k1, t, subsum)
             sp += p if not abs(p) < np.inf else 0.0
+    else:
+        for t in range(n_terms):
+            all_zero &= term(a_mat, b_mat, i, j0 + j, k0, k1, t, subsum) == 0.0
+        for k in range(k0, k1 if product_overflow else k0):     # each product, not each run
+            p = a_mat[i, k] * b_mat[k, j0 + j]
+            pos |= p >= over
+            neg |= p <= -over
+    return finish_sums(c, s0, s1, emax[0, j], emax[lanes - 1, j], scale[0, j], special, sp,
+                       all_zero, pos, neg, cfg, fmt, over)
+
+
+@njit(cache=True)
+def finish_sums(c, s0, s1, e0, e1, sc0, special, sp, all_zero, pos, neg, cfg, fmt, over):
+    """:func:`finish` from the group's scalars (the GPU kernel calls it directly): the lanes'
+    cut sums s0, s1, alignment exponents e0, e1 and lane 0's scale sc0 (s1 and e1 read only
+    with two lanes); ``special``: a sum or c not finite, then sp: the sum of the non-finite
+    terms (c first, terms in order); all_zero: every term is zero; pos, neg: a product at least
+    ``over`` in magnitude, of that sign (with ``product_overflow``)."""
+    (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
+     lanes, late_sum, late_c, late_drop, product_overflow, chunk) = cfg
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode = fmt
+    if special:
         return round_f64(sp, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
                          subnormals, mode, 0)
-    all_zero = True
-    for t in range(n_terms):
-        all_zero &= term(a_mat, b_mat, i, j0 + j, k0, k1, t, subsum) == 0.0
-    pos = neg = False
-    for k in range(k0, k1 if product_overflow else k0):     # each product, not each run
-        p = a_mat[i, k] * b_mat[k, j0 + j]
-        pos |= p >= over
-        neg |= p <= -over
+    s = s0
+    if lanes > 1:
+        s += s1
     if product_overflow and (pos or neg):  # a product beyond the register's range: Inf,
         return np.nan if pos and neg else (np.inf if pos else -np.inf)   # ignoring the rest
     if c == 0.0 and s == 0.0 and all_zero:   # no nonzero term at all: c's zero passes
         return round_f64(c, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
                          subnormals, mode, 0)
-    s = acc[0, j]
+    s = s0
     if c_aligned and c != 0.0:           # c in lane 0's alignment
-        s += cut(c * scale[0, j], cut_mode)
-    e = emax[0, j]
+        s += cut(c * sc0, cut_mode)
+    e = e0
     if lanes > 1:                        # lanes re-aligned to the larger exponent, floored
-        e = max(emax[0, j], emax[1, j])
-        s = np.floor(s * pow2n(emax[0, j] - e)) if emax[0, j] > NO_TERM else 0.0
-        if emax[1, j] > NO_TERM:
-            s += np.floor(acc[1, j] * pow2n(emax[1, j] - e))
+        e = max(e0, e1)
+        s = np.floor(s * pow2n(e0 - e)) if e0 > NO_TERM else 0.0
+        if e1 > NO_TERM:
+            s += np.floor(s1 * pow2n(e1 - e))
     has_terms = e > NO_TERM
     if carry >= 0:
         s = wrap(s, frac_bits + 2 + carry)

@@ -5,7 +5,10 @@ CPU kernels (Numba compiles ``@njit`` functions for the GPU when a CUDA kernel c
 ``rounding.round_f64`` for quantize, ``gemm.scalar_add`` (the exact sum as a TwoSum pair,
 rounded once in any mode) for every accumulator addition, ``rounding.random_word`` for the
 random words, numbered exactly as on the CPU (element ``i`` of quantize; output element ``e``
-and step ``t`` of a GEMM, ``e*(K*K + 2K) + t``).  The CPU's fast paths are proven equal to these
+and step ``t`` of a GEMM, ``e*(K*K + 2K) + t``).  The matrix engines' kernels run each output
+element through the CPU kernels' steps (``fused.finish_sums`` for every fused dot-add case,
+``chain.fma_step``, the float32 operations of ``chain.pairwise_groups``).  The CPU's fast paths
+are proven equal to these
 scalar functions (kernels.gemm's ``lean_lanes``, ``odd_lanes``, ``sr_lanes`` ...), so results
 are equal bit for bit on both devices and do not depend on the thread count.  NVVM contracts
 ``a*b + c`` into fused multiply-adds by default; every product these kernels form is exact in
@@ -66,3 +69,28 @@ def gemm(a3, b3, c, chunk, pairwise, fa, fp, key):
     dc = cu.device_array(c.shape, np.float64)
     k[_blocks(c.size), THREADS](da, db, dc, chunk, pairwise, *fa, *fp, np.uint64(key))
     dc.copy_to_host(c)
+
+
+def _engine_call(kernel, arrays, d, *args):
+    """d[:] = kernel(*arrays, d, *args) on the GPU (one thread per element of d)."""
+    cu = cuda()
+    dev = [cu.to_device(np.ascontiguousarray(x)) for x in arrays]
+    dd = cu.device_array(d.shape, d.dtype)
+    kernel[_blocks(d.size), THREADS](*dev, dd, *args)
+    dd.copy_to_host(d)
+
+
+def fused_gemm(A, B, C, D, EA, EB, cfg, fmt, ofmt):
+    """kernels.fused.fused_gemm (the same arguments, without its float32 copies) on the GPU."""
+    _engine_call(_kernels().fused_kernel, (A, B, C), D, *(cuda().to_device(np.ascontiguousarray(
+        x)) for x in (EA, EB)), cfg, fmt, ofmt)
+
+
+def fma_chain(A, B, C, D):
+    """kernels.chain.fma_chain on the GPU."""
+    _engine_call(_kernels().chain_kernel, (A, B, C), D, D.dtype == np.float64)
+
+
+def pairwise_groups(A, B, C, D, group, k_step, ftz):
+    """kernels.chain.pairwise_groups on the GPU."""
+    _engine_call(_kernels().pairwise_kernel, (A, B, C), D, group, k_step, ftz)

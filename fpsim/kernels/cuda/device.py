@@ -4,6 +4,8 @@ Kernels refer to the module global ``cuda`` (Numba's simulator swaps it for its 
 import numpy as np
 from numba import cuda
 
+from ..chain import TINY32, flush, fma_step
+from ..fused import NO_EXP, NO_TERM, cut, exponent, finish_sums, pow2n, promote_one
 from ..gemm import scalar_add
 from ..rounding import SR, random_word, round_f64
 
@@ -92,3 +94,100 @@ def gemm_kernel(A, B, C, chunk, pairwise, man_bits, emin, maxv, min_normal, spec
         else:
             total = reg
     C[bi, i, j] = total
+
+
+# --- matrix engines: one thread per output element ------------------------------------------
+@cuda.jit
+def fused_kernel(A, B, C, D, EA, EB, cfg, fmt, ofmt):
+    """kernels.fused.fused_gemm, element by element: each group's alignment exponents, scales
+    and cut sums as fused_task forms them, then kernels.fused.finish_sums (every case)."""
+    t = cuda.grid(1)
+    nb, m, n = D.shape
+    if t >= nb * m * n:
+        return
+    (group, frac_bits, cut_mode, c_aligned, carry, c_emin, zero_exp, overflow_inf, subsum,
+     lanes, late_sum, late_c, late_drop, product_overflow, chunk) = cfg
+    bi, i, j = t // (m * n), (t // n) % m, t % n
+    ai, bj = (bi if A.shape[0] > 1 else 0), (bi if B.shape[0] > 1 else 0)
+    kk = A.shape[2]
+    over = pow2n(exponent(fmt[2]) + 1)
+    reg = C[bi, i, j]
+    outer = 0.0
+    for k0 in range(0, kk, group):
+        if chunk > 0 and k0 > 0 and k0 % chunk == 0:
+            outer = promote_one(outer, reg, ofmt)
+            reg = 0.0
+        k1 = min(kk, k0 + group)
+        e0 = e1 = NO_EXP
+        if c_aligned and reg == 0.0:
+            e0 = zero_exp
+        elif c_aligned and abs(reg) < np.inf:
+            e0 = max(exponent(reg), c_emin)
+        for k in range(k0, k1):
+            x = EA[ai if EA.shape[0] > 1 else 0, i, k] + EB[bj if EB.shape[0] > 1 else 0, k, j]
+            if ((k - k0) // subsum) % lanes == 0:
+                e0 = max(e0, x)
+            else:
+                e1 = max(e1, x)
+        sc0 = pow2n(frac_bits - e0) if e0 > NO_TERM else 0.0
+        sc1 = pow2n(frac_bits - e1) if e1 > NO_TERM else 0.0
+        s0 = s1 = 0.0
+        sp = reg if not abs(reg) < np.inf else 0.0
+        all_zero, pos, neg = True, False, False
+        for u in range((k1 - k0 + subsum - 1) // subsum):
+            p = 0.0
+            for k in range(k0 + u * subsum, min(k1, k0 + (u + 1) * subsum)):
+                q = A[ai, i, k] * B[bj, k, j]
+                p += q
+                pos |= product_overflow != 0 and q >= over
+                neg |= product_overflow != 0 and q <= -over
+            if u % lanes == 0:
+                s0 += cut(p * sc0, cut_mode)
+            else:
+                s1 += cut(p * sc1, cut_mode)
+            sp += p if not abs(p) < np.inf else 0.0
+            all_zero &= p == 0.0
+        special = not (abs(s0 + (s1 if lanes > 1 else 0.0)) < np.inf and abs(reg) < np.inf)
+        reg = finish_sums(reg, s0, s1, np.int32(e0), np.int32(e1), sc0, special, sp, all_zero,
+                          pos, neg, cfg, fmt, over)
+    D[bi, i, j] = promote_one(outer, reg, ofmt) if chunk > 0 else reg
+
+
+@cuda.jit
+def chain_kernel(A, B, C, D, wide):
+    """kernels.chain.fma_chain, element by element (``wide``: float64 arrays, else float32)."""
+    t = cuda.grid(1)
+    nb, m, n = D.shape
+    if t < nb * m * n:
+        bi, i, j = t // (m * n), (t // n) % m, t % n
+        ai, bj = (bi if A.shape[0] > 1 else 0), (bi if B.shape[0] > 1 else 0)
+        r = np.float64(C[bi, i, j])
+        for k in range(A.shape[2]):
+            r = fma_step(A[ai, i, k], B[bj, k, j], r, wide)
+        D[bi, i, j] = r
+
+
+@cuda.jit
+def pairwise_kernel(A, B, C, D, group, k_step, ftz):
+    """kernels.chain.pairwise_groups, element by element, in the same float32 operations."""
+    t = cuda.grid(1)
+    nb, m, n = D.shape
+    if t < nb * m * n:
+        bi, i, j = t // (m * n), (t // n) % m, t % n
+        ai, bj = (bi if A.shape[0] > 1 else 0), (bi if B.shape[0] > 1 else 0)
+        vals = cuda.local.array(16, np.float32)        # group <= 16 (PairwiseGroups)
+        r = C[bi, i, j]
+        for k0 in range(0, A.shape[2], group):
+            if ftz and k0 % k_step == 0 and abs(r) < TINY32:
+                r = np.float32(0.0)
+            for u in range(group):          # the float32 product as the exact float64 one
+                # rounded once (a float32 multiply; NVVM cannot contract it into the adds)
+                p = np.float64(A[ai, i, k0 + u]) * np.float64(B[bj, k0 + u, j])
+                vals[u] = flush(np.float32(p), ftz)
+            s = 1
+            while s < group:
+                for u in range(0, group, 2 * s):
+                    vals[u] = flush(vals[u] + vals[u + s], ftz)
+                s *= 2
+            r = flush(r + vals[0], ftz)
+        D[bi, i, j] = r
