@@ -113,9 +113,9 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
         smallest value (it then never sets the alignment).
     device : {"cpu", "cuda"}
         "cuda" runs the GEMM on a CUDA GPU (float accumulators, any rounding, chunk and order,
-        product formats; matrix engines, block-scaled ones included; kernels/cuda), equal bit
-        for bit to "cpu", stochastic words included.  Kulisch, fixed-point and posit registers
-        and promoted accumulators (``inner=``) refuse it for now.
+        product formats; matrix engines, block-scaled ones included; promoted accumulators,
+        whose chunk sums run there; kernels/cuda), equal bit for bit to "cpu", stochastic words
+        included.  Kulisch, fixed-point and posit registers refuse it for now.
 
     Returns
     -------
@@ -164,9 +164,6 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     fa_, fb_ = holder(fa_), holder(fb_)   # the kernels see fixed-point operands as floats
     acc = check_acc(acc)
     device = check_device(device)
-    if device == "cuda" and (dequant is not None or getattr(acc, "inner", None) is not None):
-        raise ValueError("device='cuda' runs float accumulators and matrix engines for now; "
-                         "promoted accumulators need device='cpu'")
     key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
     batch, out_shape = gemm_shapes(a64, b64)
     fp_ = None if product is None else check_arith_format(product, "product")
@@ -195,7 +192,7 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     elif isinstance(acc, Accumulator) and acc.inner is not None:
         c = positive_nans(promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales,
                                        None if eng is None else fmts,
-                                       check_dequant(dequant, acc, a3, b3)))
+                                       check_dequant(dequant, acc, a3, b3), device))
     else:
         c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode, device))
     final = acc.out_format if fo_ is None else fo_
@@ -300,11 +297,12 @@ def check_dequant(dequant, acc, a3, b3):
 
 
 def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fmts=None,
-                 dequant=None):
+                 dequant=None, device="cpu"):
     """Chunks of ``acc.chunk`` K-elements each summed by ``acc.inner`` from zero, each chunk sum
     added in order into the outer register (acc's format and rounding): DeepSeek-V3's promotion
     of tensor-core partial sums to FP32 on the CUDA cores, Wang et al.'s chunk-based
-    accumulation with any inner accumulator."""
+    accumulation with any inner accumulator.  ``device="cuda"``: the inner sums on the GPU
+    (the outer additions, one per chunk and output element, on the CPU)."""
     kk, n_chunk = a3.shape[2], acc.chunk
     if scales is not None and n_chunk % scales[3]:
         raise ValueError(f"chunk ({n_chunk}) must be a multiple of the block-scaled engine's "
@@ -314,7 +312,8 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
             isinstance(eng.model, FusedDotAdd) and n_chunk % eng.k == 0 and \
             isinstance(acc.fmt, FloatFormat) and _k.supports(acc.fmt.man_bits, acc.fmt.emin):
         # in the kernel: the same chunks (zero padding only at the end of K, as below)
-        return engine_run(eng, a3, b3, batch, scales, fmts, (n_chunk, acc.fmt, acc.rounding))
+        return engine_run(eng, a3, b3, batch, scales, fmts, (n_chunk, acc.fmt, acc.rounding),
+                          device)
     total = np.zeros((batch, a3.shape[1], b3.shape[2]))
     f32 = _format("float32")
     native = dequant is not None and native_lanes(acc, f32, f32, None) == 32 and \
@@ -332,9 +331,9 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
             s_c = None if scales is None else \
                 (scales[0][:, :, lo // scales[3]:(lo + n_chunk) // scales[3]],
                  scales[1][:, lo // scales[3]:(lo + n_chunk) // scales[3], :]) + scales[2:]
-            part = engine_run(acc.inner, a_c, b_c, batch, s_c, fmts)
+            part = engine_run(acc.inner, a_c, b_c, batch, s_c, fmts, device=device)
         else:
-            part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode)
+            part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode, device)
         part = np.asarray(part, np.float64)
         if native and (parts_f32 or float32_values(part)):   # kernels.gemm.native_lanes
             c = lo // n_chunk

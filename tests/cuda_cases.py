@@ -8,6 +8,7 @@ import ml_dtypes
 import numpy as np
 
 import fpsim
+from fpsim.gemm import gemm_values
 
 
 def same(a, b):
@@ -121,6 +122,20 @@ def engine_cases(rng):
         B = engine_values(eng.b_format, rng, (17, 7))
         yield f"engine designed {kw}", lambda device, eng=eng, A=A, B=B: fpsim.gemm(
             A, B, acc=eng, device=device)
+    A = engine_values(base.a_format, rng, (2, 5, 200))
+    B = engine_values(base.b_format, rng, (200, 6))
+    for chunk, outer, mode in [(128, "float32", "rne"), (48, "bfloat16", "rtz")]:
+        acc = fpsim.Accumulator(outer, chunk=chunk, rounding=mode, inner=base)
+        yield f"promoted engine, chunk {chunk} into {outer} {mode}", \
+            lambda device, acc=acc: fpsim.gemm(A, B, acc=acc, device=device)
+    acc = fpsim.Accumulator("float32", chunk=128, inner=base)          # DeepSeek-V3's recipe
+    da, db = rng.random((2, 5, 2)) + 0.5, rng.random((2, 6)) + 0.5
+    yield "promoted engine with per-chunk dequantization", lambda device: gemm_values(
+        A, B, base.a_format, base.b_format, acc, dequant=(da, db), device=device)
+    acc = fpsim.Accumulator("float32", chunk=16, inner=fpsim.Accumulator("float16",
+                                                                         rounding="sr"))
+    yield "promoted float16 sr inner", lambda device: fpsim.gemm(
+        A, B, acc=acc, seed=5, a_format=base.a_format, b_format=base.b_format, device=device)
 
 
 def refusals():
@@ -129,11 +144,8 @@ def refusals():
     for call in (lambda: fpsim.gemm(A, A.T, acc=fpsim.KulischAccumulator("float32"), device="cuda"),
                  lambda: fpsim.gemm(A, A.T, acc=fpsim.Accumulator(fpsim.FixedFormat(8, 8)),
                                     device="cuda"),
-                 lambda: fpsim.gemm(A.astype(np.float16), A.T.astype(np.float16), device="cuda",
-                                    acc=fpsim.Accumulator("float32", chunk=16, inner=fpsim.engine(
-                                        "ampere", "mma.m16n8k16.f32.f16.f16.f32"))),
                  lambda: fpsim.gemm(A, A.T, device="cuda", acc=fpsim.Accumulator(
-                     "float32", chunk=2, inner=fpsim.Accumulator("float16"))),
+                     "float32", chunk=2, inner=fpsim.KulischAccumulator("float32"))),
                  lambda: fpsim.quantize(A, "posit8", device="cuda"),
                  lambda: fpsim.quantize(A, "mxfp8_e4m3", device="cuda")):
         try:
