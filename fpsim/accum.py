@@ -290,15 +290,24 @@ def product_args(fp_, mode="rne"):
 def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="cpu"):
     """C (batch, m, n) of a3 @ b3 through accumulator ``acc`` (operand formats fa_, fb_; product
     format fp_ or None): picks the kernel and its constants; ``device="cuda"``: the GPU kernel of
-    kernels/cuda (float accumulators)."""
+    kernels/cuda (float and fixed-point accumulators)."""
     m, n = a3.shape[1], b3.shape[2]
     fp = product_args(fp_, product_rounding)
+    if isinstance(getattr(acc, "fmt", None), (FixedFormat, PositFormat)) and fp_ is not None:
+        raise ValueError(f"a {type(acc.fmt).__name__} accumulator adds exact products; product= "
+                         "is for float accumulators")
     if device == "cuda":
-        if not (isinstance(acc, Accumulator) and isinstance(acc.fmt, FloatFormat)):
-            raise ValueError(f"device='cuda' runs float accumulators for now, not {acc}; use "
-                             "device='cpu'")
+        if not (isinstance(acc, Accumulator) and isinstance(acc.fmt, (FloatFormat,
+                                                                     FixedFormat))):
+            raise ValueError(f"device='cuda' runs float and fixed-point accumulators for now, "
+                             f"not {acc}; use device='cpu'")
         from .kernels import cuda as _kcuda
         mode, r_bits = rounding_mode(acc.rounding, acc.sr_bits, acc.fmt)
+        if isinstance(acc.fmt, FixedFormat):
+            frac, k_lo, k_hi, _ = fixed_args(acc.fmt)
+            c = np.empty((batch, m, n))
+            _kcuda.gemm_fixed(a3, b3, c, frac, k_lo, k_hi, mode, r_bits, key)
+            return c
         c = np.empty((batch, m, n))
         _kcuda.gemm(a3, b3, c, acc.chunk or 0, acc.order == "pairwise",
                     float_args(acc.fmt) + (mode, r_bits), fp, key)
@@ -306,9 +315,6 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
     if isinstance(acc, KulischAccumulator):
         return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp)
     mode, r_bits = rounding_mode(acc.rounding, acc.sr_bits, acc.fmt)
-    if isinstance(acc.fmt, (FixedFormat, PositFormat)) and fp_ is not None:
-        raise ValueError(f"a {type(acc.fmt).__name__} accumulator adds exact products; product= "
-                         "is for float accumulators")
     if isinstance(acc.fmt, PositFormat):
         c = np.empty((batch, m, n))
         _gemm.gemm_posit(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c,

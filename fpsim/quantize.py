@@ -155,9 +155,9 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
     """
     f, mode, r_bits, key, xa, natural = _rounding_call(x, fmt, rounding, seed, sr_bits,
                                                        random_words, axis)
-    if check_device(device) == "cuda" and not isinstance(f, FloatFormat):
-        raise ValueError(f"device='cuda' quantizes into float formats for now, not "
-                         f"{type(f).__name__}; use device='cpu'")
+    if check_device(device) == "cuda" and not isinstance(f, (FloatFormat, FixedFormat)):
+        raise ValueError(f"device='cuda' quantizes into float and fixed-point formats for now, "
+                         f"not {type(f).__name__}; use device='cpu'")
     if isinstance(f, BlockFormat):
         out_dtype = check_block_dtype(dtype, natural)
         q, _ = block_quantize(work_array(xa, out_dtype), f, axis, mode, r_bits, key)
@@ -166,7 +166,10 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
     flat = work_array(xa, out_dtype).reshape(-1)
     rand = check_random(random_words, flat.size)
     out = np.empty_like(flat)
-    if device == "cuda":
+    if device == "cuda" and isinstance(f, FixedFormat):
+        from .kernels import cuda as _kcuda
+        _kcuda.quantize_fixed(flat, out, rand, *fixed_args(f), mode, r_bits, key)
+    elif device == "cuda":
         from .kernels import cuda as _kcuda
         _kcuda.quantize(flat, out, rand, float_args(f), mode, r_bits, key)
     elif isinstance(f, PositFormat):

@@ -3,6 +3,7 @@ every device="cuda" kernel against device="cpu" on small shapes; prints one line
 exits non-zero at the first difference in value or sign."""
 
 import sys
+import warnings
 
 import ml_dtypes
 import numpy as np
@@ -28,6 +29,12 @@ def cases():
                     ("e4m3", {"rounding": "sr", "seed": 3}),
                     ("e5m2", {"rounding": "sr", "sr_bits": 4, "seed": 4}),
                     ("fp16_169", {"rounding": "sr", "random_words": words})]:
+        yield f"quantize {fmt} {kw.get('rounding', 'rne')}", \
+            lambda device, fmt=fmt, kw=kw: fpsim.quantize(x, fmt, device=device, **kw)
+    for fmt, kw in [(fpsim.FixedFormat(4, 6), {}), (fpsim.FixedFormat(3, 9), {"rounding": "sr",
+                                                                             "seed": 6}),
+                    (fpsim.FixedFormat(5, 5, saturate=False), {"rounding": "rtz"}),
+                    (fpsim.FixedFormat(4, 8), {"rounding": "sr", "sr_bits": 3, "seed": 1})]:
         yield f"quantize {fmt} {kw.get('rounding', 'rne')}", \
             lambda device, fmt=fmt, kw=kw: fpsim.quantize(x, fmt, device=device, **kw)
     yield "quantize float64 input e11m20 rdn", lambda device: fpsim.quantize(
@@ -65,6 +72,15 @@ def cases():
         dy, w4, x4.shape, padding=1, acc=acc, device=device)
     yield "conv2d_backward_weight", lambda device: fpsim.conv2d_backward_weight(
         dy, x4, w4.shape, padding=1, acc=acc, device=device)
+    for name, acc in [("fixed <8, 8> saturating", fpsim.Accumulator(fpsim.FixedFormat(8, 8))),
+                      ("fixed <4, 10> rtz", fpsim.Accumulator(fpsim.FixedFormat(4, 10),
+                                                               rounding="rtz")),
+                      ("fixed <6, 12> sr", fpsim.Accumulator(fpsim.FixedFormat(6, 12),
+                                                             rounding="sr"))]:
+        yield f"gemm {name}", lambda device, acc=acc: fpsim.gemm(A3, B, acc=acc, seed=4,
+                                                                device=device)
+    yield "conv2d fixed <8, 8>", lambda device: fpsim.conv2d(
+        x4, w4, padding=1, acc=fpsim.Accumulator(fpsim.FixedFormat(8, 8)), device=device)
     yield from engine_cases(rng)
 
 
@@ -142,8 +158,7 @@ def refusals():
     """What device="cuda" does not run yet must say so, not fall back silently."""
     A = np.ones((2, 4), np.float32)
     for call in (lambda: fpsim.gemm(A, A.T, acc=fpsim.KulischAccumulator("float32"), device="cuda"),
-                 lambda: fpsim.gemm(A, A.T, acc=fpsim.Accumulator(fpsim.FixedFormat(8, 8)),
-                                    device="cuda"),
+                 lambda: fpsim.gemm(A, A.T, acc=fpsim.Accumulator("posit16"), device="cuda"),
                  lambda: fpsim.gemm(A, A.T, device="cuda", acc=fpsim.Accumulator(
                      "float32", chunk=2, inner=fpsim.KulischAccumulator("float32"))),
                  lambda: fpsim.quantize(A, "posit8", device="cuda"),
@@ -158,7 +173,7 @@ def refusals():
 
 
 if __name__ == "__main__":
-    np.seterr(invalid="ignore", over="ignore")     # the simulator's Inf * 0 in Python: NaN
+    warnings.simplefilter("ignore", RuntimeWarning)   # the simulator's Inf * 0 in Python
     refusals()
     n = 0
     for name, fn in cases():

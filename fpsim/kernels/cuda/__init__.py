@@ -60,6 +60,12 @@ def quantize(x, out, rand, fargs, mode, r_bits, key):
     dout.copy_to_host(out)
 
 
+def quantize_fixed(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, key):
+    """out[:] = x rounded into a fixed-point format (quantize.fixed_args), on the GPU."""
+    _engine_call(_kernels().fixed_quantize_kernel, (x,), out, cuda().to_device(rand), frac_bits,
+                 k_lo, k_hi, saturate, mode, r_bits, np.uint64(key))
+
+
 def gemm(a3, b3, c, chunk, pairwise, fa, fp, key):
     """c (batch, m, n) = a3 @ b3 (float64 arrays) through a float accumulator (``fa``: its
     float_args + (mode, r_bits); ``fp``: accum.product_args), on the GPU."""
@@ -69,6 +75,13 @@ def gemm(a3, b3, c, chunk, pairwise, fa, fp, key):
     dc = cu.device_array(c.shape, np.float64)
     k[_blocks(c.size), THREADS](da, db, dc, chunk, pairwise, *fa, *fp, np.uint64(key))
     dc.copy_to_host(c)
+
+
+def gemm_fixed(a3, b3, c, frac_bits, k_lo, k_hi, mode, r_bits, key):
+    """kernels.gemm.gemm_fixed (a saturating fixed-point register) on the GPU."""
+    _engine_call(_kernels().fixed_kernel, (np.ascontiguousarray(a3, np.float64),
+                                           np.ascontiguousarray(b3, np.float64)), c,
+                 frac_bits, k_lo, k_hi, mode, r_bits, np.uint64(key))
 
 
 def _engine_call(kernel, arrays, d, *args):

@@ -5,9 +5,22 @@ import numpy as np
 from numba import cuda
 
 from ..chain import TINY32, flush, fma_step
+from ..fixed import round_fixed
 from ..fused import NO_EXP, NO_TERM, cut, exponent, finish_sums, pow2n, promote_one
+from ..arith import round_sum, two_sum
 from ..gemm import scalar_add
-from ..rounding import SR, random_word, round_f64
+from ..rounding import IEEE, SR, pow2, random_word, round_f64
+
+
+@cuda.jit(device=True)
+def element_word(rand, key, i, mode):
+    """The random word of element i: rand[i] where words are given, else (key, i)'s for
+    stochastic modes (rounding.element_word's rule)."""
+    if rand.size > 0:
+        return rand[i]
+    if mode >= SR:
+        return np.uint64(random_word(key, i))   # (the simulator returns a Python int)
+    return np.uint64(0)
 
 
 @cuda.jit
@@ -15,13 +28,17 @@ def quantize_kernel(x, out, rand, man_bits, emin, maxv, min_normal, spec, satura
                     subnormals, mode, r_bits, key):
     i = cuda.grid(1)
     if i < x.size:
-        u = np.uint64(0)
-        if rand.size > 0:
-            u = rand[i]
-        elif mode >= SR:
-            u = np.uint64(random_word(key, i))   # (the simulator returns a Python int)
-        out[i] = round_f64(np.float64(x[i]), u, man_bits, emin, maxv, min_normal, spec,
-                           saturate, subnormals, mode, r_bits)
+        out[i] = round_f64(np.float64(x[i]), element_word(rand, key, i, mode), man_bits, emin,
+                           maxv, min_normal, spec, saturate, subnormals, mode, r_bits)
+
+
+@cuda.jit
+def fixed_quantize_kernel(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, key):
+    """kernels.fixed.quantize_fixed, element by element."""
+    i = cuda.grid(1)
+    if i < x.size:
+        out[i] = round_fixed(np.float64(x[i]), element_word(rand, key, i, mode), frac_bits,
+                             k_lo, k_hi, saturate, mode, r_bits)
 
 
 @cuda.jit
@@ -94,6 +111,30 @@ def gemm_kernel(A, B, C, chunk, pairwise, man_bits, emin, maxv, min_normal, spec
         else:
             total = reg
     C[bi, i, j] = total
+
+
+@cuda.jit
+def fixed_kernel(A, B, C, frac_bits, k_lo, k_hi, mode, r_bits, key):
+    """kernels.gemm.gemm_fixed, element by element (fixed_task's step: TwoSum, one rounding
+    onto the grid through round_sum, saturation; the same random words)."""
+    t = cuda.grid(1)
+    nb, m, n = C.shape
+    if t < nb * m * n:
+        bi, i, j = t // (m * n), (t // n) % m, t % n
+        ai, bj = (bi if A.shape[0] > 1 else 0), (bi if B.shape[0] > 1 else 0)
+        kk = A.shape[2]
+        ebase = np.uint64(t) * np.uint64(kk * kk + 2 * kk)
+        step = pow2(-frac_bits)
+        lo_v, hi_v = k_lo * step, k_hi * step
+        acc = 0.0
+        for k in range(kk):
+            hi, lo = two_sum(acc, A[ai, i, k] * B[bj, k, j])      # the product is exact
+            u = np.uint64(random_word(key, ebase + np.uint64(k))) if mode >= SR \
+                else np.uint64(0)
+            v = round_sum(hi, lo, u, 50, 50 - frac_bits, np.inf, 0.0, IEEE, False, True, mode,
+                          r_bits)
+            acc = min(max(v, lo_v), hi_v) + 0.0
+        C[bi, i, j] = acc
 
 
 # --- matrix engines: one thread per output element ------------------------------------------
