@@ -136,9 +136,9 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
         its own largest magnitude; stochastic words are keyed by the element's index in the
         blocked layout (``axis`` moved last, padded to whole blocks).
     device : {"cpu", "cuda"}
-        "cuda" rounds on a CUDA GPU (float formats; kernels/cuda), with the same results bit for
-        bit, stochastic words included; x and the result stay numpy arrays (copied to and from
-        the device).
+        "cuda" rounds on a CUDA GPU (float and fixed-point formats; kernels/cuda), with the
+        same results bit for bit, stochastic words included; x and the result stay numpy arrays
+        (copied to and from the device).
 
     Returns
     -------

@@ -7,13 +7,14 @@ rounded once in any mode) for every accumulator addition, ``rounding.random_word
 random words, numbered exactly as on the CPU (element ``i`` of quantize; output element ``e``
 and step ``t`` of a GEMM, ``e*(K*K + 2K) + t``).  The matrix engines' kernels run each output
 element through the CPU kernels' steps (``fused.finish_sums`` for every fused dot-add case,
-``chain.fma_step``, the float32 operations of ``chain.pairwise_groups``).  The CPU's fast paths
-are proven equal to these
-scalar functions (kernels.gemm's ``lean_lanes``, ``odd_lanes``, ``sr_lanes`` ...), so results
-are equal bit for bit on both devices and do not depend on the thread count.  NVVM contracts
-``a*b + c`` into fused multiply-adds by default; every product these kernels form is exact in
-float64 (``gemm.supports_products``; a product format's rounding is a separate call), so a
-contraction computes the same value.
+``chain.fma_step``, the float32 operations of ``chain.pairwise_groups``).  The CPU's fast
+paths are proven equal to these scalar functions (kernels.gemm's ``lean_lanes``, ``odd_lanes``,
+``sr_lanes`` ..., kernels.fused's ``round_pass``), so results are equal bit for bit on both
+devices and do not depend on the thread count.  NVVM contracts ``a*b + c`` into fused
+multiply-adds by default; every product these kernels form is exact in float64
+(``gemm.supports_products``; a product format's rounding is a separate call), so a contraction
+computes the same value; the pairwise groups' float32 products are the exact float64 ones
+rounded to float32 by a conversion, which no contraction crosses.
 
 numba.cuda is imported on first use only: fpsim's import never touches it.  Without a GPU,
 ``NUMBA_ENABLE_CUDASIM=1`` (set before Python starts) runs the same kernels in Numba's CUDA
@@ -62,7 +63,7 @@ def quantize(x, out, rand, fargs, mode, r_bits, key):
 
 def quantize_fixed(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, key):
     """out[:] = x rounded into a fixed-point format (quantize.fixed_args), on the GPU."""
-    _engine_call(_kernels().fixed_quantize_kernel, (x,), out, cuda().to_device(rand), frac_bits,
+    _per_element(_kernels().fixed_quantize_kernel, (x,), out, cuda().to_device(rand), frac_bits,
                  k_lo, k_hi, saturate, mode, r_bits, np.uint64(key))
 
 
@@ -79,13 +80,14 @@ def gemm(a3, b3, c, chunk, pairwise, fa, fp, key):
 
 def gemm_fixed(a3, b3, c, frac_bits, k_lo, k_hi, mode, r_bits, key):
     """kernels.gemm.gemm_fixed (a saturating fixed-point register) on the GPU."""
-    _engine_call(_kernels().fixed_kernel, (np.ascontiguousarray(a3, np.float64),
+    _per_element(_kernels().fixed_kernel, (np.ascontiguousarray(a3, np.float64),
                                            np.ascontiguousarray(b3, np.float64)), c,
                  frac_bits, k_lo, k_hi, mode, r_bits, np.uint64(key))
 
 
-def _engine_call(kernel, arrays, d, *args):
-    """d[:] = kernel(*arrays, d, *args) on the GPU (one thread per element of d)."""
+def _per_element(kernel, arrays, d, *args):
+    """d[:] = kernel(*arrays, d, *args) on the GPU, one thread per element of d (the arrays
+    copied to the device, d back)."""
     cu = cuda()
     dev = [cu.to_device(np.ascontiguousarray(x)) for x in arrays]
     dd = cu.device_array(d.shape, d.dtype)
@@ -95,15 +97,15 @@ def _engine_call(kernel, arrays, d, *args):
 
 def fused_gemm(A, B, C, D, EA, EB, cfg, fmt, ofmt):
     """kernels.fused.fused_gemm (the same arguments, without its float32 copies) on the GPU."""
-    _engine_call(_kernels().fused_kernel, (A, B, C), D, *(cuda().to_device(np.ascontiguousarray(
+    _per_element(_kernels().fused_kernel, (A, B, C), D, *(cuda().to_device(np.ascontiguousarray(
         x)) for x in (EA, EB)), cfg, fmt, ofmt)
 
 
 def fma_chain(A, B, C, D):
     """kernels.chain.fma_chain on the GPU."""
-    _engine_call(_kernels().chain_kernel, (A, B, C), D, D.dtype == np.float64)
+    _per_element(_kernels().chain_kernel, (A, B, C), D, D.dtype == np.float64)
 
 
 def pairwise_groups(A, B, C, D, group, k_step, ftz):
     """kernels.chain.pairwise_groups on the GPU."""
-    _engine_call(_kernels().pairwise_kernel, (A, B, C), D, group, k_step, ftz)
+    _per_element(_kernels().pairwise_kernel, (A, B, C), D, group, k_step, ftz)
