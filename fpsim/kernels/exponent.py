@@ -2,12 +2,13 @@
 the codes c below the all-ones code, which is NaN; no sign and no zero.
 
 A positive finite x rounds as a binary format with no fraction bits and smallest normal
-``2**(1-bias)`` (:func:`rounding.round_f64`; a tie such as 1.5 goes up, to the even significand 2,
-as in every format without fraction bits), so below ``2**(1-bias)`` the grid is
-``{0, 2**(1-bias)}``.  Then a zero result becomes the smallest value ``2**-bias``, a result above
-the largest value NaN, and zero, negative, infinite and NaN inputs are NaN.  That is ml_dtypes'
-float8_e8m0fnu conversion bit for bit, including its treatment of the bottom binade: 1.2 * 2**-127
-becomes 2**-126, not the nearer 2**-127.
+``2**-bias`` (:func:`rounding.round_f64`; a tie such as 1.5 goes up, to the even significand 2,
+as in every format without fraction bits), so the bottom binade's grid is
+``{2**-bias, 2**(1-bias)}`` and below it ``{0, 2**-bias}``.  Then a zero result becomes the
+smallest value ``2**-bias``, a result above the largest value NaN, and zero, negative, infinite
+and NaN inputs are NaN.  That is ml_dtypes' float8_e8m0fnu conversion bit for bit from version
+0.7 on: 1.2 * 2**-127 becomes the nearer 2**-127 (ml_dtypes before 0.7, and fpsim before it,
+gave 2**-126: the grid below 2**-126 was {0, 2**-126}).
 """
 
 import numpy as np
@@ -23,8 +24,7 @@ def round_exponent(x, u, bias, top, mode, r_bits):
     if not (x > 0.0) or x == np.inf:
         return np.nan
     smallest = pow2(-bias)
-    v = round_f64(x, u, 0, 1 - bias, pow2(top - bias), 2.0 * smallest, IEEE, False, True, mode,
-                  r_bits)
+    v = round_f64(x, u, 0, -bias, pow2(top - bias), smallest, IEEE, False, True, mode, r_bits)
     if v == np.inf:
         return np.nan
     return smallest if v == 0.0 else v

@@ -414,10 +414,10 @@ def cut_rows(acc, scale, ln, a_mat, b_mat, rix, k, j0, w, cut_mode):
         acc[3, ul, uj] += cut(a3 * b * scale[3, ul, uj], cut_mode)
 
 
-# Products four at a time (k..k+3, k - k0 even): each emax and acc value is read and written
-# once per four products, each row of B serves the four rows of A.  With two lanes, k and k+2
-# go to lane 0, k+1 and k+3 to lane 1.  The per-row steps are small functions that LLVM
-# inlines: Numba's own inlining of them made the kernel's compile time half as long again.
+# Products four at a time (k..k+3, k - k0 a multiple of 4): each emax and acc value is read
+# and written once per four products, each row of B serves the four rows of A.  With two lanes,
+# k and k+2 go to lane 0, k+1 and k+3 to lane 1.  The per-row steps are small functions that
+# LLVM inlines: Numba's own inlining of them made the kernel's compile time half as long again.
 
 @njit(cache=True)
 def quad_of_rows(mat, rix, k):

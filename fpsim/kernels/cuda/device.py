@@ -4,10 +4,10 @@ Kernels refer to the module global ``cuda`` (Numba's simulator swaps it for its 
 import numpy as np
 from numba import cuda
 
+from ..arith import round_sum, two_sum
 from ..chain import TINY32, flush, fma_step
 from ..fixed import round_fixed
 from ..fused import NO_EXP, NO_TERM, cut, exponent, finish_sums, pow2n, promote_one
-from ..arith import round_sum, two_sum
 from ..gemm import scalar_add
 from ..rounding import IEEE, SR, pow2, random_word, round_f64
 
