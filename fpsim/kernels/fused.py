@@ -138,6 +138,14 @@ def input_exponents(x, lo, zero, out):
 
 
 @njit(cache=True, inline="always")
+def c_exponent(c, c_emin, zero_exp):
+    """c's alignment exponent where c joins the alignment (lane 0): floor(log2 |c|) raised to
+    c_emin, zero_exp for a zero, NO_EXP for Inf and NaN (the special path settles those)."""
+    e = max(exponent(c), np.int64(c_emin)) if abs(c) < np.inf else NO_EXP
+    return zero_exp if c == 0.0 else e
+
+
+@njit(cache=True, inline="always")
 def pow2n(e):
     """2.0**e for a normal exponent -1022 <= e <= 1023."""
     return bits_f64(np.int64(e + 1023) << np.int64(52))
@@ -222,9 +230,7 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
                 ur = np.uint64(r)
                 for j in range(w):
                     uj = np.uint64(j)
-                    c = reg[ur, uj]
-                    e = max(exponent(c), np.int64(c_emin)) if abs(c) < np.inf else NO_EXP
-                    emax[ur, np.uint64(0), uj] = zero_exp if c == 0.0 else e
+                    emax[ur, np.uint64(0), uj] = c_exponent(reg[ur, uj], c_emin, zero_exp)
         quads = k0 + (k1 - k0) // 4 * 4 if by_four else k0        # products 4 at a time
         for k in range(k0, quads, 4):           # the alignment exponents
             exponent_quad(emax, ea_mat, eb_mat, rix, k, j0, w, lanes)

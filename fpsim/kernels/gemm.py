@@ -918,12 +918,18 @@ def fixed_task(a, b, c, bt, i, e0, frac_bits, k_lo, k_hi, mode, r_bits, key, str
         e = e0 + j
         acc = 0.0
         for k in range(a.shape[1]):
-            hi, lo = two_sum(acc, a[i, k] * b[k, j])      # the product is exact (ops checks)
             u = random_word(key, e * stride + k) if mode >= SR else np.uint64(0)
-            v = round_sum(hi, lo, u, 50, 50 - frac_bits, np.inf, 0.0, IEEE, False, True, mode,
-                          r_bits)
-            acc = min(max(v, lo_v), hi_v) + 0.0
+            acc = fixed_step(acc, a[i, k] * b[k, j], u, frac_bits, lo_v, hi_v, mode, r_bits)
         c[bt, i, j] = acc
+
+
+@njit(cache=True)
+def fixed_step(acc, p, u, frac_bits, lo_v, hi_v, mode, r_bits):
+    """One addition of the fixed-point register: acc + p (p an exact product) rounded onto the
+    grid 2**-frac_bits with word u and saturated to [lo_v, hi_v]; no negative zero."""
+    hi, lo = two_sum(acc, p)
+    v = round_sum(hi, lo, u, 50, 50 - frac_bits, np.inf, 0.0, IEEE, False, True, mode, r_bits)
+    return min(max(v, lo_v), hi_v) + 0.0
 
 
 @njit(cache=True, parallel=True)

@@ -4,12 +4,11 @@ Kernels refer to the module global ``cuda`` (Numba's simulator swaps it for its 
 import numpy as np
 from numba import cuda
 
-from ..arith import round_sum, two_sum
 from ..chain import TINY32, flush, fma_step
 from ..fixed import round_fixed
-from ..fused import NO_EXP, NO_TERM, cut, exponent, finish_sums, pow2n, promote_one
-from ..gemm import scalar_add
-from ..rounding import IEEE, SR, pow2, random_word, round_f64
+from ..fused import NO_EXP, NO_TERM, c_exponent, cut, exponent, finish_sums, pow2n, promote_one
+from ..gemm import fixed_step, scalar_add
+from ..rounding import SR, pow2, random_word, round_f64
 
 
 @cuda.jit(device=True)
@@ -115,8 +114,8 @@ def gemm_kernel(A, B, C, chunk, pairwise, man_bits, emin, maxv, min_normal, spec
 
 @cuda.jit
 def fixed_kernel(A, B, C, frac_bits, k_lo, k_hi, mode, r_bits, key):
-    """kernels.gemm.gemm_fixed, element by element (fixed_task's step: TwoSum, one rounding
-    onto the grid through round_sum, saturation; the same random words)."""
+    """kernels.gemm.gemm_fixed, element by element (its step, gemm.fixed_step, with the same
+    random words)."""
     t = cuda.grid(1)
     nb, m, n = C.shape
     if t < nb * m * n:
@@ -128,12 +127,10 @@ def fixed_kernel(A, B, C, frac_bits, k_lo, k_hi, mode, r_bits, key):
         lo_v, hi_v = k_lo * step, k_hi * step
         acc = 0.0
         for k in range(kk):
-            hi, lo = two_sum(acc, A[ai, i, k] * B[bj, k, j])      # the product is exact
             u = np.uint64(random_word(key, ebase + np.uint64(k))) if mode >= SR \
                 else np.uint64(0)
-            v = round_sum(hi, lo, u, 50, 50 - frac_bits, np.inf, 0.0, IEEE, False, True, mode,
-                          r_bits)
-            acc = min(max(v, lo_v), hi_v) + 0.0
+            acc = fixed_step(acc, A[ai, i, k] * B[bj, k, j], u, frac_bits, lo_v, hi_v, mode,
+                             r_bits)
         C[bi, i, j] = acc
 
 
@@ -159,11 +156,8 @@ def fused_kernel(A, B, C, D, EA, EB, cfg, fmt, ofmt):
             outer = promote_one(outer, reg, ofmt)
             reg = 0.0
         k1 = min(kk, k0 + group)
-        e0 = e1 = NO_EXP
-        if c_aligned and reg == 0.0:
-            e0 = zero_exp
-        elif c_aligned and abs(reg) < np.inf:
-            e0 = max(exponent(reg), c_emin)
+        e0 = c_exponent(reg, c_emin, zero_exp) if c_aligned else NO_EXP
+        e1 = NO_EXP
         for k in range(k0, k1):
             x = EA[ai if EA.shape[0] > 1 else 0, i, k] + EB[bj if EB.shape[0] > 1 else 0, k, j]
             if ((k - k0) // subsum) % lanes == 0:
