@@ -290,19 +290,22 @@ def product_args(fp_, mode="rne"):
 def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="cpu"):
     """C (batch, m, n) of a3 @ b3 through accumulator ``acc`` (operand formats fa_, fb_; product
     format fp_ or None): picks the kernel and its constants; ``device="cuda"``: the GPU kernel of
-    kernels/cuda (float and fixed-point accumulators)."""
+    kernels/cuda (every accumulator)."""
     m, n = a3.shape[1], b3.shape[2]
     fp = product_args(fp_, product_rounding)
     if isinstance(getattr(acc, "fmt", None), (FixedFormat, PositFormat)) and fp_ is not None:
         raise ValueError(f"a {type(acc.fmt).__name__} accumulator adds exact products; product= "
                          "is for float accumulators")
     if device == "cuda":
-        if not (isinstance(acc, Accumulator) and isinstance(acc.fmt, (FloatFormat,
-                                                                     FixedFormat))):
-            raise ValueError(f"device='cuda' runs float and fixed-point accumulators for now, "
-                             f"not {acc}; use device='cpu'")
         from .kernels import cuda as _kcuda
+        if isinstance(acc, KulischAccumulator):
+            return _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp, device)
         mode, r_bits = rounding_mode(acc.rounding, acc.sr_bits, acc.fmt)
+        if isinstance(acc.fmt, PositFormat):
+            c = np.empty((batch, m, n))
+            _kcuda.gemm_posit(a3, b3, c, float_args(QUIRE_STAGE), *posit_tables(acc.fmt),
+                              acc.fmt.n, acc.fmt.es)
+            return c
         if isinstance(acc.fmt, FixedFormat):
             frac, k_lo, k_hi, _ = fixed_args(acc.fmt)
             c = np.empty((batch, m, n))
@@ -406,9 +409,9 @@ def _quantum_span(x, f: FloatFormat):
     return max(int(lo) - 1 - f.man_bits, f.emin - f.man_bits), int(hi) - 1
 
 
-def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
+def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp, device="cpu"):
     m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
-    if fp_ is None and a3.size and b3.size:
+    if fp_ is None and a3.size and b3.size and device == "cpu":
         # Where float64 holds every partial sum exactly, the exact sum is float64's own FMA
         # chain: every product is a multiple of 2**(qa + qb) (the data's quanta) and every partial
         # sum of row i lies below S_i = sum_k |A[i,k]| max_j |B[k,j]| (kernels.gemm.
@@ -445,8 +448,12 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
         fa = float_args(acc.fmt) + (mode, r_bits)
     c = np.empty((batch, m, n))
     flags = np.zeros((batch, m, n), dtype=np.bool_)
-    _gemm.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp, lsb,
-                       dbits, ndigits, acc.width or 0, fa)
+    if device == "cuda":     # the digits' path only: the float64 one above gives the same
+        from .kernels import cuda as _kcuda
+        _kcuda.gemm_kulisch(a3, b3, c, flags, fp, lsb, dbits, ndigits, acc.width or 0, fa)
+    else:
+        _gemm.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp,
+                           lsb, dbits, ndigits, acc.width or 0, fa)
     if flags.any():
         count = int(flags.sum())
         msg = (f"{count} output(s) overflow a {acc.width}-bit Kulisch accumulator (LSB 2**{lsb}); "
@@ -456,4 +463,4 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp):
             raise AccumulatorOverflow(msg)
         warnings.warn(msg + "; those outputs are NaN", RuntimeWarning, stacklevel=3)
         c[flags] = np.nan
-    return quantize(c, acc.fmt, rounding=acc.rounding) if staged else c
+    return quantize(c, acc.fmt, rounding=acc.rounding, device=device) if staged else c

@@ -113,9 +113,9 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
         smallest value (it then never sets the alignment).
     device : {"cpu", "cuda"}
         "cuda" runs the GEMM on a CUDA GPU (float accumulators, any rounding, chunk and order,
-        product formats; fixed-point registers; matrix engines, block-scaled ones included;
-        promoted accumulators, whose chunk sums run there; kernels/cuda), equal bit for bit to
-        "cpu", stochastic words included.  Kulisch and posit registers refuse it for now.
+        product formats; fixed-point, posit and Kulisch registers; matrix engines, block-scaled
+        ones included; promoted accumulators, whose chunk sums run there; kernels/cuda), equal
+        bit for bit to "cpu", stochastic words included.
 
     Returns
     -------

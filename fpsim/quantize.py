@@ -136,9 +136,9 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
         its own largest magnitude; stochastic words are keyed by the element's index in the
         blocked layout (``axis`` moved last, padded to whole blocks).
     device : {"cpu", "cuda"}
-        "cuda" rounds on a CUDA GPU (float and fixed-point formats; kernels/cuda), with the
-        same results bit for bit, stochastic words included; x and the result stay numpy arrays
-        (copied to and from the device).
+        "cuda" rounds on a CUDA GPU (every format, block formats included; kernels/cuda), with
+        the same results bit for bit, stochastic words included; x and the result stay numpy
+        arrays (copied to and from the device).
 
     Returns
     -------
@@ -155,32 +155,32 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
     """
     f, mode, r_bits, key, xa, natural = _rounding_call(x, fmt, rounding, seed, sr_bits,
                                                        random_words, axis)
-    if check_device(device) == "cuda" and not isinstance(f, (FloatFormat, FixedFormat)):
-        raise ValueError(f"device='cuda' quantizes into float and fixed-point formats for now, "
-                         f"not {type(f).__name__}; use device='cpu'")
+    check_device(device)
     if isinstance(f, BlockFormat):
         out_dtype = check_block_dtype(dtype, natural)
-        q, _ = block_quantize(work_array(xa, out_dtype), f, axis, mode, r_bits, key)
+        q, _ = block_quantize(work_array(xa, out_dtype), f, axis, mode, r_bits, key,
+                              device=device)
         return q.astype(out_dtype, copy=False)
     out_dtype = check_out_dtype(dtype, natural, f, explicit=dtype is not None)
     flat = work_array(xa, out_dtype).reshape(-1)
     rand = check_random(random_words, flat.size)
     out = np.empty_like(flat)
-    if device == "cuda" and isinstance(f, FixedFormat):
-        from .kernels import cuda as _kcuda
-        _kcuda.quantize_fixed(flat, out, rand, *fixed_args(f), mode, r_bits, key)
-    elif device == "cuda":
-        from .kernels import cuda as _kcuda
-        _kcuda.quantize(flat, out, rand, float_args(f), mode, r_bits, key)
-    elif isinstance(f, PositFormat):
+    if isinstance(f, PositFormat):
         check_posit_rounding(f, rounding, random_words)
-        _kposit.quantize_posits(flat, out, *posit_tables(f), f.n, f.es)
+    gpu = None                      # the GPU's kernels (kernels/cuda), same names and arguments
+    if device == "cuda":
+        from .kernels import cuda as gpu
+    if isinstance(f, PositFormat):
+        (gpu or _kposit).quantize_posits(flat, out, *posit_tables(f), f.n, f.es)
     elif isinstance(f, FixedFormat):
-        _kfixed.quantize_fixed(flat, out, rand, *fixed_args(f), mode, r_bits, key)
+        (gpu or _kfixed).quantize_fixed(flat, out, rand, *fixed_args(f), mode, r_bits, key)
     elif isinstance(f, Radix4Format):
-        _kradix4.quantize_radix4(flat, out, rand, f.bias, f.phase, f.top_field, mode, r_bits, key)
+        (gpu or _kradix4).quantize_radix4(flat, out, rand, f.bias, f.phase, f.top_field, mode,
+                                          r_bits, key)
     elif isinstance(f, ExponentFormat):
-        _kexp.quantize_exponent(flat, out, rand, f.bias, f.top_code, mode, r_bits, key)
+        (gpu or _kexp).quantize_exponent(flat, out, rand, f.bias, f.top_code, mode, r_bits, key)
+    elif gpu is not None:
+        gpu.quantize(flat, out, rand, float_args(f), mode, r_bits, key)
     else:
         round_float(flat, out, rand, f, mode, r_bits, key)
     out = out.reshape(xa.shape)
@@ -350,8 +350,20 @@ class BlockLayout:
         return self.size // (self.shape[-2] * self.shape[-1]) * self.grid[0] * self.grid[1] \
             if self.size else 0
 
-    def run(self, flat, out, scales, *args):
+    def geometry(self):
+        """(kind, row length, run, height, width, tile rows, tile columns) for the GPU's block
+        kernels (kernels/cuda; kind 0: one block, 1: runs, 2: tiles)."""
         if self.block is None:
+            return (0, self.size, self.size, 0, 0, 0, 0)
+        if self._runs():
+            return (1, self.moved[-1], self.block, 0, 0, 0, 0)
+        return (2, 0, 0, self.shape[-2], self.shape[-1]) + tuple(self.block)
+
+    def run(self, flat, out, scales, *args, device="cpu"):
+        if device == "cuda":
+            from .kernels import cuda as gpu
+            gpu.block_quantize(flat, out, scales, self.geometry(), args)
+        elif self.block is None:
             _kblock.quantize_tensor(flat, out, scales, *args)
         elif self._runs():
             _kblock.quantize_runs(flat, out, scales, self.moved[-1], self.block, *args)
@@ -395,7 +407,7 @@ def element_args(el):
             el.subnormals, -np.inf, np.inf, True)
 
 
-def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
+def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, device="cpu"):
     """(layout, flat values, flat elements, per-block scales S) of xa in a block format with
     value scales (``f.scale_format``): S = amax / element.max rounded once to nearest-even into
     the scale format (saturating, at least its smallest positive value; 1 for an all-zero
@@ -426,7 +438,10 @@ def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
                   r_bits, key,
                   _kscaled.fast_quotient(el.man_bits, el.emin, sf.man_bits + 1, mode, r_bits),
                   _kscaled.fast_quotient(sf.man_bits, sf.emin, el.man_bits + 1, _k.RNE, 0))
-        if isinstance(layout.block, tuple):
+        if device == "cuda":
+            from .kernels import cuda as gpu
+            gpu.scaled_quantize(flat, vals, elems, scales, layout.geometry(), common[:-2])
+        elif isinstance(layout.block, tuple):
             _kscaled.scaled_tiles(flat, vals, elems, scales, *layout.shape[-2:], *layout.block,
                                   *common)
         else:                                  # runs, or the whole tensor as one run
@@ -436,11 +451,13 @@ def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key):
     return layout, vals, elems, scales
 
 
-def block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=False):
+def block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=False,
+                   device="cpu"):
     """Values and int64 scale exponents (kernels.block.NO_SCALE for NaN blocks) of xa in f; for
-    value scales (f.scale_format) the float64 scales themselves (NaN for NaN blocks)."""
+    value scales (f.scale_format) the float64 scales themselves (NaN for NaN blocks);
+    ``device="cuda"``: the GPU's block kernels (kernels/cuda)."""
     if f.scale_format is not None:
-        layout, out, _, scales = value_block_quantize(xa, f, axis, mode, r_bits, key)
+        layout, out, _, scales = value_block_quantize(xa, f, axis, mode, r_bits, key, device)
         if flat_scales:
             return layout, out, scales
         return layout.unflat(out).astype(xa.dtype, copy=False), layout.shaped_scales(scales)
@@ -450,7 +467,7 @@ def block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=Fals
     scales = np.empty(layout.n_scales(), dtype=np.int64)
     if flat.size:
         layout.run(flat, out, scales, *element_args(f.element), f.emax_elem, f.scale_min,
-                   f.scale_max, f.nan_scale, mode, r_bits, key)
+                   f.scale_max, f.nan_scale, mode, r_bits, key, device=device)
     if flat_scales:
         return layout, out, scales
     return layout.unflat(out), layout.shaped_scales(scales)

@@ -2,7 +2,10 @@
 
 Exactness.  Each operation first produces its exact result as an unevaluated float64 pair
 ``hi + lo`` with ``|lo|`` at most half the float64 spacing at ``hi`` (error-free transformations:
-Knuth's TwoSum, Dekker's TwoProduct; ops.py keeps inputs inside the range where they are exact).
+Knuth's TwoSum, Dekker's TwoProduct, the remainder of a quotient or square root as one fused
+multiply-add; ops.py keeps inputs inside the range where they are exact).  The remainders are
+explicit ``fma`` calls, so a compiler that contracts multiplies and adds (NVVM) cannot change
+them.
 ``round_sum`` then rounds ``hi + lo`` once:
 
 * ``lo == 0``: ``hi`` is the exact value; round it directly.
@@ -21,7 +24,7 @@ Knuth's TwoSum, Dekker's TwoProduct; ops.py keeps inputs inside the range where 
 import numpy as np
 from numba import njit, prange
 
-from .bits import bits_f64, f64_bits
+from .bits import bits_f64, f64_bits, fma
 from .rounding import supports as rounding_supports
 from .rounding import (ABS, CHUNK, RDN, SR, SRB, _sr_up_small, compare_uniform, finish, mix64,
                        random_word, round_f64, split)
@@ -160,14 +163,12 @@ def exact_op(op, a, b, c, mode):
         q = a / b
         if q == 0.0 or not (abs(q) < np.inf):
             return q, 0.0
-        ph, pl = two_prod(q, b)
-        r = (a - ph) - pl          # exact: the remainder of a correctly rounded quotient
+        r = fma(-q, b, a)          # exact: the remainder of a correctly rounded quotient
         return q, r / b
     s = np.sqrt(a)               # OP_SQRT
     if s == 0.0 or not (s < np.inf):
         return s, 0.0
-    ph, pl = two_prod(s, s)
-    r = (a - ph) - pl              # exact: the remainder of a correctly rounded square root
+    r = fma(-s, s, a)              # exact: the remainder of a correctly rounded square root
     return s, r / (2.0 * s)
 
 

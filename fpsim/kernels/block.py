@@ -129,9 +129,23 @@ def round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnorm
             r, slow = round_fast(np.float64(x[i]), u, man_bits, emin_s, max_s, mn_s, spec, True,
                                  subnormals, mode, r_bits)
             if slow:
-                r = round_f64(np.float64(x[i]), u, man_bits, emin_s, max_s, mn_s, spec, True,
-                              subnormals, mode, r_bits)
-                out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
+                out[i] = round_scaled(np.float64(x[i]), u, s, man_bits, emin, maxv, min_normal,
+                                      spec, subnormals, lo_v, hi_v, signed_zero, mode, r_bits)
+
+
+@njit(cache=True)
+def round_scaled(x, u, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v, hi_v,
+                 signed_zero, mode, r_bits):
+    """One element as :func:`round_block` rounds it, by the exact rounding its fast paths are
+    proven equal to: x rounded once onto the element grid scaled by 2**s (rounding.round_f64)
+    and clamped to [lo_v, hi_v] * 2**s; NaN in a NaN block (the GPU's block kernel)."""
+    if s == NO_SCALE:
+        return np.nan
+    p = pow2(s)
+    r = round_f64(x, u, man_bits, emin + s, maxv * p, min_normal * p, spec, True, subnormals,
+                  mode, r_bits)
+    return sel(r > hi_v * p, hi_v * p, sel(r < lo_v * p, lo_v * p, r)) + \
+        (-0.0 if signed_zero else 0.0)
 
 
 @njit(cache=True, inline="always")

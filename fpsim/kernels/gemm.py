@@ -800,11 +800,9 @@ def bit_length(x):
 
 
 @njit(cache=True)
-def kulisch_finish(digits, dbits, lsb, width, fa):
-    """Round the exact sum held in ``digits`` (float64 multiples of their scales) once; returns
-    (value, overflowed)."""
-    nd = digits.size
-    n = np.empty(nd, np.int64)
+def kulisch_finish(digits, n, nd, dbits, lsb, width, fa):
+    """Round the exact sum held in ``digits[:nd]`` (float64 multiples of their scales) once;
+    returns (value, overflowed).  ``n``: a work buffer of at least nd int64s."""
     for d in range(nd):
         n[d] = np.int64(digits[d])                 # exact: an integer below 2**53
     for d in range(nd - 1):                       # carries: digits below the top in [0, 2**dbits)
@@ -852,18 +850,34 @@ def kulisch_finish(digits, dbits, lsb, width, fa):
                      subnormals, mode, r_bits), over
 
 
+@njit(cache=True)
+def kulisch_scales(lsb, dbits, ndigits):
+    """Row d: S_d = 2**(lsb + d * dbits), and 1/S_d as two factors (2**1074 is no float64)."""
+    scale = np.empty((ndigits, 3))
+    for d in range(ndigits):
+        e = lsb + d * dbits
+        scale[d, 0] = pow2(e)
+        scale[d, 1] = pow2(min(-e, 1000))
+        scale[d, 2] = pow2(-e - min(-e, 1000))
+    return scale
+
+
+@njit(cache=True)
+def digit_part(p, inv1, inv2):
+    """The part of p that digit d holds, in its units (inv1 * inv2 = 1/S_d): p / S_d rounded to
+    an integer.  Only the addition of MAGIC rounds: the products by powers of two are exact or
+    underflow far below one unit (|p / S_d| < 2**51 here), so a contraction of the product and
+    the addition into a fused multiply-add (NVVM's) computes the same value."""
+    return ((p * inv1) * inv2 + MAGIC) - MAGIC
+
+
 @njit(cache=True, parallel=True)
 def gemm_kulisch(A, B, C, flags, fp, lsb, dbits, ndigits, width, fa):
     """C[b] = A[b] @ B[b] summed exactly, rounded once; flags[b,i,j] = 1 where a ``width``-bit
     register overflows (width 0: unbounded)."""
     nb, m, n = C.shape
     tiles = (n + TILE - 1) // TILE
-    scale = np.empty((ndigits, 3))     # S_d, and 1/S_d as two factors (2**1074 is no float64)
-    for d in range(ndigits):
-        e = lsb + d * dbits
-        scale[d, 0] = pow2(e)
-        scale[d, 1] = pow2(min(-e, 1000))
-        scale[d, 2] = pow2(-e - min(-e, 1000))
+    scale = kulisch_scales(lsb, dbits, ndigits)
     for task in prange(nb * m * tiles):
         kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale)
 
@@ -883,6 +897,7 @@ def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale
     dig = np.zeros((ndigits, w))
     special = np.zeros(w)
     pbuf = np.empty(w)
+    col, work = np.empty(ndigits), np.empty(ndigits, np.int64)
     for k in range(kk):
         product_row(a_mat[i, k], b_mat[k, j0:j0 + w], pbuf, w, fp)
         for j in range(w):
@@ -893,7 +908,7 @@ def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale
         for d in range(ndigits - 1, -1, -1):
             sd, inv1, inv2 = scale[d, 0], scale[d, 1], scale[d, 2]
             for j in range(w):
-                h = ((pbuf[j] * inv1) * inv2 + MAGIC) - MAGIC   # the part of digit d, in units
+                h = digit_part(pbuf[j], inv1, inv2)
                 dig[d, j] += h
                 pbuf[j] -= h * sd
     for j in range(w):
@@ -901,7 +916,9 @@ def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale
             C[bi, i, j0 + j] = round_sum(special[j], 0.0, np.uint64(0), fa[0], fa[1], fa[2],
                                          fa[3], fa[4], fa[5], fa[6], fa[7], fa[8])
         else:
-            v, over = kulisch_finish(dig[:, j].copy(), dbits, lsb, width, fa)
+            for d in range(ndigits):
+                col[d] = dig[d, j]
+            v, over = kulisch_finish(col, work, ndigits, dbits, lsb, width, fa)
             C[bi, i, j0 + j] = v
             flags[bi, i, j0 + j] = over
 
@@ -952,15 +969,22 @@ def posit_task(a, b, c, bt, i, stage, values, mids, n, es):
     """Row i of one batch: the register adds each exact product and rounds the exact sum to the
     nearest posit: TwoSum, round-to-odd onto the 51-bit ``stage`` format (which keeps the posit
     decision, see accum.KulischAccumulator), then kernels.posit.round_posit."""
-    man_bits, emin, maxv, min_normal, spec, saturate, subnormals = stage
     for j in range(b.shape[1]):
         acc = 0.0
         for k in range(a.shape[1]):
-            hi, lo = two_sum(acc, a[i, k] * b[k, j])      # the product is exact (ops checks)
-            t = round_sum(hi, lo, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
-                          subnormals, RTO, 0)
+            t = staged_sum(acc, a[i, k] * b[k, j], stage)  # the product is exact (ops checks)
             acc = decode_posit(round_posit(t, values, mids, n), n, es)
         c[bt, i, j] = acc
+
+
+@njit(cache=True)
+def staged_sum(acc, p, stage):
+    """acc + p (p an exact product) rounded to odd onto the 51-bit ``stage`` format, which keeps
+    every decision of a posit's rounding (posit_task; the GPU's posit kernel)."""
+    man_bits, emin, maxv, min_normal, spec, saturate, subnormals = stage
+    hi, lo = two_sum(acc, p)
+    return round_sum(hi, lo, np.uint64(0), man_bits, emin, maxv, min_normal, spec, saturate,
+                     subnormals, RTO, 0)
 
 
 @njit(cache=True, parallel=True)

@@ -63,25 +63,30 @@ def decode_posits(codes, out, n, es):
 def round_posit(x, values, mids, n):
     """Code of the posit nearest float64 x; ``values``: positive values of codes 1..2**(n-1)-1
     ascending; ``mids[j]``: midpoint between codes j+1 and j+2."""
+    j = np.searchsorted(values, abs(x), side="right") - 1
+    return posit_pick(x, j, mids[j] if 0 <= j < mids.size else 0.0, values.size, n)
+
+
+@njit(cache=True)
+def posit_pick(x, j, mid, top, n):
+    """:func:`round_posit` once the table is searched: ``j`` = (how many values are <= |x|) - 1,
+    ``mid`` = mids[j] where 0 <= j < top - 1 (else unused), ``top`` = values.size, the code of
+    maxpos.  (The GPU kernels search with their own loop and call this.)"""
     if x != x or x == np.inf or x == -np.inf:
         return np.int64(1) << (n - 1)
     if x == 0.0:
         return np.int64(0)
     a = abs(x)
-    top = values.size                    # the code of maxpos
-    if a >= values[top - 1]:
+    if j >= top - 1:                     # at or above maxpos
         c = np.int64(top)
-    elif a <= values[0]:
+    elif j < 0:                          # below minpos
         c = np.int64(1)
+    elif a < mid:                        # values[j] <= a < values[j + 1]
+        c = np.int64(j + 1)
+    elif a > mid:
+        c = np.int64(j + 2)
     else:
-        j = np.searchsorted(values, a, side="right") - 1     # values[j] <= a < values[j + 1]
-        m = mids[j]
-        if a < m:
-            c = np.int64(j + 1)
-        elif a > m:
-            c = np.int64(j + 2)
-        else:
-            c = np.int64(j + 1) if (j + 1) % 2 == 0 else np.int64(j + 2)
+        c = np.int64(j + 1) if (j + 1) % 2 == 0 else np.int64(j + 2)
     if x < 0:
         c = (-c) & ((np.int64(1) << n) - 1)
     return c

@@ -32,11 +32,11 @@ infinite in float64 while ``x`` is not zero takes the exact path.
 Exact ``sr`` (:func:`lane_sr`): the exact path rounds ``T + d`` with ``T`` the exact
 quotient truncated to 53 bits and ``d`` its tail (``arith.round_sr_tail``): up iff ``R + rem >=
 2**sh``, or ``R + rem == 2**sh - 1`` and a Bernoulli(d) draw.  The lanes find ``T`` exactly:
-``fl(q)``, less one float64 step toward zero when the exact remainder ``x - fl(q)*S`` (Dekker's
-product, quotients within ``2**-470 .. 2**400``) has the other sign, and round ``T`` with
-``round_fast``, which decides ``R + rem >= 2**sh``.  The elements on the boundary ``R + rem ==
-2**sh - 1`` with a nonzero remainder (probability ``2**-sh`` each) and those outside that range
-take the exact path.  Where T lies more than 62 bits below the quantum, :func:`far_sr` decides
+``fl(q)``, less one float64 step toward zero when the exact remainder ``x - fl(q)*S`` (one
+fused multiply-add, exact for quotients within ``2**-470 .. 2**400``) has the other sign, and
+round ``T`` with ``round_fast``, which decides ``R + rem >= 2**sh``.  The elements on the
+boundary ``R + rem == 2**sh - 1`` with a nonzero remainder (probability ``2**-sh`` each) and
+those outside that range take the exact path.  Where T lies more than 62 bits below the quantum, :func:`far_sr` decides
 from u's top bits as the exact path does, and the cases where those bits are all zero
 (probability at most ``2**-10``) take the exact path.
 """
@@ -46,8 +46,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .arith import OP_DIV, exact_op, round_sum, two_prod
-from .bits import bits_f64, f64_bits
+from .arith import OP_DIV, exact_op, round_sum
+from .bits import bits_f64, f64_bits, fma
 from .block import amax_run, amax_tile, n_tiles, run_bounds, run_grid, tile_bounds
 from .rounding import (ABS, IMPL, MANT, RDN, RNE, RTZ, RUP, SR, SRB, random_word, round_fast,
                        sel)
@@ -55,7 +55,7 @@ from .rounding import supports as rounding_supports
 
 LO_CLAMP, HI_CLAMP, TINY = 2.0 ** -400, 2.0 ** 400, 2.0 ** -470
 NORMAL_Q = 2.0 ** -1000   # fast-path quotients at least this large (and finite) are normal
-SR_LO, SR_HI = 2.0 ** -470, 2.0 ** 400   # exact-sr lanes: Dekker's product exact, T normal
+SR_LO, SR_HI = 2.0 ** -470, 2.0 ** 400   # exact-sr lanes: the remainder exact, T normal
 
 
 def fast_quotient(man_bits, emin, b, mode, r_bits):
@@ -123,8 +123,7 @@ def lane_sr(v, s, u, el):
     and the flag of the elements the exact path decides (module docstring)."""
     e_man, e_emin, e_maxv, e_mn, e_spec, e_sat, e_sub = el
     q = v / s
-    ph, pl = two_prod(q, s)
-    rest = (v - ph) - pl                           # exact: remainder of a rounded quotient
+    rest = fma(-q, s, v)                           # exact: remainder of a rounded quotient
     inexact = rest != 0.0
     bt = f64_bits(q) - np.int64(inexact & ((rest > 0.0) != (q > 0.0)))
     e = ((bt & ABS) >> np.int64(52)) - np.int64(1023)          # T is normal here

@@ -4,11 +4,22 @@ Kernels refer to the module global ``cuda`` (Numba's simulator swaps it for its 
 import numpy as np
 from numba import cuda
 
+from ..arith import round_sum
+from ..block import exponent_of, round_scaled, run_bounds, tile_bounds
 from ..chain import TINY32, flush, fma_step
+from ..exponent import round_exponent
 from ..fixed import round_fixed
 from ..fused import NO_EXP, NO_TERM, c_exponent, cut, exponent, finish_sums, pow2n, promote_one
-from ..gemm import fixed_step, scalar_add
+from ..gemm import digit_part, fixed_step, kulisch_finish, scalar_add, staged_sum
+from ..posit import decode_posit, posit_pick
+from ..radix4 import round_radix4
+from ..scaled import block_scale, exact_element
 from ..rounding import SR, pow2, random_word, round_f64
+
+# Kulisch digits per thread: a register spans at most 2 * 2047 + 2 * 53 bits (products of two
+# formats with float64's exponent range) in digits of at least 52 - 32 bits for K < 2**32.
+MAX_DIGITS = 256
+RUNS, TILES, TENSOR = 1, 2, 0      # block layouts (quantize.BlockLayout.geometry)
 
 
 @cuda.jit(device=True)
@@ -38,6 +49,98 @@ def fixed_quantize_kernel(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r
     if i < x.size:
         out[i] = round_fixed(np.float64(x[i]), element_word(rand, key, i, mode), frac_bits,
                              k_lo, k_hi, saturate, mode, r_bits)
+
+
+@cuda.jit
+def radix4_quantize_kernel(x, out, rand, bias, phase, top_field, mode, r_bits, key):
+    """kernels.radix4.quantize_radix4, element by element."""
+    i = cuda.grid(1)
+    if i < x.size:
+        out[i] = round_radix4(np.float64(x[i]), element_word(rand, key, i, mode), bias, phase,
+                              top_field, mode, r_bits)
+
+
+@cuda.jit
+def exponent_quantize_kernel(x, out, rand, bias, top, mode, r_bits, key):
+    """kernels.exponent.quantize_exponent, element by element."""
+    i = cuda.grid(1)
+    if i < x.size:
+        out[i] = round_exponent(np.float64(x[i]), element_word(rand, key, i, mode), bias, top,
+                                mode, r_bits)
+
+
+@cuda.jit(device=True)
+def posit_round(x, values, mids, n):
+    """kernels.posit.round_posit: a binary search of the table (np.searchsorted's side="right"
+    count, minus one), then its posit_pick."""
+    a, lo, hi = abs(x), 0, values.size
+    while lo < hi:                       # NaN compares false: j = -1, and posit_pick gives NaR
+        mid = (lo + hi) // 2
+        if values[mid] <= a:
+            lo = mid + 1
+        else:
+            hi = mid
+    j = lo - 1
+    return posit_pick(x, j, mids[j] if 0 <= j < mids.size else 0.0, values.size, n)
+
+
+@cuda.jit
+def posit_quantize_kernel(x, out, values, mids, n, es):
+    """kernels.posit.quantize_posits, element by element."""
+    i = cuda.grid(1)
+    if i < x.size:
+        out[i] = decode_posit(posit_round(np.float64(x[i]), values, mids, n), n, es)
+
+
+@cuda.jit
+def posit_kernel(A, B, C, values, mids, n, es, stage):
+    """kernels.gemm.gemm_posit, element by element (posit_task's steps)."""
+    t = cuda.grid(1)
+    nb, m, nn = C.shape
+    if t < nb * m * nn:
+        bi, i, j = t // (m * nn), (t // nn) % m, t % nn
+        ai, bj = (bi if A.shape[0] > 1 else 0), (bi if B.shape[0] > 1 else 0)
+        acc = 0.0
+        for k in range(A.shape[2]):
+            s = staged_sum(acc, A[ai, i, k] * B[bj, k, j], stage)
+            acc = decode_posit(posit_round(s, values, mids, n), n, es)
+        C[bi, i, j] = acc
+
+
+@cuda.jit
+def kulisch_kernel(A, B, C, flags, scale, fp, lsb, dbits, width, fa):
+    """kernels.gemm.gemm_kulisch, element by element (kulisch_task's digits, kulisch_finish)."""
+    t = cuda.grid(1)
+    nb, m, n = C.shape
+    if t >= nb * m * n:
+        return
+    bi, i, j = t // (m * n), (t // n) % m, t % n
+    ai, bj = (bi if A.shape[0] > 1 else 0), (bi if B.shape[0] > 1 else 0)
+    has_p, pman, pemin, pmax, pminn, pspec, psat, psub, pmode = fp
+    nd = scale.shape[0]
+    dig = cuda.local.array(MAX_DIGITS, np.float64)
+    work = cuda.local.array(MAX_DIGITS, np.int64)
+    for d in range(nd):
+        dig[d] = 0.0
+    special = 0.0
+    for k in range(A.shape[2]):
+        p = A[ai, i, k] * B[bj, k, j]
+        if has_p:
+            p = round_f64(p, np.uint64(0), pman, pemin, pmax, pminn, pspec, psat, psub, pmode, 0)
+        if not abs(p) < np.inf:
+            special += p
+            continue
+        for d in range(nd - 1, -1, -1):
+            h = digit_part(p, scale[d, 1], scale[d, 2])
+            dig[d] += h
+            p -= h * scale[d, 0]
+    if special != 0.0 or special != special:
+        C[bi, i, j] = round_sum(special, 0.0, np.uint64(0), fa[0], fa[1], fa[2], fa[3], fa[4],
+                                fa[5], fa[6], fa[7], fa[8])
+    else:
+        v, over = kulisch_finish(dig, work, nd, dbits, lsb, width, fa)
+        C[bi, i, j] = v
+        flags[bi, i, j] = over
 
 
 @cuda.jit
@@ -226,3 +329,92 @@ def pairwise_kernel(A, B, C, D, group, k_step, ftz):
                 s *= 2
             r = flush(r + vals[0], ftz)
         D[bi, i, j] = r
+
+
+# --- block formats: a block's amax (one thread per block), then its elements (one per element) ---
+@cuda.jit(device=True)
+def amax_span(x, lo, hi):
+    """kernels.block.amax_run: (largest |x[i]| ignoring NaN, whether a NaN was seen)."""
+    top, nan = 0.0, False
+    for i in range(lo, hi):
+        a = abs(np.float64(x[i]))
+        if a != a:
+            nan = True
+        else:
+            top = max(top, a)
+    return top, nan
+
+
+@cuda.jit
+def block_amax_kernel(x, amax, nan, kind, length, n, height, width, r, c):
+    """amax[t], nan[t] of block t: runs of n along rows of ``length`` (the tensor layout's
+    partial maxima are runs of CHUNK), or r x c tiles of (B, height, width)."""
+    t = cuda.grid(1)
+    if t >= amax.size:
+        return
+    if kind == TILES:
+        b, r0, r1, c0, c1 = tile_bounds(t, height, width, r, c)
+        top, seen = 0.0, False
+        for row in range(r0, r1):
+            base = (b * height + row) * width
+            a, f = amax_span(x, base + c0, base + c1)
+            top, seen = max(top, a), seen | f
+    else:
+        lo, hi = run_bounds(t, length, n)
+        top, seen = amax_span(x, lo, hi)
+    amax[t] = top
+    nan[t] = seen
+
+
+@cuda.jit(device=True)
+def block_of(i, kind, length, n, height, width, r, c):
+    """(block of element i in the order of the scales, whether i is its first element)."""
+    if kind == RUNS:
+        col = i % length
+        return (i // length) * ((length + n - 1) // n) + col // n, col % n == 0
+    if kind == TILES:
+        row, col = (i // width) % height, i % width
+        gr, gc = (height + r - 1) // r, (width + c - 1) // c
+        return ((i // (height * width)) * gr + row // r) * gc + col // c, \
+            row % r == 0 and col % c == 0
+    return 0, i == 0
+
+
+@cuda.jit
+def block_kernel(x, out, scales, amax, nan, kind, length, n, height, width, r, c, man_bits,
+                 emin, maxv, min_normal, spec, subnormals, lo_v, hi_v, signed_zero, emax_elem,
+                 s_lo, s_hi, nan_scale, mode, r_bits, key):
+    """Element i of kernels.block's quantize_runs / quantize_tiles / quantize_tensor: its
+    block's exponent (block.exponent_of; the block's first element stores it), then
+    block.round_scaled."""
+    i = cuda.grid(1)
+    if i < x.size:
+        t, first = block_of(i, kind, length, n, height, width, r, c)
+        s = exponent_of(amax[t], nan[t], emax_elem, s_lo, s_hi, nan_scale)
+        if first:
+            scales[t] = s
+        u = np.uint64(random_word(key, i)) if mode >= SR else np.uint64(0)
+        out[i] = round_scaled(np.float64(x[i]), u, s, man_bits, emin, maxv, min_normal, spec,
+                              subnormals, lo_v, hi_v, signed_zero, mode, r_bits)
+
+
+@cuda.jit
+def scaled_kernel(x, vals, elems, scales, amax, nan, kind, length, n, height, width, r, c,
+                  el_max, el, sf, sf_min, mode, r_bits, key):
+    """Element i of kernels.scaled's scaled_runs / scaled_tiles (value scales): the block's
+    scale by the exact quotient (scaled.block_scale), the element by scaled.exact_element (the
+    exact path the CPU's lanes are proven equal to)."""
+    i = cuda.grid(1)
+    if i < x.size:
+        t, first = block_of(i, kind, length, n, height, width, r, c)
+        s = block_scale(amax[t], nan[t], el_max, sf, sf_min, False)
+        if first:
+            scales[t] = s
+        if s != s:
+            vals[i] = np.nan
+            elems[i] = np.nan
+        else:
+            u = np.uint64(random_word(key, i)) if mode >= SR else np.uint64(0)
+            e = exact_element(np.float64(x[i]), s, el, mode, r_bits, u)
+            elems[i] = e
+            vals[i] = e * s
