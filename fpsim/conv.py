@@ -7,7 +7,8 @@ import numbers
 
 import numpy as np
 
-from .gemm import gemm_values, into
+from .accum import Accumulator
+from .gemm import check_acc, gemm_values, into
 from .quantize import dtype_format, operand
 from .kernels import conv as _conv
 
@@ -40,13 +41,36 @@ def _check_conv(x_shape, w_shape, stride, padding):
     return (sh, sw), (ph, pw), (ho, wo)
 
 
-def _im2col(xv, kh, kw, stride, padding, out_hw):
+def _im2col(xv, kh, kw, stride, padding, out_hw, wide=False):
     """cols (N, C*kh*kw, Ho*Wo) of float64 values xv, zero-padded by ``padding`` rows and
-    columns before (negative: cropped) and as far as the output needs after."""
+    columns before (negative: cropped) and as far as the output needs after; ``wide``: the
+    same values laid out as one matrix (C*kh*kw, N*Ho*Wo)."""
     (sh, sw), (ph, pw), (ho, wo) = stride, padding, out_hw
-    cols = np.empty((xv.shape[0], xv.shape[1] * kh * kw, ho * wo))
-    _conv.im2col(np.ascontiguousarray(xv), kh, kw, sh, sw, ph, pw, ho, wo, cols)
-    return cols
+    n, rows = xv.shape[0], xv.shape[1] * kh * kw
+    cols = np.empty((rows, n, ho * wo) if wide else (n, rows, ho * wo))
+    _conv.im2col(np.ascontiguousarray(xv), kh, kw, sh, sw, ph, pw, ho, wo, cols, wide)
+    return cols.reshape(rows, n * ho * wo) if wide else cols
+
+
+def _one_gemm(acc, n):
+    """Whether the N GEMMs of a batch that share one weight matrix may run as one GEMM of N
+    times the columns: every output element then sums the same products in the same order
+    (chunks, lanes and the data bound, a maximum over all columns either way, are unchanged),
+    so only the numbering of the elements changes - which stochastic rounding's random words
+    depend on.  So: N > 1 and no stochastic rounding in the accumulator (an inner one
+    included).  One GEMM of N*Ho*Wo columns runs the kernels' column vectors full where
+    Ho*Wo is small."""
+    acc = check_acc(acc)
+    while isinstance(acc, Accumulator):
+        if acc.rounding == "sr":
+            return False
+        acc = acc.inner
+    return n > 1
+
+
+def _batch_major(y, n, hw):
+    """(F, N*Ho*Wo) from one GEMM as (N, F, Ho, Wo), contiguous."""
+    return np.ascontiguousarray(y.reshape((y.shape[0], n) + hw).transpose(1, 0, 2, 3))
 
 
 def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out_format=None, seed=None,
@@ -71,14 +95,27 @@ def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out_format=None, s
            [1., 2., 2., 1.]], dtype=float32)
     """
     x_arr, w_arr = np.asarray(x), np.asarray(w)
-    stride, padding, (ho, wo) = _check_conv(x_arr.shape, w_arr.shape, stride, padding)
+    _check_conv(x_arr.shape, w_arr.shape, stride, padding)
     (xv, fx), (wv, fw) = _conv_operands((("x", x_arr, x_format), ("w", w_arr, w_format)),
                                         quantize_operands)
-    nf, _, kh, kw = w_arr.shape
-    cols = _im2col(xv, kh, kw, stride, padding, (ho, wo))
+    return into(out, conv2d_values(xv, wv, fx, fw, stride, padding, acc, product, out_format,
+                                   seed, product_rounding, device))
+
+
+def conv2d_values(xv, wv, fx, fw, stride=1, padding=0, acc=None, product=None, out_format=None,
+                  seed=None, product_rounding="rne", device="cpu"):
+    """:func:`conv2d` of float64 arrays already known to hold values of the formats fx and fw:
+    the check that they do (which rounds them once more) is skipped, as :func:`gemm_values`
+    skips it for gemm.  fpsim.nn's datapath calls it with operands its quantizers have just
+    rounded."""
+    stride, padding, (ho, wo) = _check_conv(xv.shape, wv.shape, stride, padding)
+    nf, _, kh, kw = wv.shape
+    wide = _one_gemm(acc, xv.shape[0])
+    cols = _im2col(xv, kh, kw, stride, padding, (ho, wo), wide)
     y = gemm_values(wv.reshape(nf, -1), cols, fw, fx, acc, product, out_format, seed,
                     product_rounding, device=device)
-    return into(out, y.reshape(x_arr.shape[0], nf, ho, wo))
+    return _batch_major(y, xv.shape[0], (ho, wo)) if wide else \
+        y.reshape(xv.shape[0], nf, ho, wo)
 
 
 def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=None,
@@ -102,18 +139,32 @@ def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=
     """
     dy_arr, w_arr = np.asarray(dy), np.asarray(w)
     x_shape = tuple(int(s) for s in x_shape)
-    (sh, sw), (ph, pw), (ho, wo) = _check_conv(x_shape, w_arr.shape, stride, padding)
+    _, _, (ho, wo) = _check_conv(x_shape, w_arr.shape, stride, padding)
     _check_dy_shape(dy_arr, (x_shape[0], w_arr.shape[0], ho, wo))
     (dyv, fd), (wv, fw) = _conv_operands((("dy", dy_arr, dy_format), ("w", w_arr, w_format)),
                                          quantize_operands)
-    kh, kw = w_arr.shape[2], w_arr.shape[3]
-    dil = np.zeros(dy_arr.shape[:2] + ((ho - 1) * sh + 1, (wo - 1) * sw + 1))
+    return into(out, conv2d_backward_data_values(dyv, wv, fd, fw, x_shape, stride, padding, acc,
+                                                 product, out_format, seed, product_rounding,
+                                                 device))
+
+
+def conv2d_backward_data_values(dyv, wv, fd, fw, x_shape, stride=1, padding=0, acc=None,
+                                product=None, out_format=None, seed=None,
+                                product_rounding="rne", device="cpu"):
+    """:func:`conv2d_backward_data` of float64 arrays known to hold values of fd and fw (see
+    :func:`conv2d_values`)."""
+    x_shape = tuple(int(s) for s in x_shape)
+    (sh, sw), (ph, pw), (ho, wo) = _check_conv(x_shape, wv.shape, stride, padding)
+    _check_dy_shape(dyv, (x_shape[0], wv.shape[0], ho, wo))
+    kh, kw = wv.shape[2], wv.shape[3]
+    dil = np.zeros(dyv.shape[:2] + ((ho - 1) * sh + 1, (wo - 1) * sw + 1))
     dil[:, :, ::sh, ::sw] = dyv
     wt = np.ascontiguousarray(wv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    cols = _im2col(dil, kh, kw, (1, 1), (kh - 1 - ph, kw - 1 - pw), x_shape[2:])
+    wide = _one_gemm(acc, x_shape[0])
+    cols = _im2col(dil, kh, kw, (1, 1), (kh - 1 - ph, kw - 1 - pw), x_shape[2:], wide)
     dx = gemm_values(wt.reshape(wt.shape[0], -1), cols, fw, fd, acc, product, out_format, seed,
                      product_rounding, device=device)
-    return into(out, dx.reshape(x_shape))
+    return _batch_major(dx, x_shape[0], x_shape[2:]) if wide else dx.reshape(x_shape)
 
 
 def _conv_operands(named, quantize_operands):
@@ -149,14 +200,27 @@ def conv2d_backward_weight(dy, x, w_shape, stride=1, padding=0, acc=None, produc
     """
     dy_arr, x_arr = np.asarray(dy), np.asarray(x)
     w_shape = tuple(int(s) for s in w_shape)
-    stride, padding, (ho, wo) = _check_conv(x_arr.shape, w_shape, stride, padding)
+    _, _, (ho, wo) = _check_conv(x_arr.shape, w_shape, stride, padding)
     _check_dy_shape(dy_arr, (x_arr.shape[0], w_shape[0], ho, wo))
     (dyv, fd), (xv, fx) = _conv_operands((("dy", dy_arr, dy_format), ("x", x_arr, x_format)),
                                          quantize_operands)
+    return into(out, conv2d_backward_weight_values(dyv, xv, fd, fx, w_shape, stride, padding,
+                                                   acc, product, out_format, seed,
+                                                   product_rounding, device))
+
+
+def conv2d_backward_weight_values(dyv, xv, fd, fx, w_shape, stride=1, padding=0, acc=None,
+                                  product=None, out_format=None, seed=None,
+                                  product_rounding="rne", device="cpu"):
+    """:func:`conv2d_backward_weight` of float64 arrays known to hold values of fd and fx (see
+    :func:`conv2d_values`)."""
+    w_shape = tuple(int(s) for s in w_shape)
+    stride, padding, (ho, wo) = _check_conv(xv.shape, w_shape, stride, padding)
+    _check_dy_shape(dyv, (xv.shape[0], w_shape[0], ho, wo))
     cols = _im2col(xv, w_shape[2], w_shape[3], stride, padding, (ho, wo))
     nf = w_shape[0]
     dy2 = dyv.transpose(1, 0, 2, 3).reshape(nf, -1)
     cols_t = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
     dw = gemm_values(dy2, np.ascontiguousarray(cols_t), fd, fx, acc, product, out_format, seed,
                      product_rounding, device=device)
-    return into(out, dw.reshape(w_shape))
+    return dw.reshape(w_shape)

@@ -245,3 +245,42 @@ def test_good_shapes_of_the_bad_shape_table_work():
     assert fpsim.conv2d(X, Wt).shape == (1, 3, 3, 3)
     assert fpsim.conv2d_backward_data(DY, Wt, (1, 2, 5, 5)).shape == (1, 2, 5, 5)
     assert fpsim.conv2d_backward_weight(DY, X, (3, 2, 3, 3)).shape == (3, 2, 3, 3)
+
+
+@pytest.mark.parametrize("acc", [
+    fpsim.Accumulator("e5m2", chunk=3), fpsim.Accumulator("float16", order="pairwise"),
+    fpsim.Accumulator("bfloat16", rounding="rtz"),
+    fpsim.Accumulator("float32", chunk=4, inner=fpsim.Accumulator("e5m2")),
+    fpsim.KulischAccumulator("e4m3"), fpsim.engine("volta", "mma.m8n8k4.f16.f16.f16.f16")])
+def test_a_batch_runs_as_one_gemm_with_the_results_of_one_image_at_a_time(acc):
+    """A batch of deterministic accumulations runs as one GEMM of N*Ho*Wo columns (conv.py's
+    _one_gemm); each image alone (N = 1, the batched layout) must give the same bits, rounding
+    errors, Inf and NaN included, forward and backward-data."""
+    rng = np.random.default_rng(7)
+    x = values("float16", (3, 2, 6, 5), rng, -4, 8)
+    w = values("float16", (4, 2, 3, 2), rng, -4, 8)
+    x[1, 0, 2, 2], x[2, 1, 0, 0] = np.inf, np.nan
+    dy = values("float16", (3, 4, 3, 6), rng, -4, 8)
+    kw = dict(stride=(2, 1), padding=(1, 1), acc=acc)
+    y = fpsim.conv2d(x.astype(np.float16), w.astype(np.float16), **kw)
+    dx = fpsim.conv2d_backward_data(dy.astype(np.float16), w.astype(np.float16), x.shape, **kw)
+    for n in range(3):
+        one = fpsim.conv2d(x[n:n + 1].astype(np.float16), w.astype(np.float16), **kw)
+        np.testing.assert_array_equal(y[n:n + 1], one)
+        one = fpsim.conv2d_backward_data(dy[n:n + 1].astype(np.float16), w.astype(np.float16),
+                                         (1,) + x.shape[1:], **kw)
+        np.testing.assert_array_equal(dx[n:n + 1], one)
+    assert np.isnan(y[2]).any()             # the NaN input reached the compared outputs
+
+
+def test_stochastic_batches_keep_the_batched_numbering():
+    """Stochastic rounding numbers its random words by output element of the batched GEMM
+    (N products of the weights with each image's im2col matrix): the batch is not merged."""
+    rng = np.random.default_rng(8)
+    x = values("float8_e5m2", (2, 2, 5, 5), rng)
+    w = values("float8_e4m3fn", (3, 2, 3, 3), rng)
+    acc = fpsim.Accumulator("e5m2", rounding="sr")
+    y = fpsim.conv2d(x, w, padding=1, acc=acc, seed=11, x_format="e5m2", w_format="e4m3fn")
+    cols, Ho, Wo = im2col(x, 3, 3, 1, 1)
+    g = fpsim.gemm(w.reshape(3, -1), cols, acc, seed=11, a_format="e4m3fn", b_format="e5m2")
+    np.testing.assert_array_equal(y, np.asarray(g).reshape(2, 3, Ho, Wo))

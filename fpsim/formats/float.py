@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -115,29 +116,29 @@ class FloatFormat(Coded):
         # emax = max_exp_field - bias <= 1023 ; emin - man_bits = 1 - bias - man_bits >= -1074
         return self._max_exp_field() - 1023, 1075 - self.man_bits
 
-    # --- facts ---------------------------------------------------------------------------------
+    # --- facts (the ones every kernel call asks for are cached: a format is frozen) -------------
     @property
     def bits(self) -> int:
         """Total width in bits (sign + exponent + fraction)."""
         return 1 + self.exp_bits + self.man_bits
 
-    @property
+    @cached_property
     def emin(self) -> int:
         """Exponent of the smallest normal number."""
         return 1 - self.bias
 
-    @property
+    @cached_property
     def emax(self) -> int:
         """Exponent of the largest finite number."""
         return self._max_exp_field() - self.bias
 
-    @property
+    @cached_property
     def max(self) -> float:
         """Largest finite value."""
         sig = (1 << self.man_bits) + self._max_man_field()
         return math.ldexp(sig, self.emax - self.man_bits)
 
-    @property
+    @cached_property
     def min_normal(self) -> float:
         """Smallest positive normal value, ``2**emin``."""
         return math.ldexp(1.0, self.emin)

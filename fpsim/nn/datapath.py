@@ -28,6 +28,10 @@ ROLES = ("activations", "weights", "errors", "gradients")
 _KEYS = ROLES + ("accumulator", "activations_b")   # what a stochastic-rounding key is for
 
 
+def _f64(x):
+    return np.asarray(x, np.float64)
+
+
 def mix_seed(*parts) -> int:
     """A 63-bit seed from integers (splitmix64 steps): the stochastic-rounding key of one tensor
     of one step, so a run's random bits depend on (seed, step, layer, tensor) only."""
@@ -76,8 +80,8 @@ class Datapath:
         """fpsim.gemm of operands the recipe's quantizers have just rounded into fa and fb: the
         check that they lie in their formats (gemm's operand check) is skipped, as it would
         round them a second time."""
-        return gemm_values(np.asarray(a, np.float64), np.asarray(b, np.float64),
-                           check_format(fa), check_format(fb), **self._acc(gemm))
+        return gemm_values(_f64(a), _f64(b), check_format(fa), check_format(fb),
+                           **self._acc(gemm))
 
     @staticmethod
     def _scaled(c, scale):
@@ -116,7 +120,8 @@ class Datapath:
         _no_tiles(sx, sw)
         if self.recipe.accumulator("forward") is None:
             return self._scaled(F.conv2d(xv, wv, stride, padding), sx * sw)
-        y = _conv.conv2d(xv, wv, stride, padding, x_format=fx, w_format=fw, **self._acc("forward"))
+        y = _conv.conv2d_values(_f64(xv), _f64(wv), check_format(fx), check_format(fw), stride,
+                                padding, **self._acc("forward"))
         return self._scaled(y, sx * sw)
 
     def conv_backward_data(self, dy, w, x_shape, stride, padding):
@@ -125,8 +130,9 @@ class Datapath:
         _no_tiles(sd, sw)
         if self.recipe.accumulator("backward_data") is None:
             return self._scaled(F.conv2d_backward_data(dv, wv, x_shape, stride, padding), sd * sw)
-        dx = _conv.conv2d_backward_data(dv, wv, x_shape, stride, padding, dy_format=fd,
-                                      w_format=fw, **self._acc("backward_data"))
+        dx = _conv.conv2d_backward_data_values(_f64(dv), _f64(wv), check_format(fd),
+                                               check_format(fw), x_shape, stride, padding,
+                                               **self._acc("backward_data"))
         return self._scaled(dx, sd * sw)
 
     def conv_backward_weight(self, dy, x, w_shape, stride, padding):
@@ -136,8 +142,9 @@ class Datapath:
         if self.recipe.accumulator("backward_weight") is None:
             dw = F.conv2d_backward_weight(dv, xv, w_shape, stride, padding)
         else:
-            dw = _conv.conv2d_backward_weight(dv, xv, w_shape, stride, padding, dy_format=fd,
-                                            x_format=fx, **self._acc("backward_weight"))
+            dw = _conv.conv2d_backward_weight_values(_f64(dv), _f64(xv), check_format(fd),
+                                                     check_format(fx), w_shape, stride, padding,
+                                                     **self._acc("backward_weight"))
         return self._gradient(self._scaled(dw, sd * sx))
 
     # --- activation x activation: a (Bt, M, K) @ b (Bt, K, N), as attention's two products ------
@@ -183,8 +190,8 @@ class Datapath:
             raise ValueError(f"tile-scaled operands (tile {t}) need a promoted accumulator "
                              f"whose chunk is the tile (Accumulator(..., chunk={t}, "
                              f"inner=...)); {gemm} has {acc}")
-        return gemm_values(np.asarray(a, np.float64), np.asarray(b, np.float64),
-                           check_format(fa), check_format(fb), dequant=(sa, sb),
+        return gemm_values(_f64(a), _f64(b), check_format(fa), check_format(fb),
+                           dequant=(sa, sb),
                            **self._acc(gemm)).astype(np.float32)
 
 
