@@ -4,6 +4,7 @@ arguments.  Every function here raises ValueError naming the bad parameter and w
 
 from __future__ import annotations
 
+import functools
 import numbers
 import threading
 
@@ -20,7 +21,7 @@ ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto", "sr")
 
 def is_int(v) -> bool:
     """An integer (Python or numpy), not a bool."""
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    return type(v) is int or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
 
 
 def max_sr_bits(man_bits: int) -> int:
@@ -227,8 +228,10 @@ def check_random(random_words, n):
     return r
 
 
+@functools.lru_cache(maxsize=256)
 def natural_dtype(f) -> np.dtype:
-    """float32 when float32 holds every value of format f, else float64."""
+    """float32 when float32 holds every value of format f, else float64 (formats are frozen:
+    cached)."""
     f32 = np.dtype(np.float32)
     return f32 if NUMPY_FORMATS[f32].contains(holder(f)) else np.dtype(np.float64)
 

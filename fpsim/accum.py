@@ -237,16 +237,15 @@ def register_bound(a3, b3, fmt: FloatFormat, chunk, stochastic=False):
     kk = a3.shape[2]
     if a3.size == 0 or b3.size == 0:
         return 0.0
-    s = _gemm.row_magnitudes(a3, b3)
+    s = float(_gemm.row_magnitudes(a3, b3))      # Python floats: Inf and NaN without warnings
     steps = kk + (-(-kk // chunk) if chunk else 0)
     u = 2.0 ** -(fmt.man_bits + (0 if stochastic else 1))
     try:
         growth = math.exp(steps * math.log1p(u))
     except OverflowError:
         return None
-    with np.errstate(over="ignore", invalid="ignore"):
-        g = 2.0 ** (fmt.emin - fmt.man_bits)
-        bound = (s + steps * g) * growth * (1 + (4 * steps + 16) * 2.0 ** -52)
+    g = 2.0 ** (fmt.emin - fmt.man_bits)
+    bound = (s + steps * g) * growth * (1 + (4 * steps + 16) * 2.0 ** -52)
     if not bound <= fmt.max:                              # also NaN
         return None
     return max(bound, fmt.min_normal)

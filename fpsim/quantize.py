@@ -28,6 +28,9 @@ def positive_nans(out):
     """NaN rule for computed results (arithmetic, accumulators): every NaN is +NaN of zero
     payload, whatever sign and payload the float arithmetic underneath produced (x86 gives
     -NaN for Inf - Inf).  quantize and encode instead keep the input NaN's sign, as ml_dtypes."""
+    if out.flags.c_contiguous and out.dtype in (np.float32, np.float64):
+        _k.positive_nans(out.reshape(-1))
+        return out
     nan = np.isnan(out)
     if nan.any():
         out[nan] = np.nan

@@ -481,3 +481,12 @@ def decode_array(codes, out, man_bits, exp_bits, bias, spec, subnormals):
     for c in prange((n + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             out[i] = decode_code(np.int64(codes[i]), man_bits, exp_bits, bias, spec, subnormals)
+
+
+@njit(cache=True)
+def positive_nans(flat):
+    """Every NaN of the 1-D array ``flat`` becomes +NaN of zero payload (quantize.positive_nans,
+    in one pass without temporaries)."""
+    for i in range(flat.size):
+        if flat[i] != flat[i]:
+            flat[i] = np.nan
