@@ -6,6 +6,7 @@ are laid out for their kernel by :class:`BlockLayout`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -22,6 +23,8 @@ from .kernels import posit as _kposit
 from .kernels import radix4 as _kradix4
 from .kernels import rounding as _k
 from .kernels import scaled as _kscaled
+
+_E4M3_SAT = FloatFormat(4, 3, saturate=True)   # block_lanes32's filler where the lanes are off
 
 
 def positive_nans(out):
@@ -362,17 +365,18 @@ class BlockLayout:
             return (1, self.moved[-1], self.block, 0, 0, 0, 0)
         return (2, 0, 0, self.shape[-2], self.shape[-1]) + tuple(self.block)
 
-    def run(self, flat, out, scales, *args, device="cpu"):
+    def run(self, flat, out, scales, *args, l32=None, device="cpu"):
+        """The block kernels (``l32``: block_lanes32's constants, CPU only)."""
         if device == "cuda":
             from .kernels import cuda as gpu
             gpu.block_quantize(flat, out, scales, self.geometry(), args)
         elif self.block is None:
-            _kblock.quantize_tensor(flat, out, scales, *args)
+            _kblock.quantize_tensor(flat, out, scales, *args, *l32)
         elif self._runs():
-            _kblock.quantize_runs(flat, out, scales, self.moved[-1], self.block, *args)
+            _kblock.quantize_runs(flat, out, scales, self.moved[-1], self.block, *args, *l32)
         else:
             _kblock.quantize_tiles(flat, out, scales, self.shape[-2], self.shape[-1],
-                                   *self.block, *args)
+                                   *self.block, *args, *l32)
 
     def shaped_scales(self, scales):
         if self._runs():
@@ -396,6 +400,19 @@ class BlockLayout:
         (r, c), (h, w) = self.block, self.shape[-2:]
         s = scales.reshape((-1,) + self.grid)
         return np.repeat(np.repeat(s, r, axis=1), c, axis=2)[:, :h, :w].reshape(-1)
+
+
+@functools.lru_cache(maxsize=64)
+def block_lanes32(el, float32_rne):
+    """kernels.block.round_block's float32-lane constants for element format ``el`` (``use``,
+    the range of scale exponents, lane_constants of the saturating element): used where the
+    input is float32, the rounding nearest-even and kernels.block.lanes32's proof holds."""
+    use, lo, hi = False, 0, -1
+    if float32_rne and isinstance(el, FloatFormat):
+        use, lo, hi = _kblock.lanes32(el.man_bits, el.emin, el.emax, el.subnormals,
+                                      el.specials in ("ieee", "fn", "none"))
+    sat = dataclasses.replace(el, saturate=True) if use else _E4M3_SAT   # (one tuple type)
+    return use, lo, hi, lane_constants(sat, False)
 
 
 def element_args(el):
@@ -470,7 +487,9 @@ def block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, flat_scales=Fals
     scales = np.empty(layout.n_scales(), dtype=np.int64)
     if flat.size:
         layout.run(flat, out, scales, *element_args(f.element), f.emax_elem, f.scale_min,
-                   f.scale_max, f.nan_scale, mode, r_bits, key, device=device)
+                   f.scale_max, f.nan_scale, mode, r_bits, key,
+                   l32=block_lanes32(f.element, flat.dtype == np.float32 and mode == _k.RNE),
+                   device=device)
     if flat_scales:
         return layout, out, scales
     return layout.unflat(out), layout.shaped_scales(scales)

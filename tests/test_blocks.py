@@ -298,3 +298,68 @@ def test_mx_gemm_reads_operands_blocked_along_the_reduction_axis():
             want = round_exact(abs(exact), exact < 0, e10m50, "rne")
             assert Fraction(want) == exact, (i, j)
             assert C[i, j] == want and math.copysign(1.0, C[i, j]) == math.copysign(1.0, want)
+
+
+F32_LANE_FORMATS = ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1",
+                    "bm8_fwd", "bm6_bwd", "bm4_fwd"]
+
+
+def _f32_blocks(f, rng):
+    """Blocks of float32 values from kernels.block.lanes32's proof: elements that underflow
+    float32 once scaled (tiny values in a block of huge ones), exact ties of the scaled grid,
+    the largest scale (amax near float32's maximum), the smallest (blocks of subnormals,
+    clamped scales), signed zeros, and an Inf where the format saturates instead of NaN."""
+    n = f.block if isinstance(f.block, int) else 48
+    el = f.element
+    blocks = []
+    for top in (100, 127, -140, 0, 20):
+        s = max(f.scale_min, min(f.scale_max, top - el.emax))
+        b = np.zeros(n)
+        b[0] = 2.0 ** top * 1.75 if top < 127 else np.finfo(np.float32).max
+        b[1:5] = [2.0 ** -149, -2.0 ** -149, 1e-40, -1e-40]
+        b[5] = -0.0
+        grid = 2.0 ** (s + el.emin - el.man_bits)          # the scaled element grid's quantum
+        k = rng.integers(1, 2 ** (el.man_bits + 1), n - 6)
+        e = rng.integers(0, el.emax - el.emin + 1, n - 6)
+        b[6:] = (k + 0.5) * grid * 2.0 ** e * rng.choice([-1, 1], n - 6)   # ties (or beyond)
+        blocks.append(b)
+    b = (rng.standard_normal(n) * 2.0 ** rng.integers(-149, 127, n))
+    if not f.nan_scale:
+        b[3] = -np.inf
+    blocks.append(b)
+    return np.array(blocks).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", F32_LANE_FORMATS)
+def test_float32_input_in_float32_lanes_matches_the_exact_reference(name):
+    f = fpsim.format(name)
+    rng = np.random.default_rng(3)
+    x = _f32_blocks(f, rng)
+    assert np.isfinite(x[:-1]).all()
+    if isinstance(f.block, tuple):          # one 1 x 48 row of tiles per block
+        got = np.concatenate([fpsim.quantize(row[None], f)[0] for row in x])
+    else:
+        got = fpsim.quantize(x, f, axis=-1).reshape(-1)
+    assert got.dtype == np.float32
+    want = [w for row in x for w in quantize_block_ref([float(v) for v in row], f)]
+    for xi, g, w in zip(x.reshape(-1), got.reshape(-1), want):
+        assert (g == w and math.copysign(1, g) == math.copysign(1, w)) or \
+            (math.isnan(g) and math.isnan(w)), (name, xi, g, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxint8", "mxfp4_e2m1"])
+def test_rows_of_several_runs_with_a_short_last_one_match_the_reference(name, dtype):
+    """Rows of 70 elements: runs of 32, 32 and 6 per row, each with its
+    own scale, along either axis (the kernel steps from run to run and row to row)."""
+    f = fpsim.format(name)
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((5, 70)) * 2.0 ** rng.integers(-12, 12, (5, 70))).astype(dtype)
+    for axis in (-1, 0):
+        got = fpsim.quantize(x, f, axis=axis)
+        rows = x if axis == -1 else x.T
+        out = got if axis == -1 else got.T
+        for row, qrow in zip(rows, out):
+            want = [w for k in range(0, row.size, f.block)
+                    for w in quantize_block_ref([float(v) for v in row[k:k + f.block]], f)]
+            assert np.array_equal(qrow.astype(np.float64), np.array(want)), (name, axis)

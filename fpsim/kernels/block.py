@@ -18,9 +18,9 @@ grid covers every word of up to 50 bits) and clamped to the word's range ``[lo, 
 import numpy as np
 from numba import njit, prange
 
-from .bits import bits_f64, f64_bits
-from .rounding import (ABS, CHUNK, EXP_MASK, NONE, RNE, SR, lane_nearest, pow2, random_word,
-                       round_f64, round_fast, sel, split)
+from .bits import bits_f64, bits_float, f64_bits, float_bits
+from .rounding import (ABS, CHUNK, EXP_MASK, NONE, RNE, SR, lane_nearest, lane_supports, pow2,
+                       random_word, round_f64, round_fast, sel, split)
 
 def supports(lsb, top, scale_min, scale_max):
     """Whether the block kernels are exact for elements whose quantum is ``2**lsb`` and whose
@@ -28,6 +28,31 @@ def supports(lsb, top, scale_min, scale_max):
     grid's quantum is a normal float64 power of two (rounding.supports' condition for the scaled
     format) and every scaled value stays below 2**1023 (finite, with room for the carry)."""
     return lsb + scale_min >= -1022 and top + scale_max <= 1022
+
+
+def lanes32(man_bits, emin, emax, subnormals, specials_ok):
+    """(whether, lowest s, highest s): the scale exponents s for which :func:`round_block` may
+    round float32 input of a float element format (``man_bits``, ``emin``, ``emax``; with
+    subnormals, IEEE/"fn"/"none" specials, rounded nearest-even and saturating) in float32
+    lanes: ``lane_nearest(x * 2**-s) * 2**s`` with float32 multiplies.
+
+    Proof.  (1) ``2**-s`` and ``2**s`` are float32 values (normal or subnormal) for
+    -127 <= s <= 149.  (2) ``y = x * 2**-s`` is exact unless |y| < 2**-126 (a power-of-two scaling
+    loses bits only below the normal range) or y overflows.  Below 2**-126 the exact y and the
+    float32 y both lie below half the element's smallest subnormal when that is at least
+    2**-124 (``emin - man_bits >= -124``): both round to a zero of x's sign (the float32 product
+    keeps the sign).  An overflow to Inf, or any |y| beyond the element's range, saturates at
+    the element's largest value with x's sign either way; NaN stays NaN with its sign, as in
+    float64 lanes.  (3) ``lane_nearest`` rounds exactly into the element format in float32 lanes
+    where ``rounding.lane_supports(man_bits, emin, emax, 32)`` holds.  (4) The element value r
+    (|r| < 2**(emax + 1), a multiple of 2**(emin - man_bits)) times 2**s is a float32 value when
+    emax + 1 + s <= 128 and emin - man_bits + s >= -149, so the last multiply is exact.  Hence
+    the result is round_f64's rounding of x onto the grid scaled by 2**s, which the float64
+    path computes."""
+    if not (subnormals and specials_ok and lane_supports(man_bits, emin, emax, 32)
+            and emin - man_bits >= -124):
+        return False, 0, -1
+    return True, max(-127, -149 - (emin - man_bits)), min(149, 127 - emax)
 
 
 NO_SCALE = np.int64(-(1 << 40))   # scale exponent of a block that turned NaN (MX: scale code NaN)
@@ -39,12 +64,26 @@ def amax_run(x, lo, hi):
     """(largest |x[i]| ignoring NaN, whether a NaN was seen) over lo <= i < hi.
 
     The maximum is taken over the bit patterns of |x| (integers order like the magnitudes, and an
-    integer max vectorises); NaN patterns sort above Inf, so a NaN costs a second pass."""
+    integer max vectorises); NaN patterns sort above Inf, so a NaN costs a second pass.  float32
+    input is compared on its own 32-bit patterns (twice the lanes)."""
+    if x.itemsize == 4:
+        top32 = np.int32(0)
+        for i in range(lo, hi):
+            top32 = max(top32, np.int32(float_bits(np.float32(x[i])) & np.int32(0x7FFFFFFF)))
+        if top32 <= np.int32(0x7F800000):
+            return np.float64(bits_float(np.int32(top32))), False
+        return amax_nan(x, lo, hi)
     top = np.int64(0)
     for i in range(lo, hi):
         top = max(top, f64_bits(np.float64(x[i])) & ABS)
     if top <= EXP_MASK:
         return bits_f64(top), False
+    return amax_nan(x, lo, hi)
+
+
+@njit(cache=True)
+def amax_nan(x, lo, hi):
+    """:func:`amax_run` of a run holding a NaN."""
     amax = 0.0
     for i in range(lo, hi):
         a = abs(np.float64(x[i]))
@@ -68,7 +107,7 @@ def exponent_of(amax, has_nan, emax_elem, s_lo, s_hi, nan_scale):
 
 @njit(cache=True, inline="always")
 def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v, hi_v,
-                signed_zero, mode, r_bits, key):
+                signed_zero, mode, r_bits, key, use32, s_lo32, s_hi32, lq32):
     """out[i] = x[i] rounded onto the element grid scaled by 2**s, for lo <= i < hi.  Nearest-even
     is inlined with the mode a compile-time constant (that is what keeps block quantization fast):
     float elements with subnormals by ``rounding.lane_nearest`` in float64 lanes where
@@ -78,6 +117,9 @@ def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subno
     if mode != RNE or s == NO_SCALE:
         round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v,
                   hi_v, signed_zero, mode, r_bits, key)
+        return
+    if use32 and s_lo32 <= s <= s_hi32:      # float32 lanes (lanes32's proof)
+        scaled_lanes32(x, out, lo, hi, np.float32(pow2(-s)), np.float32(pow2(s)), lq32)
         return
     p = pow2(s)
     emin_s, max_s, mn_s, lo_s, hi_s = emin + s, maxv * p, min_normal * p, lo_v * p, hi_v * p
@@ -98,6 +140,14 @@ def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subno
         r, slow = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin_s, max_s, mn_s, spec,
                              True, subnormals, RNE, 0)
         out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
+
+
+@njit(cache=True)
+def scaled_lanes32(x, out, lo, hi, down, up, lq32):
+    """out[i] = lane_nearest(x[i] * down) * up in float32 lanes, lo <= i < hi (:func:`lanes32`;
+    a function of its own: Numba's parallel loops do not take the constants tuple inlined)."""
+    for i in range(lo, hi):
+        out[i] = lane_nearest(np.float32(x[i]) * down, lq32) * up
 
 
 @njit(cache=True)
@@ -164,17 +214,24 @@ def run_bounds(t, length, n):
 
 @njit(cache=True, parallel=True)
 def quantize_runs(x, out, scales, length, n, man_bits, emin, maxv, min_normal, spec, subnormals,
-                  lo_v, hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key):
-    """Rows of ``length`` in runs of ``n``: scales[row * nbl + b] for block b of each row."""
+                  lo_v, hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key,
+                  use32, s_lo32, s_hi32, lq32):
+    """Rows of ``length`` in runs of ``n``: scales[row * nbl + b] for block b of each row
+    (``use32 .. lq32``: quantize.block_lanes32's constants)."""
     total, group = run_grid(x.size, length, n)
     for g in prange((total + group - 1) // group):
-        for t in range(g * group, min(total, (g + 1) * group)):
-            lo, hi = run_bounds(t, length, n)
+        t0 = g * group
+        lo, hi = run_bounds(t0, length, n)
+        row_end = (lo // length + 1) * length
+        for t in range(t0, min(total, t0 + group)):    # run_bounds(t), stepped without divisions
             amax, nan = amax_run(x, lo, hi)
             s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
             scales[t] = s
             round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals,
-                        lo_v, hi_v, signed_zero, mode, r_bits, key)
+                        lo_v, hi_v, signed_zero, mode, r_bits, key, use32, s_lo32, s_hi32, lq32)
+            if hi == row_end:
+                row_end += length
+            lo, hi = hi, min(hi + n, row_end)
 
 
 @njit(cache=True, inline="always")
@@ -207,7 +264,7 @@ def amax_tile(x, b, r0, r1, c0, c1, height, width):
 @njit(cache=True, parallel=True)
 def quantize_tiles(x, out, scales, height, width, r, c, man_bits, emin, maxv, min_normal, spec,
                    subnormals, lo_v, hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode,
-                   r_bits, key):
+                   r_bits, key, use32, s_lo32, s_hi32, lq32):
     """(B, height, width) in r x c tiles: scales[(b * gr + ti) * gc + tj]."""
     for t in prange(n_tiles(x.size, height, width, r, c)):
         b, r0, r1, c0, c1 = tile_bounds(t, height, width, r, c)
@@ -217,12 +274,12 @@ def quantize_tiles(x, out, scales, height, width, r, c, man_bits, emin, maxv, mi
         for row in range(r0, r1):
             base = (b * height + row) * width
             round_block(x, out, base + c0, base + c1, s, man_bits, emin, maxv, min_normal, spec,
-                        subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key)
+                        subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key, use32, s_lo32, s_hi32, lq32)
 
 
 @njit(cache=True, parallel=True)
 def quantize_tensor(x, out, scales, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v,
-                    hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key):
+                    hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key, use32, s_lo32, s_hi32, lq32):
     """One block for all of x (Flexpoint): a parallel amax, then a parallel rounding pass."""
     nchunks = (x.size + CHUNK - 1) // CHUNK
     part = np.zeros(nchunks)
@@ -234,4 +291,4 @@ def quantize_tensor(x, out, scales, man_bits, emin, maxv, min_normal, spec, subn
     scales[0] = s
     for k in prange(nchunks):
         round_block(x, out, k * CHUNK, min(x.size, (k + 1) * CHUNK), s, man_bits, emin, maxv,
-                    min_normal, spec, subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key)
+                    min_normal, spec, subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key, use32, s_lo32, s_hi32, lq32)
