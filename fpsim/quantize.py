@@ -365,8 +365,8 @@ class BlockLayout:
             return (1, self.moved[-1], self.block, 0, 0, 0, 0)
         return (2, 0, 0, self.shape[-2], self.shape[-1]) + tuple(self.block)
 
-    def run(self, flat, out, scales, *args, l32=None, device="cpu"):
-        """The block kernels (``l32``: block_lanes32's constants, CPU only)."""
+    def run(self, flat, out, scales, *args, l32, device="cpu"):
+        """The block kernels (``l32``: block_lanes32's constants, for the CPU's)."""
         if device == "cuda":
             from .kernels import cuda as gpu
             gpu.block_quantize(flat, out, scales, self.geometry(), args)
