@@ -447,7 +447,8 @@ def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, device="cp
     when rounding up or away; stochastic rounding would see a difference only with probability
     below 2**-300)."""
     layout = BlockLayout(xa.shape, f, axis)
-    flat = layout.flat(np.asarray(xa, np.float64))
+    xa = np.asarray(xa)
+    flat = layout.flat(xa if xa.dtype in (np.float32, np.float64) else xa.astype(np.float64))
     el, sf = f.element, f.scale_format
     sat = lambda g: FloatFormat(g.exp_bits, g.man_bits, g.bias, g.subnormals,   # noqa: E731
                                 g.specials, saturate=True)
@@ -458,16 +459,19 @@ def value_block_quantize(xa, f: BlockFormat, axis, mode, r_bits, key, device="cp
                   r_bits, key,
                   _kscaled.fast_quotient(el.man_bits, el.emin, sf.man_bits + 1, mode, r_bits),
                   _kscaled.fast_quotient(sf.man_bits, sf.emin, el.man_bits + 1, _k.RNE, 0))
+        use32 = flat.dtype == np.float32 and _kscaled.quotient_lanes32(
+            el.man_bits, el.emin, el.emax, sf.man_bits + 1, mode)
+        lanes = (use32, lane_constants(sat(el) if use32 else _E4M3_SAT, False))
         if device == "cuda":
             from .kernels import cuda as gpu
             gpu.scaled_quantize(flat, vals, elems, scales, layout.geometry(), common[:-2])
         elif isinstance(layout.block, tuple):
             _kscaled.scaled_tiles(flat, vals, elems, scales, *layout.shape[-2:], *layout.block,
-                                  *common)
+                                  *common, *lanes)
         else:                                  # runs, or the whole tensor as one run
             length = layout.moved[-1] if layout._runs() else flat.size
             _kscaled.scaled_runs(flat, vals, elems, scales, length,
-                                 f.block if layout._runs() else flat.size, *common)
+                                 f.block if layout._runs() else flat.size, *common, *lanes)
     return layout, vals, elems, scales
 
 

@@ -180,7 +180,8 @@ def check_runs(x, f, mode, seed=None, sr_bits=None):
     compared = 0
     for r in range(x.shape[0]):
         cuts = range(0, x.shape[1], n)
-        ref = reference_blocks([list(x[r, b:b + n]) for b in cuts], f.element, f.scale_format,
+        ref = reference_blocks([[float(v) for v in x[r, b:b + n]] for b in cuts], f.element,
+                               f.scale_format,
                                mode, [us[r, b:b + n] for b in cuts], sr_bits)
         for b, (s, vals) in enumerate(ref):
             gv = got[r, b * n:(b + 1) * n]
@@ -344,3 +345,44 @@ def test_exact_sr_of_quotients_far_below_the_element_grid():
     assert compared >= x.size // 2
     got = fpsim.quantize(x, f, rounding="sr", seed=12)
     assert (got[:, 1:] != 0).sum() >= 3                             # some went up
+
+
+F32_LANES = dict(FORMATS,      # 11 fraction bits with 11- and 12-bit scales: 22 and 23 bits
+                 e4m11_f16=(BlockFormat(FloatFormat(4, 11), 8, scale_format=fpsim.format(
+                     "float16")), -1),
+                 e4m11_e5m11=(BlockFormat(FloatFormat(4, 11), 8, scale_format=FloatFormat(
+                     5, 11)), -1))
+
+
+@pytest.mark.parametrize("name", ["nvfp4_like", "e5m2_bf16_axis0", "e4m11_f16", "e4m11_e5m11"])
+def test_float32_input_in_float32_lanes_against_fractions(name):
+    """float32 input divided and rounded in float32 lanes (kernels.scaled.quotient_lanes32):
+    quotients on the element grid's points and midpoints, the float32 neighbours of those
+    inputs, quotients float32 cannot hold normally (a subnormal x beside a large amax: the exact
+    path) and signed zeros, against the exact-rational reference; on both sides of the
+    condition's m + b <= 22 (e4m11 elements with float16 scales: float32 lanes; with 12-bit
+    scales: float64 lanes)."""
+    f, axis = F32_LANES[name]
+    rng = np.random.default_rng(12)
+    x = fast_path_rows(rng, f.element, f.scale_format, f.block).astype(np.float32)
+    up, down = np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(-np.inf))
+    up[:, 0], down[:, 0] = x[:, 0], x[:, 0]                 # the same amax, so the same scale
+    tiny = np.zeros((4, f.block), np.float32)     # beside amax in each block's first element
+    tiny[:, 0] = [f.element.max * 2.0 ** 100, f.element.max, f.element.max * 2.0 ** 100,
+                  f.element.max * 2.0 ** -100]
+    for row, vals in zip(tiny, ([1e-45, -1e-45, 3e-39], [-0.0, 2.0 ** -126, 1e-45],
+                                [-2e-40, 0.0, -0.0], [2.0 ** -149, -2.0 ** -140, 2.0 ** -127])):
+        row[1:1 + min(3, f.block - 1)] = vals[:f.block - 1]
+    x = np.concatenate([x, up, down, tiny])
+    if axis == 0:
+        x = np.ascontiguousarray(x.T)
+        got_t = fpsim.quantize(x, f, axis=0)
+        assert got_t.dtype == np.float32
+        x, f32 = x.T, got_t.T
+        ref = [w for r in range(x.shape[0]) for b in range(0, x.shape[1], f.block)
+               for w in reference_blocks([[float(v) for v in x[r, b:b + f.block]]],
+                                         f.element, f.scale_format, "rne")[0][1]]
+        assert np.array_equal(f32.reshape(-1).astype(np.float64), np.array(ref)) and \
+            np.array_equal(np.signbit(f32.reshape(-1)), np.signbit(ref))
+        return
+    assert check_runs(x, f, "rne") == x.size

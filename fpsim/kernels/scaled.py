@@ -49,12 +49,13 @@ from numba import njit, prange
 from .arith import OP_DIV, exact_op, round_sum
 from .bits import bits_f64, f64_bits, fma
 from .block import amax_run, amax_tile, n_tiles, run_bounds, run_grid, tile_bounds
-from .rounding import (ABS, IMPL, MANT, RDN, RNE, RTZ, RUP, SR, SRB, random_word, round_fast,
-                       sel)
+from .rounding import (ABS, IMPL, MANT, RDN, RNE, RTZ, RUP, SR, SRB, lane_nearest,
+                       lane_supports, random_word, round_fast, sel)
 from .rounding import supports as rounding_supports
 
 LO_CLAMP, HI_CLAMP, TINY = 2.0 ** -400, 2.0 ** 400, 2.0 ** -470
 NORMAL_Q = 2.0 ** -1000   # fast-path quotients at least this large (and finite) are normal
+NORMAL32 = np.float32(2.0 ** -126)                     # ... in float32 lanes
 SR_LO, SR_HI = 2.0 ** -470, 2.0 ** 400   # exact-sr lanes: the remainder exact, T normal
 
 
@@ -70,6 +71,26 @@ def fast_quotient(man_bits, emin, b, mode, r_bits):
     if mode == SRB:
         return man_bits + r_bits + b <= 52
     return man_bits + b <= 51
+
+
+def quotient_lanes32(man_bits, emin, emax, b, mode):
+    """Whether float32 input may be divided by the scales and rounded nearest-even into the
+    element format in float32 lanes (:func:`lane32`): the module docstring's fast-path proof
+    with float32's 24-bit significand in place of float64's 53 - x has a quantum of 2**(ex - 23),
+    the float32 quotient errs by at most 2**(eq - 24), so the decisions are those of the exact
+    quotient when ``m + b <= 22`` and fl32(q) is normal and finite (else the element takes the
+    exact path) - and ``lane_nearest`` in float32 lanes (``rounding.lane_supports``).  The
+    element times S (at most 22 significant bits) is exact in float64."""
+    return mode == RNE and man_bits + b <= 22 and lane_supports(man_bits, emin, emax, 32)
+
+
+@njit(cache=True, inline="always")
+def lane32(v, s32, lq32):
+    """(element, whether the exact path must decide it) of float32 x = v by the float32 quotient
+    (:func:`quotient_lanes32`)."""
+    q = v / s32
+    a = abs(q)
+    return lane_nearest(q, lq32), (v != 0) & ((a < NORMAL32) | (a == np.inf))
 
 
 @njit(cache=True, inline="always")
@@ -167,10 +188,18 @@ def far_sr(sig, shift, u, inexact):
 
 
 @njit(cache=True)
-def fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key):
+def fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key, use32, lq32):
     """Elements lo..hi in the lanes (a loop of its own, which LLVM vectorises); returns how
-    many the exact path must decide."""
+    many the exact path must decide.  ``use32``: float32 lanes (:func:`quotient_lanes32`)."""
     n_exact = 0
+    if use32:
+        s32 = np.float32(s)
+        for i in range(lo, hi):
+            r, flag = lane32(np.float32(x[i]), s32, lq32)
+            elems[i] = r
+            vals[i] = np.float64(r) * s
+            n_exact += np.int64(flag)
+        return n_exact
     if mode == SR:
         for i in range(lo, hi):
             r, flag = lane_sr(np.float64(x[i]), s, random_word(key, i), el)
@@ -188,7 +217,7 @@ def fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key):
 
 
 @njit(cache=True, inline="always")
-def scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast):
+def scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast, use32, lq32):
     """Elements lo..hi of a block of scale ``s``: the fast lanes where ``fast``, then the exact
     path for the elements they cannot decide (or for all)."""
     if s != s:
@@ -196,13 +225,18 @@ def scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast):
             vals[i] = np.nan
             elems[i] = np.nan
         return
-    if fast and fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key) == 0:
+    if fast and fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key, use32, lq32) == 0:
         return
     for i in range(lo, hi):
         v = np.float64(x[i])
         u = random_word(key, i) if mode >= SR else np.uint64(0)
         if fast:
-            flag = lane_sr(v, s, u, el)[1] if mode == SR else lane(v, s, u, el, mode, r_bits)[1]
+            if use32:
+                flag = lane32(np.float32(x[i]), np.float32(s), lq32)[1]
+            elif mode == SR:
+                flag = lane_sr(v, s, u, el)[1]
+            else:
+                flag = lane(v, s, u, el, mode, r_bits)[1]
             if not flag:
                 continue
         r = exact_element(v, s, el, mode, r_bits, u)
@@ -212,7 +246,7 @@ def scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast):
 
 @njit(cache=True, parallel=True)
 def scaled_runs(x, vals, elems, scales, length, n, el_max, el, sf, sf_min, mode, r_bits, key,
-                fast, fast_s):
+                fast, fast_s, use32, lq32):
     """Rows of ``length`` in runs of ``n``: scales[row * nbl + b] for block b of each row;
     ``fast``/``fast_s``: :func:`fast_quotient` of the elements and of the scales."""
     total, group = run_grid(x.size, length, n)
@@ -222,12 +256,12 @@ def scaled_runs(x, vals, elems, scales, length, n, el_max, el, sf, sf_min, mode,
             amax, nan = amax_run(x, lo, hi)
             s = block_scale(amax, nan, el_max, sf, sf_min, fast_s)
             scales[t] = s
-            scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast)
+            scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast, use32, lq32)
 
 
 @njit(cache=True, parallel=True)
 def scaled_tiles(x, vals, elems, scales, height, width, r, c, el_max, el, sf, sf_min, mode,
-                 r_bits, key, fast, fast_s):
+                 r_bits, key, fast, fast_s, use32, lq32):
     """(B, height, width) in r x c tiles: scales[(b * gr + ti) * gc + tj]."""
     for t in prange(n_tiles(x.size, height, width, r, c)):
         b, r0, r1, c0, c1 = tile_bounds(t, height, width, r, c)
@@ -236,4 +270,5 @@ def scaled_tiles(x, vals, elems, scales, height, width, r, c, el_max, el, sf, sf
         scales[t] = s
         for row in range(r0, r1):
             base = (b * height + row) * width
-            scale_elements(x, vals, elems, base + c0, base + c1, s, el, mode, r_bits, key, fast)
+            scale_elements(x, vals, elems, base + c0, base + c1, s, el, mode, r_bits, key, fast,
+                           use32, lq32)
