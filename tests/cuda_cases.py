@@ -141,6 +141,8 @@ def block_cases(rng):
                         (fpsim.BlockFormat(fpsim.format("e2m3"), block=None,
                                            scale_format=fpsim.format("float16")), x, {}),
                         ("flex16+5", big, {}),
+                        ("nvfp4", x.astype(np.float32), {}),         # the CPU's float32 lanes
+                        ("mxfp8_e4m3", x.astype(np.float32), {}),
                         ("flex16+5", x, {"rounding": "sr", "seed": 6})]:
         yield f"quantize {fmt} {kw}", lambda device, fmt=fmt, xs=xs, kw=kw: fpsim.quantize(
             xs, fmt, device=device, **kw)

@@ -26,7 +26,7 @@ def run_cases(simulator):
 def test_gpu_kernels_equal_the_cpu_under_the_cuda_simulator():
     r = run_cases(simulator=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "DIFFERENT" not in r.stdout and "87 cases equal" in r.stdout
+    assert "DIFFERENT" not in r.stdout and "89 cases equal" in r.stdout
 
 
 def _real_gpu():
@@ -42,7 +42,7 @@ def test_gpu_kernels_equal_the_cpu_on_a_real_gpu():
                     "ran under the simulator only")
     r = run_cases(simulator=False)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "87 cases equal" in r.stdout
+    assert "89 cases equal" in r.stdout
 
 
 def test_device_argument_is_checked():

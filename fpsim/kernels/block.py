@@ -37,7 +37,7 @@ def lanes32(man_bits, emin, emax, subnormals, specials_ok):
     lanes: ``lane_nearest(x * 2**-s) * 2**s`` with float32 multiplies.
 
     Proof.  (1) ``2**-s`` and ``2**s`` are float32 values (normal or subnormal) for
-    -127 <= s <= 149.  (2) ``y = x * 2**-s`` is exact unless |y| < 2**-126 (a power-of-two scaling
+    -127 <= s <= 127.  (2) ``y = x * 2**-s`` is exact unless |y| < 2**-126 (a power-of-two scaling
     loses bits only below the normal range) or y overflows.  Below 2**-126 the exact y and the
     float32 y both lie below half the element's smallest subnormal when that is at least
     2**-124 (``emin - man_bits >= -124``): both round to a zero of x's sign (the float32 product
@@ -52,7 +52,7 @@ def lanes32(man_bits, emin, emax, subnormals, specials_ok):
     if not (subnormals and specials_ok and lane_supports(man_bits, emin, emax, 32)
             and emin - man_bits >= -124):
         return False, 0, -1
-    return True, max(-127, -149 - (emin - man_bits)), min(149, 127 - emax)
+    return True, max(-127, -149 - (emin - man_bits)), min(127, 127 - emax)
 
 
 NO_SCALE = np.int64(-(1 << 40))   # scale exponent of a block that turned NaN (MX: scale code NaN)
@@ -274,12 +274,14 @@ def quantize_tiles(x, out, scales, height, width, r, c, man_bits, emin, maxv, mi
         for row in range(r0, r1):
             base = (b * height + row) * width
             round_block(x, out, base + c0, base + c1, s, man_bits, emin, maxv, min_normal, spec,
-                        subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key, use32, s_lo32, s_hi32, lq32)
+                        subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key, use32, s_lo32,
+                        s_hi32, lq32)
 
 
 @njit(cache=True, parallel=True)
 def quantize_tensor(x, out, scales, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v,
-                    hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key, use32, s_lo32, s_hi32, lq32):
+                    hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits, key, use32,
+                    s_lo32, s_hi32, lq32):
     """One block for all of x (Flexpoint): a parallel amax, then a parallel rounding pass."""
     nchunks = (x.size + CHUNK - 1) // CHUNK
     part = np.zeros(nchunks)
@@ -291,4 +293,5 @@ def quantize_tensor(x, out, scales, man_bits, emin, maxv, min_normal, spec, subn
     scales[0] = s
     for k in prange(nchunks):
         round_block(x, out, k * CHUNK, min(x.size, (k + 1) * CHUNK), s, man_bits, emin, maxv,
-                    min_normal, spec, subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key, use32, s_lo32, s_hi32, lq32)
+                    min_normal, spec, subnormals, lo_v, hi_v, signed_zero, mode, r_bits, key,
+                    use32, s_lo32, s_hi32, lq32)

@@ -36,9 +36,9 @@ quotient truncated to 53 bits and ``d`` its tail (``arith.round_sr_tail``): up i
 fused multiply-add, exact for quotients within ``2**-470 .. 2**400``) has the other sign, and
 round ``T`` with ``round_fast``, which decides ``R + rem >= 2**sh``.  The elements on the
 boundary ``R + rem == 2**sh - 1`` with a nonzero remainder (probability ``2**-sh`` each) and
-those outside that range take the exact path.  Where T lies more than 62 bits below the quantum, :func:`far_sr` decides
-from u's top bits as the exact path does, and the cases where those bits are all zero
-(probability at most ``2**-10``) take the exact path.
+those outside that range take the exact path.  Where T lies more than 62 bits below the
+quantum, :func:`far_sr` decides from u's top bits as the exact path does, and the cases where
+those bits are all zero (probability at most ``2**-10``) take the exact path.
 """
 
 import math
