@@ -62,29 +62,26 @@ def _blocks(n):
 
 def quantize(x, out, rand, fargs, mode, r_bits, key):
     """out[:] = x rounded into a float format (``fargs``: quantize.float_args), on the GPU."""
-    cu, k = cuda(), _kernels().quantize_kernel
-    dx, drand = cu.to_device(np.ascontiguousarray(x)), cu.to_device(rand)
-    dout = cu.device_array_like(out)
-    k[_blocks(x.size), THREADS](dx, dout, drand, *fargs, mode, r_bits, np.uint64(key))
-    dout.copy_to_host(out)
+    _per_element(_kernels().quantize_kernel, (x,), out, *_to_device(rand), *fargs, mode, r_bits,
+                 np.uint64(key))
 
 
 def quantize_fixed(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, key):
     """out[:] = x rounded into a fixed-point format (quantize.fixed_args), on the GPU."""
-    _per_element(_kernels().fixed_quantize_kernel, (x,), out, cuda().to_device(rand), frac_bits,
-                 k_lo, k_hi, saturate, mode, r_bits, np.uint64(key))
+    _per_element(_kernels().fixed_quantize_kernel, (x,), out, *_to_device(rand), frac_bits, k_lo,
+                 k_hi, saturate, mode, r_bits, np.uint64(key))
 
 
 def quantize_radix4(x, out, rand, bias, phase, top_field, mode, r_bits, key):
     """kernels.radix4.quantize_radix4 on the GPU."""
-    _per_element(_kernels().radix4_quantize_kernel, (x,), out, cuda().to_device(rand), bias,
-                 phase, top_field, mode, r_bits, np.uint64(key))
+    _per_element(_kernels().radix4_quantize_kernel, (x,), out, *_to_device(rand), bias, phase,
+                 top_field, mode, r_bits, np.uint64(key))
 
 
 def quantize_exponent(x, out, rand, bias, top, mode, r_bits, key):
     """kernels.exponent.quantize_exponent on the GPU."""
-    _per_element(_kernels().exponent_quantize_kernel, (x,), out, cuda().to_device(rand), bias,
-                 top, mode, r_bits, np.uint64(key))
+    _per_element(_kernels().exponent_quantize_kernel, (x,), out, *_to_device(rand), bias, top,
+                 mode, r_bits, np.uint64(key))
 
 
 def quantize_posits(x, out, values, mids, n, es):
@@ -141,7 +138,7 @@ def _blocked(kernel, flat, outs, scales, geo, args):
         amax_geo, nblocks = geo, size // length * -(-length // n)
     else:
         amax_geo, nblocks = geo, n_tiles(size, height, width, r, c)
-    dx = cu.to_device(np.ascontiguousarray(flat))
+    dx, = _to_device(flat)
     amax, nan = cu.device_array(nblocks, np.float64), cu.device_array(nblocks, np.bool_)
     k.block_amax_kernel[_blocks(nblocks), THREADS](dx, amax, nan, *amax_geo)
     if kind == k.TENSOR:
@@ -167,35 +164,27 @@ def _to_device(*arrays):
 def gemm(a3, b3, c, chunk, pairwise, fa, fp, key):
     """c (batch, m, n) = a3 @ b3 (float64 arrays) through a float accumulator (``fa``: its
     float_args + (mode, r_bits); ``fp``: accum.product_args), on the GPU."""
-    cu, k = cuda(), _kernels().gemm_kernel
-    da = cu.to_device(np.ascontiguousarray(a3, np.float64))
-    db = cu.to_device(np.ascontiguousarray(b3, np.float64))
-    dc = cu.device_array(c.shape, np.float64)
-    k[_blocks(c.size), THREADS](da, db, dc, chunk, pairwise, *fa, *fp, np.uint64(key))
-    dc.copy_to_host(c)
+    _per_element(_kernels().gemm_kernel, _float64(a3, b3), c, chunk, pairwise, *fa, *fp,
+                 np.uint64(key))
 
 
 def gemm_fixed(a3, b3, c, frac_bits, k_lo, k_hi, mode, r_bits, key):
     """kernels.gemm.gemm_fixed (a saturating fixed-point register) on the GPU."""
-    _per_element(_kernels().fixed_kernel, (np.ascontiguousarray(a3, np.float64),
-                                           np.ascontiguousarray(b3, np.float64)), c,
-                 frac_bits, k_lo, k_hi, mode, r_bits, np.uint64(key))
+    _per_element(_kernels().fixed_kernel, _float64(a3, b3), c, frac_bits, k_lo, k_hi, mode,
+                 r_bits, np.uint64(key))
 
 
 def _per_element(kernel, arrays, d, *args):
     """d[:] = kernel(*arrays, d, *args) on the GPU, one thread per element of d (the arrays
     copied to the device, d back)."""
-    cu = cuda()
-    dev = [cu.to_device(np.ascontiguousarray(x)) for x in arrays]
-    dd = cu.device_array(d.shape, d.dtype)
-    kernel[_blocks(d.size), THREADS](*dev, dd, *args)
+    dd = cuda().device_array(d.shape, d.dtype)
+    kernel[_blocks(d.size), THREADS](*_to_device(*arrays), dd, *args)
     dd.copy_to_host(d)
 
 
 def fused_gemm(A, B, C, D, EA, EB, cfg, fmt, ofmt):
     """kernels.fused.fused_gemm (the same arguments, without its float32 copies) on the GPU."""
-    _per_element(_kernels().fused_kernel, (A, B, C), D, *(cuda().to_device(np.ascontiguousarray(
-        x)) for x in (EA, EB)), cfg, fmt, ofmt)
+    _per_element(_kernels().fused_kernel, (A, B, C), D, *_to_device(EA, EB), cfg, fmt, ofmt)
 
 
 def fma_chain(A, B, C, D):
