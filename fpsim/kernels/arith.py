@@ -26,8 +26,8 @@ from numba import njit, prange
 
 from .bits import bits_f64, f64_bits, fma
 from .rounding import supports as rounding_supports
-from .rounding import (ABS, CHUNK, RDN, SR, SRB, _sr_up_small, compare_uniform, finish, mix64,
-                       random_word, round_f64, split)
+from .rounding import (ABS, CHUNK, RDN, SR, SRB, _sr_up_small, chunk_span, compare_uniform,
+                       finish, mix64, random_word, round_f64, split)
 
 SALT = np.uint64(0x2545F4914F6CDD1D)
 EXACT_RANGE = 2.0 ** 480   # operand magnitudes where TwoProduct/TwoSum stay exact (see supports)   # derives the tail word from an element's random word
@@ -178,7 +178,8 @@ def elementwise(op, a, b, c, out, man_bits, emin, maxv, min_normal, spec, satura
     """out[i] = round(op(a[i], b[i], c[i])) for 1-D float64 arrays of equal length."""
     n = out.size
     for ch in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(ch * CHUNK, min(n, (ch + 1) * CHUNK)):
+        first, end = chunk_span(ch, n)
+        for i in range(first, end):
             hi, lo = exact_op(op, a[i], b[i], c[i], mode)
             u = random_word(key, i) if mode >= SR else np.uint64(0)
             out[i] = round_sum(hi, lo, u, man_bits, emin, maxv, min_normal, spec, saturate,

@@ -68,13 +68,13 @@ def amax_run(x, lo, hi):
     input is compared on its own 32-bit patterns (twice the lanes)."""
     if x.itemsize == 4:
         top32 = np.int32(0)
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             top32 = max(top32, np.int32(float_bits(np.float32(x[i])) & np.int32(0x7FFFFFFF)))
         if top32 <= np.int32(0x7F800000):
             return np.float64(bits_float(np.int32(top32))), False
         return amax_nan(x, lo, hi)
     top = np.int64(0)
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         top = max(top, f64_bits(np.float64(x[i])) & ABS)
     if top <= EXP_MASK:
         return bits_f64(top), False
@@ -85,7 +85,7 @@ def amax_run(x, lo, hi):
 def amax_nan(x, lo, hi):
     """:func:`amax_run` of a run holding a NaN."""
     amax = 0.0
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         a = abs(np.float64(x[i]))
         amax = max(amax, sel(a != a, 0.0, a))
     return amax, True
@@ -132,11 +132,11 @@ def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subno
         lq = (np.int64(-(1 << 63)), EXP_MASK, np.int64(emin_s + 1023) << np.int64(52),
               np.int64(top + 1024) << np.int64(52), np.int64(52 - man_bits) << np.int64(52),
               max_s, max_s, sel(spec == NONE, -0.0, np.nan))
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             r = lane_nearest(np.float64(x[i]), lq)
             out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
         return
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         r, slow = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin_s, max_s, mn_s, spec,
                              True, subnormals, RNE, 0)
         out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
@@ -146,7 +146,7 @@ def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subno
 def scaled_lanes32(x, out, lo, hi, down, up, lq32):
     """out[i] = lane_nearest(x[i] * down) * up in float32 lanes, lo <= i < hi (:func:`lanes32`;
     a function of its own: Numba's parallel loops do not take the constants tuple inlined)."""
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         out[i] = lane_nearest(np.float32(x[i]) * down, lq32) * up
 
 
@@ -155,7 +155,7 @@ def round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnorm
               signed_zero, mode, r_bits, key):
     """:func:`round_block` for any mode (and NaN blocks)."""
     if s == NO_SCALE:
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             out[i] = np.nan
         return
     p = pow2(s)
@@ -163,18 +163,18 @@ def round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnorm
     zero = -0.0 if signed_zero else 0.0
     nslow = 0
     if mode >= SR:
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             r, slow = round_fast(np.float64(x[i]), random_word(key, i), man_bits, emin_s, max_s,
                                  mn_s, spec, True, subnormals, mode, r_bits)
             out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
             nslow += slow
     else:
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             r, slow = round_fast(np.float64(x[i]), np.uint64(0), man_bits, emin_s, max_s, mn_s,
                                  spec, True, subnormals, mode, r_bits)
             out[i] = sel(r > hi_s, hi_s, sel(r < lo_s, lo_s, r)) + zero
     if nslow > 0:          # exact 'sr' decisions needing more than 62 random bits
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             u = random_word(key, i)
             r, slow = round_fast(np.float64(x[i]), u, man_bits, emin_s, max_s, mn_s, spec, True,
                                  subnormals, mode, r_bits)

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f64_bits
-from .rounding import ABS, CHUNK, IEEE, SR, element_word, pow2, round_f64, split
+from .rounding import ABS, CHUNK, IEEE, SR, chunk_span, element_word, pow2, round_f64, split
 
 
 @njit(cache=True, inline="always")
@@ -34,7 +34,8 @@ def round_exponent(x, u, bias, top, mode, r_bits):
 def quantize_exponent(x, out, rand, bias, top, mode, r_bits, key):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, n)
+        for i in range(first, end):
             u = element_word(rand, key, i, mode >= SR)
             out[i] = round_exponent(np.float64(x[i]), u, bias, top, mode, r_bits)
 
@@ -43,7 +44,8 @@ def quantize_exponent(x, out, rand, bias, top, mode, r_bits, key):
 def encode_exponent(x, out, rand, bias, top, nan_code, mode, r_bits, key):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, n)
+        for i in range(first, end):
             u = element_word(rand, key, i, mode >= SR)
             v = round_exponent(np.float64(x[i]), u, bias, top, mode, r_bits)
             out[i] = nan_code if v != v else split(f64_bits(v) & ABS)[0] + bias
@@ -53,6 +55,7 @@ def encode_exponent(x, out, rand, bias, top, nan_code, mode, r_bits, key):
 def decode_exponent(codes, out, bias, nan_code):
     n = codes.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, n)
+        for i in range(first, end):
             k = np.int64(codes[i])
             out[i] = np.nan if k == nan_code else pow2(k - bias)

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f64_bits
-from .rounding import CHUNK, IEEE, SR, element_word, pow2, round_f64, signed_nan
+from .rounding import CHUNK, IEEE, SR, chunk_span, element_word, pow2, round_f64, signed_nan
 
 
 @njit(cache=True, inline="always")
@@ -51,7 +51,7 @@ def quantize_fixed(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, 
 @njit(cache=True)
 def fixed_chunk(x, out, lo, hi, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, key):
     """The elements lo..hi-1 of :func:`quantize_fixed` (a called function: compiled once)."""
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         u = element_word(rand, key, i, mode >= SR)
         out[i] = round_fixed(np.float64(x[i]), u, frac_bits, k_lo, k_hi, saturate, mode, r_bits)
 
@@ -62,7 +62,8 @@ def encode_fixed(x, out, rand, frac_bits, k_lo, k_hi, saturate, mode, r_bits, ke
     n = x.size
     mask = (np.int64(1) << np.int64(bits)) - np.int64(1)
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, n)
+        for i in range(first, end):
             u = element_word(rand, key, i, mode >= SR)
             v = round_fixed(np.float64(x[i]), u, frac_bits, k_lo, k_hi, saturate, mode, r_bits)
             out[i] = np.int64(v * pow2(frac_bits)) & mask
@@ -76,7 +77,8 @@ def decode_fixed(codes, out, frac_bits, bits, signed):
     span = np.int64(1) << np.int64(bits)
     step = pow2(-frac_bits)
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, n)
+        for i in range(first, end):
             k = np.int64(codes[i])
             if signed and k >= half:
                 k -= span

@@ -15,7 +15,7 @@ even code.  Nonzero magnitudes saturate at minpos and maxpos; NaN and Inf give N
 import numpy as np
 from numba import njit, prange
 
-from .rounding import CHUNK, pow2
+from .rounding import CHUNK, chunk_span, pow2
 
 
 @njit(cache=True)
@@ -55,7 +55,8 @@ def decode_posit(code, n, es):
 @njit(cache=True, parallel=True)
 def decode_posits(codes, out, n, es):
     for c in prange((codes.size + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(codes.size, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, codes.size)
+        for i in range(first, end):
             out[i] = decode_posit(np.int64(codes[i]), n, es)
 
 
@@ -95,12 +96,14 @@ def posit_pick(x, j, mid, top, n):
 @njit(cache=True, parallel=True)
 def encode_posits(x, out, values, mids, n):
     for c in prange((x.size + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(x.size, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, x.size)
+        for i in range(first, end):
             out[i] = round_posit(np.float64(x[i]), values, mids, n)
 
 
 @njit(cache=True, parallel=True)
 def quantize_posits(x, out, values, mids, n, es):
     for c in prange((x.size + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(x.size, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, x.size)
+        for i in range(first, end):
             out[i] = decode_posit(round_posit(np.float64(x[i]), values, mids, n), n, es)

@@ -16,8 +16,8 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import f64_bits
-from .rounding import (ABS, CHUNK, IEEE, RDN, RNA, RNE, RTO, RUP, SR, SRB, element_word, pow2,
-                       round_f64, signed_nan, split)
+from .rounding import (ABS, CHUNK, IEEE, RDN, RNA, RNE, RTO, RUP, SR, SRB, chunk_span,
+                       element_word, pow2, round_f64, signed_nan, split)
 
 
 @njit(cache=True, inline="always")
@@ -79,7 +79,8 @@ def round_radix4(x, u, bias, phase, top_field, mode, r_bits):
 def quantize_radix4(x, out, rand, bias, phase, top_field, mode, r_bits, key):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, n)
+        for i in range(first, end):
             u = element_word(rand, key, i, mode >= SR)
             out[i] = round_radix4(np.float64(x[i]), u, bias, phase, top_field, mode, r_bits)
 
@@ -97,7 +98,8 @@ def field_of(v, bias, phase):
 def encode_radix4(x, out, rand, bias, phase, top_field, exp_bits, mode, r_bits, key):
     n = x.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, n)
+        for i in range(first, end):
             u = element_word(rand, key, i, mode >= SR)
             v = round_radix4(np.float64(x[i]), u, bias, phase, top_field, mode, r_bits)
             sign = np.int64(1) if f64_bits(v) < 0 else np.int64(0)
@@ -108,7 +110,8 @@ def encode_radix4(x, out, rand, bias, phase, top_field, exp_bits, mode, r_bits, 
 def decode_radix4(codes, out, bias, phase, exp_bits):
     n = codes.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        first, end = chunk_span(c, n)
+        for i in range(first, end):
             k = np.int64(codes[i])
             f = k & ((np.int64(1) << exp_bits) - 1)
             v = 0.0 if f == 0 else pow2(2 * (f - bias) + phase)

@@ -194,20 +194,20 @@ def fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key, use32, lq32):
     n_exact = 0
     if use32:
         s32 = np.float32(s)
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             r, flag = lane32(np.float32(x[i]), s32, lq32)
             elems[i] = r
             vals[i] = np.float64(r) * s
             n_exact += np.int64(flag)
         return n_exact
     if mode == SR:
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             r, flag = lane_sr(np.float64(x[i]), s, random_word(key, i), el)
             elems[i] = r
             vals[i] = r * s
             n_exact += np.int64(flag)
         return n_exact
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         u = random_word(key, i) if mode >= SR else np.uint64(0)
         r, flag = lane(np.float64(x[i]), s, u, el, mode, r_bits)
         elems[i] = r
@@ -221,13 +221,13 @@ def scale_elements(x, vals, elems, lo, hi, s, el, mode, r_bits, key, fast, use32
     """Elements lo..hi of a block of scale ``s``: the fast lanes where ``fast``, then the exact
     path for the elements they cannot decide (or for all)."""
     if s != s:
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             vals[i] = np.nan
             elems[i] = np.nan
         return
     if fast and fast_lanes(x, vals, elems, lo, hi, s, el, mode, r_bits, key, use32, lq32) == 0:
         return
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         v = np.float64(x[i])
         u = random_word(key, i) if mode >= SR else np.uint64(0)
         if fast:
