@@ -23,6 +23,7 @@ from .kernels import posit as _kposit
 from .kernels import radix4 as _kradix4
 from .kernels import rounding as _k
 from .kernels import scaled as _kscaled
+from .kernels import sr_lanes as _ksr
 
 _E4M3_SAT = FloatFormat(4, 3, saturate=True)   # block_lanes32's filler where the lanes are off
 
@@ -204,7 +205,16 @@ def round_float(flat, out, rand, f: FloatFormat, mode, r_bits, key):
             _k.quantize_lanes(flat, out, lq)
     elif rand.size == 0 and _k.supports(f.man_bits, f.emin):
         n = flat.size                 # one chunk: no parallel region to start (warm runs)
-        if mode >= _k.SR:
+        if mode >= _k.SR and flat.dtype == np.float32 and out.dtype == np.float32 \
+                and _ksr.sr_lanes_support(f.man_bits, f.emin, f.max, r_bits):
+            ls = _ksr.sr_constants(f.man_bits, f.emin, f.max, f.min_normal, f.subnormals,
+                                   f.specials == "fnuz", r_bits)
+            fargs = float_args(f) + (mode, r_bits)
+            if n <= _k.CHUNK:
+                _ksr.sr_chunk(flat, out, 0, n, ls, mode == _k.SR, key, fargs)
+            else:
+                _ksr.quantize_sr_lanes(flat, out, ls, mode == _k.SR, key, fargs)
+        elif mode >= _k.SR:
             if n <= _k.CHUNK:
                 _k.fast_chunk_sr(flat, out, 0, n, *float_args(f), mode, r_bits, key)
             else:

@@ -60,6 +60,10 @@ def cases():
     yield "quantize fast sr e4m3", fpsim.quantize(x, "e4m3", rounding="sr", seed=11)
     yield "quantize fast sr_bits e5m2", fpsim.quantize(x, "e5m2", rounding="sr", sr_bits=4,
                                                        seed=12)
+    x32w = np.where(np.arange(N) % 3 == 0, x, x32).astype(np.float32)   # wide range, float32
+    yield "quantize float32 lanes sr e4m3", fpsim.quantize(x32w, "e4m3", rounding="sr", seed=24)
+    yield "quantize float32 lanes sr_bits bfloat16", fpsim.quantize(
+        x32w, "bfloat16", rounding="sr", sr_bits=8, seed=25)
     yield "quantize exact sr random_words", fpsim.quantize(x, "e4m3", rounding="sr",
                                                            random_words=words)
     yield "quantize exact sr_bits random_words", fpsim.quantize(x, "bfloat16", rounding="sr",
