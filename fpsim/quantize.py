@@ -595,8 +595,13 @@ def operand(name, x, f, quantize_operands: bool):
     own = ML_FORMATS.get(arr.dtype) or NUMPY_FORMATS.get(arr.dtype)
     if isinstance(own, FloatFormat) and isinstance(f, FloatFormat) and f.contains(own):      # every value of the dtype is one of f's
         if arr.dtype in ML_FORMATS:
-            codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}"))
-            return decode_table(own)[codes]
+            codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}")).ravel()
+            out = np.empty(codes.size)
+            if codes.size <= _k.CHUNK:
+                _k.table_chunk(codes, decode_table(own), out, 0, codes.size)
+            else:
+                _k.table_decode(codes, decode_table(own), out)
+            return out.reshape(arr.shape)
         return arr.astype(np.float64)
     xa, _ = values_array(arr)
     xa = xa.astype(np.float64, copy=False)

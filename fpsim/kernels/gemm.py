@@ -504,7 +504,7 @@ def gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, m_true):
                     total[r, j] = regs[r, j]
     for r in range(ROWS):
         for j in range(w):
-            C[bi, i0 + r, j0 + j] = total[r, j]
+            C[np.uint64(bi), np.uint64(i0 + r), np.uint64(j0 + j)] = total[r, j]
 
 
 @njit(cache=True, parallel=True)
@@ -621,7 +621,7 @@ def gemm_rows_lean(A, B, C, bi, i0, j0, w, chunk, lc):
                     total[r, j] = regs[j]
     for r in range(ROWS):          # explicit loops: a slice copy compiles its shape error path
         for j in range(w):
-            C[bi, i0 + r, j0 + j] = total[r, j]
+            C[np.uint64(bi), np.uint64(i0 + r), np.uint64(j0 + j)] = total[r, j]
 
 
 # --- adder trees in LEAN lanes, four rows at once ----------------------------------------------
@@ -695,7 +695,7 @@ def gemm_rows_tree(A, B, C, bi, i0, j0, w, chunk, lc):
             for r in range(ROWS):
                 a = a_mat[i0 + r, k1 - 1]
                 for j in range(w):
-                    lev[0, r, j] = a * b_mat[k1 - 1, j0 + j]
+                    lev[0, r, j] = a * b_mat[np.uint64(k1 - 1), np.uint64(j0 + j)]
             count += 1
         cur = -1
         for level in range(levels):                 # the leftover nodes, smallest first
@@ -706,20 +706,21 @@ def gemm_rows_tree(A, B, C, bi, i0, j0, w, chunk, lc):
                     dest = levels + 1 if cur == levels else levels
                     tree_merge(lev, dest, cur, level, w, lc)
                     cur = dest
+        uc = np.uint64(cur)                         # unsigned: no gathers (chunk_span)
         if count == 1:                              # a lone product
             for r in range(ROWS):
                 for j in range(w):
-                    lev[cur, r, j] = lane_round(lev[cur, r, j], lc)
+                    lev[uc, r, j] = lane_round(lev[uc, r, j], lc)
         for r in range(ROWS):
             if chunk > 0:
                 for j in range(w):
-                    total[r, j] = lane_add(total[r, j], lev[cur, r, j], lc)
+                    total[r, j] = lane_add(total[r, j], lev[uc, r, j], lc)
             else:
                 for j in range(w):
-                    total[r, j] = lev[cur, r, j]
+                    total[r, j] = lev[uc, r, j]
     for r in range(ROWS):
         for j in range(w):
-            C[bi, i0 + r, j0 + j] = total[r, j]
+            C[np.uint64(bi), np.uint64(i0 + r), np.uint64(j0 + j)] = total[r, j]
 
 
 @njit(cache=True)
@@ -778,7 +779,7 @@ def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key):
             for j in range(w):
                 total[j] = regs[j]
     for j in range(w):
-        C[bi, i, j0 + j] = total[j]
+        C[np.uint64(bi), np.uint64(i), np.uint64(j0 + j)] = total[j]
 
 
 # --- Kulisch (exact fixed-point) accumulation ------------------------------------------------------
