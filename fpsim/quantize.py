@@ -414,15 +414,20 @@ class BlockLayout:
 
 @functools.lru_cache(maxsize=64)
 def block_lanes32(el, float32_rne):
-    """kernels.block.round_block's float32-lane constants for element format ``el`` (``use``,
-    the range of scale exponents, lane_constants of the saturating element): used where the
-    input is float32, the rounding nearest-even and kernels.block.lanes32's proof holds."""
-    use, lo, hi = False, 0, -1
+    """kernels.block.round_block's float32-lane constants for element format ``el`` (``use``: 0,
+    or kernels.block.LANES_FLOAT / LANES_FIXED; the range of scale exponents; lane_constants of
+    the saturating element): used where the input is float32, the rounding nearest-even and
+    kernels.block.lanes32's (float elements) or fixed_lanes32's (fixed point) proof holds."""
+    use, lo, hi = 0, 0, -1
     if float32_rne and isinstance(el, FloatFormat):
-        use, lo, hi = _kblock.lanes32(el.man_bits, el.emin, el.emax, el.subnormals,
-                                      el.specials in ("ieee", "fn", "none"))
-    sat = dataclasses.replace(el, saturate=True) if use else _E4M3_SAT   # (one tuple type)
-    return use, lo, hi, lane_constants(sat, False)
+        ok, lo, hi = _kblock.lanes32(el.man_bits, el.emin, el.emax, el.subnormals,
+                                     el.specials in ("ieee", "fn", "none"))
+        use = _kblock.LANES_FLOAT if ok else 0
+    elif float32_rne and isinstance(el, FixedFormat):
+        ok, lo, hi = _kblock.fixed_lanes32(el.bits - el.signed, el.frac_bits)
+        use = _kblock.LANES_FIXED if ok else 0
+    sat = dataclasses.replace(el, saturate=True) if use == _kblock.LANES_FLOAT else _E4M3_SAT
+    return use, lo, hi, lane_constants(sat, False)      # (one tuple type)
 
 
 def element_args(el):

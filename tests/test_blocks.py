@@ -363,3 +363,54 @@ def test_rows_of_several_runs_with_a_short_last_one_match_the_reference(name, dt
             want = [w for k in range(0, row.size, f.block)
                     for w in quantize_block_ref([float(v) for v in row[k:k + f.block]], f)]
             assert np.array_equal(qrow.astype(np.float64), np.array(want)), (name, axis)
+
+
+# Fixed-point elements in float32 lanes (kernels.block.fixed_lanes32): words of magnitude up to
+# 2**21 are in the lanes, 2**22 is not (a 23-bit signed word); signed and unsigned words; MX's
+# NaN blocks, Flexpoint's one tensor scale, and clamped scales (an Inf element in the lanes).
+FIXED_LANE_FORMATS = [
+    "mxint8", "flex16+5",
+    fpsim.BlockFormat(fpsim.FixedFormat(4, 4, signed=False), block=32),
+    fpsim.BlockFormat(fpsim.FixedFormat(2, 20), block=32),
+    fpsim.BlockFormat(fpsim.FixedFormat(2, 21), block=32),
+    fpsim.BlockFormat(fpsim.FixedFormat(4, 4), block=32, scale_min=-20, scale_max=20)]
+
+
+def _fixed_blocks(rng, t):
+    """One block of 32 float32 values with largest magnitude 1.5 * 2**t: exact ties of the
+    grids a few binades below it, values that underflow float32 once scaled, float32 subnormals,
+    signed zeros and values at the word's range."""
+    b = np.empty(32)
+    b[0] = 1.5 * 2.0 ** t if t < 127 else np.finfo(np.float32).max
+    b[1:5] = [2.0 ** -149, -2.0 ** -149, -0.0, 0.0]
+    j = rng.integers(2, 24, 20)
+    k = rng.integers(0, 2 ** 8, 20)
+    b[5:25] = (k + 0.5) * 2.0 ** (t - j) * rng.choice([-1, 1], 20)
+    b[25:] = rng.standard_normal(7) * 2.0 ** (t - rng.integers(0, 60, 7))
+    with np.errstate(under="ignore", over="ignore"):
+        return b.astype(np.float32)
+
+
+@pytest.mark.parametrize("f", FIXED_LANE_FORMATS, ids=str)
+def test_fixed_elements_in_float32_lanes_match_the_exact_reference(f):
+    """Blocks whose largest magnitude sweeps every float32 binade, so that the scaled grid's
+    quantum 2**q crosses both ends of the lanes' range (q = -127 and 127 - top) and the
+    clamped scale exponents; NaN and Inf blocks last."""
+    f = fpsim.format(f) if isinstance(f, str) else f
+    rng = np.random.default_rng(11)
+    blocks = [_fixed_blocks(rng, t) for t in range(-149, 128)]
+    nan_block = _fixed_blocks(rng, 3)
+    nan_block[7] = np.nan
+    inf_block = _fixed_blocks(rng, 3)
+    inf_block[9] = -np.inf
+    blocks += [nan_block, inf_block]
+    for b in blocks:
+        if f.block is None:                  # one scale for the whole tensor: one call a block
+            got = fpsim.quantize(b, f)
+        else:
+            got = fpsim.quantize(b[None], f, axis=-1)[0]
+        assert got.dtype == np.float32
+        want = quantize_block_ref([float(v) for v in b], f)
+        for xi, g, w in zip(b, got, want):
+            assert (g == w and math.copysign(1, g) == math.copysign(1, w)) or \
+                (math.isnan(g) and math.isnan(w)), (str(f), float(xi), float(g), w)

@@ -55,6 +55,31 @@ def lanes32(man_bits, emin, emax, subnormals, specials_ok):
     return True, max(-127, -149 - (emin - man_bits)), min(127, 127 - emax)
 
 
+def fixed_lanes32(top, frac_bits):
+    """(whether, lowest s, highest s): the scale exponents s for which :func:`round_block` may
+    round float32 input of a fixed-point element (words of magnitude at most ``2**top``,
+    ``frac_bits`` fraction bits; nearest-even, clamped to the word's range as every block
+    element is) in float32 lanes: with q = s - frac_bits the scaled grid's quantum exponent,
+    ``y = x * 2**-q``, ``r = (y + 1.5 * 2**23) - 1.5 * 2**23`` clamped to the word's range,
+    times ``2**q``.
+
+    Proof.  (1) 2**-q and 2**q are float32 values for -127 <= q <= 127.  (2) x * 2**-q is exact
+    unless it lies below 2**-126, where it and the exact quotient both round to 0 (below 1/2),
+    or overflows to Inf.  (3) The add-and-subtract rounds |y| <= 2**22 to the nearest integer,
+    ties to even, exactly (float32's spacing is 1 in [2**23, 2**24)); a negative y rounding to
+    0 gives +0, the fixed-point grid's zero.  Beyond 2**22 (Inf included) it is monotone and
+    stays beyond +-2**22 with y's sign, so the clamp to the word range (|word| <= 2**21)
+    saturates as the exact rounding does.
+    (4) A word r (|r| <= 2**top) times 2**q is exact and finite when q <= 127 - top: its last
+    bit 2**q >= 2**-127 is a float32 value.  Hence q from -127 to min(127, 127 - top), for
+    top <= 21.  Both bounds are sufficient, not tight.  NaN input becomes the quiet NaN of zero
+    payload with its sign, as in the float64 path."""
+    if top > 21:
+        return False, 0, -1
+    return True, frac_bits - 127, frac_bits + min(127, 127 - top)
+
+
+LANES_FLOAT, LANES_FIXED = 1, 2     # round_block's use32: float32 lanes, float or fixed element
 NO_SCALE = np.int64(-(1 << 40))   # scale exponent of a block that turned NaN (MX: scale code NaN)
 HUGE = np.int64(1 << 40)
 
@@ -118,8 +143,14 @@ def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subno
         round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v,
                   hi_v, signed_zero, mode, r_bits, key)
         return
-    if use32 and s_lo32 <= s <= s_hi32:      # float32 lanes (lanes32's proof)
+    if use32 == LANES_FLOAT and s_lo32 <= s <= s_hi32:      # float32 lanes (lanes32's proof)
         scaled_lanes32(x, out, lo, hi, np.float32(pow2(-s)), np.float32(pow2(s)), lq32)
+        return
+    if use32 == LANES_FIXED and s_lo32 <= s <= s_hi32:      # fixed_lanes32's proof
+        q = s + emin - man_bits      # element_args: emin - man_bits = -frac_bits
+        fixed_run32(x, out, lo, hi, np.float32(pow2(-q)), np.float32(pow2(q)),
+                    np.float32(lo_v * pow2(man_bits - emin)),
+                    np.float32(hi_v * pow2(man_bits - emin)))
         return
     p = pow2(s)
     emin_s, max_s, mn_s, lo_s, hi_s = emin + s, maxv * p, min_normal * p, lo_v * p, hi_v * p
@@ -148,6 +179,19 @@ def scaled_lanes32(x, out, lo, hi, down, up, lq32):
     a function of its own: Numba's parallel loops do not take the constants tuple inlined)."""
     for i in range(np.uint64(lo), np.uint64(hi)):
         out[i] = lane_nearest(np.float32(x[i]) * down, lq32) * up
+
+
+@njit(cache=True)
+def fixed_run32(x, out, lo, hi, down, up, k_lo, k_hi):
+    """out[i] = fixed_lanes32's rounding of x[i], lo <= i < hi (``k_lo``/``k_hi``: the word's
+    range as float32 integers)."""
+    magic = np.float32(1.5 * 2.0 ** 23)
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        v = np.float32(x[i]) * down
+        r = (v + magic) - magic
+        nan = bits_float(np.int32(np.int32(float_bits(v) & np.int32(-2147483648))
+                                  | np.int32(0x7FC00000)))     # the quiet NaN, x's sign
+        out[i] = sel(v != v, nan, min(max(r, k_lo), k_hi) * up)
 
 
 @njit(cache=True)
