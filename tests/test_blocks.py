@@ -80,11 +80,13 @@ def test_every_block_format_matches_the_exact_reference(data):
             (math.isnan(g) and math.isnan(w)), (name, mode, xi, g, w)
 
 
-def test_square_tiles_each_get_their_own_scale():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])     # float32: the tile lanes
+def test_square_tiles_each_get_their_own_scale(dtype):
     f = fpsim.format("bm8_fwd")
     rng = np.random.default_rng(3)
     x = rng.normal(size=(2, 100, 70)) * np.exp2(rng.integers(-8, 8, size=(2, 1, 1)))
-    got = fpsim.quantize(x, f)
+    x = x.astype(dtype).astype(np.float64) if dtype == np.float32 else x
+    got = fpsim.quantize(x.astype(dtype), f).astype(np.float64)
     exps = fpsim.block_exponents(x, f)
     assert exps.shape == (2, 3, 2)                     # ceil(100/48) x ceil(70/48) tiles
     for b in range(2):

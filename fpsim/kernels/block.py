@@ -182,6 +182,16 @@ def scaled_lanes32(x, out, lo, hi, down, up, lq32):
 
 
 @njit(cache=True)
+def scaled_tile32(x, out, first, rows, cols, width, down, up, lq32):
+    """:func:`scaled_lanes32` over the rows of a tile (``rows`` runs of ``cols`` elements,
+    ``width`` apart, from ``first``): one call per tile instead of one per row."""
+    for r in range(rows):
+        base = np.uint64(first + r * width)
+        for j in range(np.uint64(0), np.uint64(cols)):
+            out[base + j] = lane_nearest(np.float32(x[base + j]) * down, lq32) * up
+
+
+@njit(cache=True)
 def fixed_run32(x, out, lo, hi, down, up, k_lo, k_hi):
     """out[i] = fixed_lanes32's rounding of x[i], lo <= i < hi (``k_lo``/``k_hi``: the word's
     range as float32 integers)."""
@@ -315,6 +325,10 @@ def quantize_tiles(x, out, scales, height, width, r, c, man_bits, emin, maxv, mi
         amax, nan = amax_tile(x, b, r0, r1, c0, c1, height, width)
         s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
         scales[t] = s
+        if use32 == LANES_FLOAT and mode == RNE and s != NO_SCALE and s_lo32 <= s <= s_hi32:
+            scaled_tile32(x, out, (b * height + r0) * width + c0, r1 - r0, c1 - c0, width,
+                          np.float32(pow2(-s)), np.float32(pow2(s)), lq32)   # one call a tile
+            continue
         for row in range(r0, r1):
             base = (b * height + row) * width
             round_block(x, out, base + c0, base + c1, s, man_bits, emin, maxv, min_normal, spec,
