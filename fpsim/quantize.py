@@ -205,7 +205,7 @@ def round_float(flat, out, rand, f: FloatFormat, mode, r_bits, key):
             _k.quantize_lanes(flat, out, lq)
     elif rand.size == 0 and _k.supports(f.man_bits, f.emin):
         n = flat.size                 # one chunk: no parallel region to start (warm runs)
-        if mode >= _k.SR and flat.dtype == np.float32 and out.dtype == np.float32 \
+        if mode >= _k.SR and flat.dtype == np.float32 \
                 and _ksr.sr_lanes_support(f.man_bits, f.emin, f.max, r_bits):
             ls = _ksr.sr_constants(f.man_bits, f.emin, f.max, f.min_normal, f.subnormals,
                                    f.specials == "fnuz", r_bits)

@@ -2,9 +2,8 @@
 
 The seeded stochastic modes of :func:`fpsim.kernels.rounding.round_fast` ("sr": exact
 probability; "sr" with ``sr_bits = r``: the discarded part truncated to r bits), restated on
-float32's own 24-bit significand so that a vector holds 16 elements instead of 8 and no step
-needs 64-bit arithmetic besides the random word.  Same words (``random_word(key, i)``), same
-decisions, bit for bit.
+float32's own 24-bit significand in 32-bit integer steps (only the random word is 64-bit).
+Same words (``random_word(key, i)``), same decisions, bit for bit.
 
 Proof.  Let x be a finite float32 value, e = max(its biased exponent, 1) and sig its integer
 significand (the implicit bit included for normal x), so |x| = sig * 2**(e - 150).  The format's
@@ -43,7 +42,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import bits_float, float_bits
-from .rounding import CHUNK, SR, chunk_span, random_word, round_f64_call, round_fast, sel
+from .rounding import CHUNK, chunk_span, random_word, round_f64_call, round_fast, sel
 
 I32 = np.int32
 ONE_24 = np.float32(2.0 ** -24)
@@ -133,4 +132,4 @@ def quantize_sr_lanes(x, out, ls, exact, key, fargs):
         sr_chunk(x, out, first, end, ls, exact, key, fargs)
 
 
-__all__ = ["SR", "quantize_sr_lanes", "sr_chunk", "sr_constants", "sr_lane", "sr_lanes_support"]
+__all__ = ["quantize_sr_lanes", "sr_chunk", "sr_constants", "sr_lane", "sr_lanes_support"]
