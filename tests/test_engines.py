@@ -183,6 +183,27 @@ def test_fma_chains_match_the_fraction_reference(arch, ins):
     assert_same(got, fma_chain_ref(Ap, Bp, np.zeros((3, 4)), eng.out_format))
 
 
+@pytest.mark.parametrize("arch, ins", [CHAINS[1], CHAINS[2], PAIRWISE[0], PAIRWISE[3]])
+def test_chain_kernels_over_batches_and_column_tiles(arch, ins):
+    """The FMA-chain and pairwise-group kernels (kernels/chain.py) on a batch of 2 with 300
+    columns: three 128-column tiles, the last one partial, each read and written at its own
+    offset."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(7)
+    K = 2 * eng.k
+    A = engine_values(eng.a_format, rng, (2, 3, K))
+    B = engine_values(eng.b_format, rng, (2, K, 300))
+    got = fpsim.gemm(A, B, acc=eng)
+    m = eng.model
+    for b in range(2):
+        if (arch, ins) in CHAINS:
+            want = fma_chain_ref(A[b], B[b], np.zeros((3, 300)), eng.out_format)
+        else:
+            want = pairwise_ref(A[b], B[b], np.zeros((3, 300)), m.group, m.ftz, eng.k,
+                                eng.a_format, eng.b_format, fpsim.format("float32"))
+        assert_same(got[b], want)
+
+
 @pytest.mark.parametrize("arch, ins", PAIRWISE)
 def test_pairwise_groups_match_the_reference(arch, ins):
     """AMD-2 (CDNA1, and CDNA2 with flush-to-zero): float32 products, a float32 tree per group,

@@ -37,14 +37,15 @@ def chain_task(A, B, C, D, bi, i, j0, w):
     a_mat = A[bi if A.shape[0] > 1 else 0]
     b_mat = B[bi if B.shape[0] > 1 else 0]
     reg = np.empty(w, D.dtype)
+    ub, ui = np.uint64(bi), np.uint64(i)        # unsigned indices: no gathers (chunk_span)
     for j in range(w):
-        reg[j] = C[bi, i, j0 + j]
+        reg[j] = C[ub, ui, np.uint64(j0 + j)]
     for k in range(A.shape[2]):
         a = a_mat[i, k]
         for j in range(w):
-            reg[j] = fma(a, b_mat[k, j0 + j], reg[j])
+            reg[j] = fma(a, b_mat[np.uint64(k), np.uint64(j0 + j)], reg[j])
     for j in range(w):
-        D[bi, i, j0 + j] = reg[j]
+        D[ub, ui, np.uint64(j0 + j)] = reg[j]
 
 
 @njit(cache=True, parallel=True)
@@ -71,8 +72,9 @@ def pairwise_task(A, B, C, D, bi, i, j0, w, group, k_step, ftz):
     a_mat = A[bi if A.shape[0] > 1 else 0]
     b_mat = B[bi if B.shape[0] > 1 else 0]
     reg = np.empty(w, np.float32)
+    ub, ui = np.uint64(bi), np.uint64(i)        # unsigned indices: no gathers (chunk_span)
     for j in range(w):
-        reg[j] = C[bi, i, j0 + j]
+        reg[j] = C[ub, ui, np.uint64(j0 + j)]
     vals = np.empty((group, w), np.float32)
     for k0 in range(0, A.shape[2], group):
         if ftz and k0 % k_step == 0:           # C read by a new instruction: tiny becomes +0
@@ -82,7 +84,7 @@ def pairwise_task(A, B, C, D, bi, i, j0, w, group, k_step, ftz):
         for t in range(group):
             a = a_mat[i, k0 + t]
             for j in range(w):
-                vals[t, j] = flush(a * b_mat[k0 + t, j0 + j], ftz)
+                vals[t, j] = flush(a * b_mat[np.uint64(k0 + t), np.uint64(j0 + j)], ftz)
         s = 1
         while s < group:                       # the tree: adjacent pairs, then their pairs
             for t in range(0, group, 2 * s):
@@ -92,7 +94,7 @@ def pairwise_task(A, B, C, D, bi, i, j0, w, group, k_step, ftz):
         for j in range(w):
             reg[j] = flush(reg[j] + vals[0, j], ftz)
     for j in range(w):
-        D[bi, i, j0 + j] = reg[j]
+        D[ub, ui, np.uint64(j0 + j)] = reg[j]
 
 
 @njit(cache=True, parallel=True)
