@@ -206,7 +206,7 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
     for r in range(ROWS):
         rix[r] = i0 + min(r, rows - 1)
         for j in range(w):
-            reg[r, j] = C[bi, rix[r], j0 + j]
+            reg[r, j] = C[np.uint64(bi), np.uint64(rix[r]), np.uint64(j0 + j)]   # no gathers
             if chunk > 0:
                 outer[r, j] = 0.0
     f32 = A32.size > 0
@@ -296,7 +296,7 @@ def fused_task(A, B, C, D, EA, EB, A32, B32, bi, i0, rows, j0, w, cfg, fmt, ofmt
         reg = outer
     for r in range(rows):
         for j in range(w):
-            D[bi, i0 + r, j0 + j] = reg[r, j]
+            D[np.uint64(bi), np.uint64(i0 + r), np.uint64(j0 + j)] = reg[r, j]
 
 
 @njit(cache=True)
