@@ -416,3 +416,17 @@ def test_fixed_elements_in_float32_lanes_match_the_exact_reference(f):
         for xi, g, w in zip(b, got, want):
             assert (g == w and math.copysign(1, g) == math.copysign(1, w)) or \
                 (math.isnan(g) and math.isnan(w)), (str(f), float(xi), float(g), w)
+
+
+def test_float32_runs_outside_the_lanes_scale_range_take_the_exact_path():
+    """Scales from -140 to 140: blocks of float32 subnormals get s below lanes32's lowest
+    (2**-s would not be a float32 value), huge blocks s above its highest; both must round as
+    the exact reference does, next to blocks inside the range."""
+    f = fpsim.BlockFormat(fpsim.format("e5m2"), block=32, scale_min=-140, scale_max=140)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 32)) * np.exp2([[-146], [-140], [-120], [0], [110], [125]])
+    x = x.astype(np.float32)
+    got = fpsim.quantize(x, f, axis=-1)
+    for row, g in zip(x, got):
+        want = quantize_block_ref([float(v) for v in row], f)
+        assert np.array_equal(g.astype(np.float64), np.array(want)), (row[:2], g[:2], want[:2])

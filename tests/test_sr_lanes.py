@@ -66,7 +66,7 @@ def test_the_support_conditions_are_the_proofs():
 
 
 def exact_d_cases(f):
-    """Values whose quantum lies d = 29..33 bits below their last bit (exact 'sr' decides in
+    """Values whose quantum lies d = 28..33 bits below their last bit (exact 'sr' decides in
     int32 for d <= 30 and hands d > 30 to the scalar path), with all-ones and single-bit
     significands."""
     out = []

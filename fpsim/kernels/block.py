@@ -274,18 +274,33 @@ def quantize_runs(x, out, scales, length, n, man_bits, emin, maxv, min_normal, s
     (``use32 .. lq32``: quantize.block_lanes32's constants)."""
     total, group = run_grid(x.size, length, n)
     for g in prange((total + group - 1) // group):
-        t0 = g * group
-        lo, hi = run_bounds(t0, length, n)
-        row_end = (lo // length + 1) * length
-        for t in range(t0, min(total, t0 + group)):    # run_bounds(t), stepped without divisions
-            amax, nan = amax_run(x, lo, hi)
-            s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
-            scales[t] = s
+        run_group(x, out, scales, g * group, min(total, (g + 1) * group), length, n, man_bits,
+                  emin, maxv, min_normal, spec, subnormals, lo_v, hi_v, signed_zero, emax_elem,
+                  s_lo, s_hi, nan_scale, mode, r_bits, key, use32, s_lo32, s_hi32, lq32)
+
+
+@njit(cache=True)
+def run_group(x, out, scales, t0, t1, length, n, man_bits, emin, maxv, min_normal, spec,
+              subnormals, lo_v, hi_v, signed_zero, emax_elem, s_lo, s_hi, nan_scale, mode, r_bits,
+              key, use32, s_lo32, s_hi32, lq32):
+    """Runs t0..t1-1 of :func:`quantize_runs` (a plain function, so that the float32 lanes are
+    inlined here rather than called once per run)."""
+    lo, hi = run_bounds(t0, length, n)
+    row_end = (lo // length + 1) * length
+    for t in range(t0, t1):                          # run_bounds(t), stepped without divisions
+        amax, nan = amax_run(x, lo, hi)
+        s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
+        scales[t] = s
+        if use32 == LANES_FLOAT and mode == RNE and s != NO_SCALE and s_lo32 <= s <= s_hi32:
+            down, up = np.float32(pow2(-s)), np.float32(pow2(s))
+            for i in range(np.uint64(lo), np.uint64(hi)):
+                out[i] = lane_nearest(np.float32(x[i]) * down, lq32) * up
+        else:
             round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals,
                         lo_v, hi_v, signed_zero, mode, r_bits, key, use32, s_lo32, s_hi32, lq32)
-            if hi == row_end:
-                row_end += length
-            lo, hi = hi, min(hi + n, row_end)
+        if hi == row_end:
+            row_end += length
+        lo, hi = hi, min(hi + n, row_end)
 
 
 @njit(cache=True, inline="always")
