@@ -194,35 +194,34 @@ def quantize(x, fmt, rounding="rne", seed=None, sr_bits=None, dtype=None, random
     return out if out.dtype == out_dtype else out.astype(out_dtype)
 
 
+def by_size(chunk, parallel, x, out, *args):
+    """``chunk(x, out, 0, x.size, *args)`` for arrays of one parallel chunk (no parallel region
+    to start: warm small calls), else ``parallel(x, out, *args)`` - the two entry points every
+    elementwise kernel of kernels/ has."""
+    if x.size <= _k.CHUNK:
+        chunk(x, out, 0, x.size, *args)
+    else:
+        parallel(x, out, *args)
+
+
 def round_float(flat, out, rand, f: FloatFormat, mode, r_bits, key):
     """out = flat (1-D float32 or float64) rounded into float format f: the kernel for the mode,
     the format and the size (``rand``: given random words, or 0-sized)."""
     if lane_path(f, flat, mode, rand):
-        lq = lane_constants(f, flat.dtype == np.float64)
-        if flat.size <= _k.CHUNK:
-            _k.lane_chunk(flat, out, 0, flat.size, lq)
-        else:
-            _k.quantize_lanes(flat, out, lq)
+        by_size(_k.lane_chunk, _k.quantize_lanes, flat, out,
+                lane_constants(f, flat.dtype == np.float64))
     elif rand.size == 0 and _k.supports(f.man_bits, f.emin):
-        n = flat.size                 # one chunk: no parallel region to start (warm runs)
         if mode >= _k.SR and flat.dtype == np.float32 \
                 and _ksr.sr_lanes_support(f.man_bits, f.emin, f.max, r_bits):
             ls = _ksr.sr_constants(f.man_bits, f.emin, f.max, f.min_normal, f.subnormals,
                                    f.specials == "fnuz", r_bits)
-            fargs = float_args(f) + (mode, r_bits)
-            if n <= _k.CHUNK:
-                _ksr.sr_chunk(flat, out, 0, n, ls, mode == _k.SR, key, fargs)
-            else:
-                _ksr.quantize_sr_lanes(flat, out, ls, mode == _k.SR, key, fargs)
+            by_size(_ksr.sr_chunk, _ksr.quantize_sr_lanes, flat, out, ls, mode == _k.SR, key,
+                    float_args(f) + (mode, r_bits))
         elif mode >= _k.SR:
-            if n <= _k.CHUNK:
-                _k.fast_chunk_sr(flat, out, 0, n, *float_args(f), mode, r_bits, key)
-            else:
-                _k.quantize_fast_sr(flat, out, *float_args(f), mode, r_bits, key)
-        elif n <= _k.CHUNK:
-            _k.fast_chunk(flat, out, 0, n, *float_args(f), mode, r_bits)
+            by_size(_k.fast_chunk_sr, _k.quantize_fast_sr, flat, out, *float_args(f), mode,
+                    r_bits, key)
         else:
-            _k.quantize_fast(flat, out, *float_args(f), mode, r_bits)
+            by_size(_k.fast_chunk, _k.quantize_fast, flat, out, *float_args(f), mode, r_bits)
     else:
         _k.quantize_array(flat, out, rand, *float_args(f), mode, r_bits, key)
 
@@ -602,10 +601,7 @@ def operand(name, x, f, quantize_operands: bool):
         if arr.dtype in ML_FORMATS:
             codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}")).ravel()
             out = np.empty(codes.size)
-            if codes.size <= _k.CHUNK:
-                _k.table_chunk(codes, decode_table(own), out, 0, codes.size)
-            else:
-                _k.table_decode(codes, decode_table(own), out)
+            by_size(_k.table_chunk, _k.table_decode, codes, out, decode_table(own))
             return out.reshape(arr.shape)
         return arr.astype(np.float64)
     xa, _ = values_array(arr)

@@ -85,6 +85,19 @@ HUGE = np.int64(1 << 40)
 
 
 @njit(cache=True, inline="always")
+def in_lanes32(use32, mode, s, s_lo32, s_hi32):
+    """Whether a float element block of scale exponent s rounds in float32 lanes: nearest-even
+    and s within :func:`lanes32`'s range (which a NaN block's NO_SCALE is not)."""
+    return use32 == LANES_FLOAT and mode == RNE and s_lo32 <= s <= s_hi32
+
+
+@njit(cache=True, inline="always")
+def scaled_lane32(v, down, up, lq32):
+    """One element in :func:`lanes32`'s float32 lanes: lane_nearest(v * 2**-s) * 2**s."""
+    return lane_nearest(np.float32(v) * down, lq32) * up
+
+
+@njit(cache=True, inline="always")
 def amax_run(x, lo, hi):
     """(largest |x[i]| ignoring NaN, whether a NaN was seen) over lo <= i < hi.
 
@@ -143,7 +156,7 @@ def round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subno
         round_run(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals, lo_v,
                   hi_v, signed_zero, mode, r_bits, key)
         return
-    if use32 == LANES_FLOAT and s_lo32 <= s <= s_hi32:      # float32 lanes (lanes32's proof)
+    if in_lanes32(use32, mode, s, s_lo32, s_hi32):
         scaled_lanes32(x, out, lo, hi, np.float32(pow2(-s)), np.float32(pow2(s)), lq32)
         return
     if use32 == LANES_FIXED and s_lo32 <= s <= s_hi32:      # fixed_lanes32's proof
@@ -178,7 +191,7 @@ def scaled_lanes32(x, out, lo, hi, down, up, lq32):
     """out[i] = lane_nearest(x[i] * down) * up in float32 lanes, lo <= i < hi (:func:`lanes32`;
     a function of its own: Numba's parallel loops do not take the constants tuple inlined)."""
     for i in range(np.uint64(lo), np.uint64(hi)):
-        out[i] = lane_nearest(np.float32(x[i]) * down, lq32) * up
+        out[i] = scaled_lane32(x[i], down, up, lq32)
 
 
 @njit(cache=True)
@@ -188,7 +201,7 @@ def scaled_tile32(x, out, first, rows, cols, width, down, up, lq32):
     for r in range(rows):
         base = np.uint64(first + r * width)
         for j in range(np.uint64(0), np.uint64(cols)):
-            out[base + j] = lane_nearest(np.float32(x[base + j]) * down, lq32) * up
+            out[base + j] = scaled_lane32(x[base + j], down, up, lq32)
 
 
 @njit(cache=True)
@@ -291,10 +304,10 @@ def run_group(x, out, scales, t0, t1, length, n, man_bits, emin, maxv, min_norma
         amax, nan = amax_run(x, lo, hi)
         s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
         scales[t] = s
-        if use32 == LANES_FLOAT and mode == RNE and s != NO_SCALE and s_lo32 <= s <= s_hi32:
+        if in_lanes32(use32, mode, s, s_lo32, s_hi32):
             down, up = np.float32(pow2(-s)), np.float32(pow2(s))
             for i in range(np.uint64(lo), np.uint64(hi)):
-                out[i] = lane_nearest(np.float32(x[i]) * down, lq32) * up
+                out[i] = scaled_lane32(x[i], down, up, lq32)
         else:
             round_block(x, out, lo, hi, s, man_bits, emin, maxv, min_normal, spec, subnormals,
                         lo_v, hi_v, signed_zero, mode, r_bits, key, use32, s_lo32, s_hi32, lq32)
@@ -340,7 +353,7 @@ def quantize_tiles(x, out, scales, height, width, r, c, man_bits, emin, maxv, mi
         amax, nan = amax_tile(x, b, r0, r1, c0, c1, height, width)
         s = exponent_of(amax, nan, emax_elem, s_lo, s_hi, nan_scale)
         scales[t] = s
-        if use32 == LANES_FLOAT and mode == RNE and s != NO_SCALE and s_lo32 <= s <= s_hi32:
+        if in_lanes32(use32, mode, s, s_lo32, s_hi32):
             scaled_tile32(x, out, (b * height + r0) * width + c0, r1 - r0, c1 - c0, width,
                           np.float32(pow2(-s)), np.float32(pow2(s)), lq32)   # one call a tile
             continue

@@ -501,20 +501,19 @@ def decode_array(codes, out, man_bits, exp_bits, bias, spec, subnormals):
 
 
 @njit(cache=True)
-def table_chunk(codes, table, out, lo, hi):
+def table_chunk(codes, out, lo, hi, table):
     """out[i] = table[codes[i]] for lo <= i < hi (1-D; unsigned codes index the table)."""
     for i in range(np.uint64(lo), np.uint64(hi)):
         out[i] = table[codes[i]]
 
 
 @njit(cache=True, parallel=True)
-def table_decode(codes, table, out):
+def table_decode(codes, out, table):
     """out[i] = table[codes[i]], chunks in parallel: codes to values through a lookup table
     held in cache (numpy's fancy indexing takes about 5x as long per element)."""
     n = codes.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        first, end = chunk_span(c, n)
-        table_chunk(codes, table, out, first, end)
+    for c in prange((n + CHUNK - 1) // CHUNK):      # int64 bounds, as by_size's small call
+        table_chunk(codes, out, c * CHUNK, min(n, (c + 1) * CHUNK), table)
 
 
 @njit(cache=True)

@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bits import bits_float, float_bits
-from .rounding import CHUNK, chunk_span, random_word, round_f64_call, round_fast, sel
+from .rounding import CHUNK, random_word, round_f64_call, round_fast, sel
 
 I32 = np.int32
 ONE_24 = np.float32(2.0 ** -24)
@@ -127,9 +127,8 @@ def sr_chunk(x, out, lo, hi, ls, exact, key, fargs):
 def quantize_sr_lanes(x, out, ls, exact, key, fargs):
     """:func:`sr_chunk` over chunks in parallel (words keyed by the element's index)."""
     n = x.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        first, end = chunk_span(c, n)
-        sr_chunk(x, out, first, end, ls, exact, key, fargs)
+    for c in prange((n + CHUNK - 1) // CHUNK):      # int64 bounds, as the one-chunk call's
+        sr_chunk(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), ls, exact, key, fargs)
 
 
 __all__ = ["quantize_sr_lanes", "sr_chunk", "sr_constants", "sr_lane", "sr_lanes_support"]
