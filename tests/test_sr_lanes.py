@@ -132,3 +132,19 @@ def test_many_chunks_and_threads_sizes():
         for i in rng.choice(x.size, 3000, replace=False):
             want = round_ref(float(x[i]), f, "sr", u=int(ws[i]), sr_bits=sr_bits)
             assert same(float(got[i]), want), (float(x[i]).hex(), hex(int(ws[i])))
+
+
+@pytest.mark.parametrize("sr_bits", [None, 8])
+def test_flagged_elements_at_the_edges_of_a_block(sr_bits):
+    """The lanes test their flags BLOCK elements at a time and rerun a flagged block's flagged
+    elements on the scalar path: overflows (and exact decisions with d > 30) at a block's first
+    and last element, alone in a block and next to each other across a block's edge."""
+    from fpsim.kernels.sr_lanes import BLOCK
+    f = fpsim.format("float8_e4m3fn")
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(3 * BLOCK + 5).astype(np.float32)
+    tiny = 2.0 ** (f.emin - f.man_bits - 31) * 3        # d = 32: the scalar path for exact sr
+    for i, v in [(0, 1000.0), (BLOCK - 1, -460.0), (BLOCK, 3e38), (2 * BLOCK + 17, tiny),
+                 (3 * BLOCK + 4, np.inf)]:
+        x[i] = v
+    check(x, f, sr_bits, 5)

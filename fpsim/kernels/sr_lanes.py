@@ -41,7 +41,7 @@ without -0 ("fnuz").
 import numpy as np
 from numba import njit, prange
 
-from .bits import bits_float, float_bits
+from .bits import bits_float, float_bits, shl32, shr32
 from .rounding import CHUNK, random_word, round_f64_call, round_fast, sel
 
 I32 = np.int32
@@ -71,56 +71,74 @@ def sr_lane(x, u, exact, ls):
     ``exact``: "sr" with exact probability, else with ``ls[2]`` random bits.  A set flag means
     the result is not decided here (the module docstring lists when)."""
     man, emin_b, r, maxv, min_normal, subnormals, fnuz = ls
-    # every integer step cast back to int32: Numba widens int32 arithmetic to int64, which
-    # would halve the lanes
+    # every integer step cast back to int32, shifts by shr32/shl32: Numba widens int32
+    # arithmetic to int64, which would halve the lanes
     b = float_bits(x)
     a = I32(b & I32(0x7FFFFFFF))
-    eb = I32(a >> I32(23))
+    eb = shr32(a, 23)
     e = max(eb, I32(1))
     sig = I32(I32(a & I32(0x7FFFFF)) | sel(eb != I32(0), I32(0x800000), I32(0)))
     d = I32(I32(I32(23) - man) + max(I32(emin_b - e), I32(0)))
     dd = min(d, I32(30))
-    kept = I32(sig >> dd)
-    rem = I32(sig & I32(I32(I32(1) << dd) - I32(1)))
+    kept = shr32(sig, dd)
+    rem = I32(sig & I32(shl32(I32(1), dd) - I32(1)))
+    u32 = I32(np.int64(u >> np.uint64(32)))          # the word's top 32 bits (d, r <= 30)
     if exact:
-        top = I32(u >> np.uint64(64 - dd))
-        up = I32(I32(top + rem) >> dd) != I32(0)
+        up = shr32(I32(shr32(u32, I32(I32(32) - dd)) + rem), dd) != I32(0)
         slow_sr = (d > I32(30)) & (rem != I32(0))
     else:
         sh = I32(d - r)
-        f = sel(sh >= I32(0), I32(rem >> min(max(sh, I32(0)), I32(31))),
-                I32(rem << min(max(I32(-sh), I32(0)), I32(31))))   # rem < 2**24: 0 for sh >= 24
-        up = I32(I32(f + I32(u >> np.uint64(64 - r))) >> r) != I32(0)
+        f = sel(sh >= I32(0), shr32(rem, min(max(sh, I32(0)), I32(31))),
+                shl32(rem, min(max(I32(-sh), I32(0)), I32(31))))   # rem < 2**24: 0 for sh >= 24
+        up = shr32(I32(f + shr32(u32, I32(I32(32) - r))), r) != I32(0)
         slow_sr = False
     k = I32(kept + I32(up))
     big = min(I32(I32(max(e, emin_b) - man) + I32(24)), I32(255))   # 2**(E - 127 - man + 24)
-    mag = np.float32(k) * bits_float(I32(big << I32(23))) * ONE_24
+    mag = np.float32(k) * bits_float(shl32(big, 23)) * ONE_24
     mag = sel((not subnormals) & (mag < min_normal), np.float32(0.0), mag)
     neg = (b < I32(0)) & (not (fnuz & (mag == np.float32(0.0))))
     y = bits_float(I32(float_bits(mag) | sel(neg, I32(-2147483648), I32(0))))
     return y, (mag > maxv) | slow_sr
 
 
+BLOCK = 1024    # elements per flag test in sr_chunk (a multiple of the vector width)
+
+
+@njit(cache=True, inline="always")
+def sr_run(x, out, lo, hi, ls, exact, key):
+    """out[i] = sr_lane's value for lo <= i < hi (uint64 bounds); whether any element is flagged.
+    (A bool reduction: tracking the flagged span here cost a third of the loop's speed.)"""
+    slow = False
+    for i in range(lo, hi):
+        y, s = sr_lane(x[i], random_word(key, i), exact, ls)
+        out[i] = y
+        slow |= s
+    return slow
+
+
 @njit(cache=True)
 def sr_chunk(x, out, lo, hi, ls, exact, key, fargs):
-    """out[i] for lo <= i < hi: :func:`sr_lane` with the seeded words, then the scalar path
-    (``fargs``: round_fast's format arguments, mode, r_bits) for the elements it flags."""
-    first, last = np.uint64(hi), np.uint64(0)      # the span of the flagged elements
-    for i in range(np.uint64(lo), np.uint64(hi)):
-        y, slow = sr_lane(x[i], random_word(key, i), exact, ls)
-        out[i] = y
-        first = min(first, sel(slow, i, np.uint64(hi)))
-        last = max(last, sel(slow, i + np.uint64(1), np.uint64(0)))
+    """out[i] for lo <= i < hi: :func:`sr_lane` with the seeded words, BLOCK elements at a time,
+    then the scalar path (``fargs``: round_fast's format arguments, mode, r_bits) for the
+    elements it flags in a flagged block.  ``exact`` is tested once, so that each loop
+    compiles with it constant."""
     man_bits, emin, maxv, min_normal, spec, saturate, subnormals, mode, r_bits = fargs
-    for i in range(first, last):
-        u = random_word(key, i)
-        if sr_lane(x[i], u, exact, ls)[1]:
-            r, s = round_fast(np.float64(x[i]), u, man_bits, emin, maxv, min_normal, spec,
-                              saturate, subnormals, mode, r_bits)
-            if s:
-                r = round_f64_call(np.float64(x[i]), u, man_bits, emin, maxv, min_normal, spec,
-                                   saturate, subnormals, mode, r_bits)
-            out[i] = r
+    end = np.uint64(hi)
+    for b0 in range(np.uint64(lo), end, np.uint64(BLOCK)):
+        b1 = min(b0 + np.uint64(BLOCK), end)
+        slow = sr_run(x, out, b0, b1, ls, True, key) if exact \
+            else sr_run(x, out, b0, b1, ls, False, key)
+        if not slow:
+            continue
+        for i in range(b0, b1):
+            u = random_word(key, i)
+            if sr_lane(x[i], u, exact, ls)[1]:
+                r, s = round_fast(np.float64(x[i]), u, man_bits, emin, maxv, min_normal, spec,
+                                  saturate, subnormals, mode, r_bits)
+                if s:
+                    r = round_f64_call(np.float64(x[i]), u, man_bits, emin, maxv, min_normal,
+                                       spec, saturate, subnormals, mode, r_bits)
+                out[i] = r
 
 
 @njit(cache=True, parallel=True)
@@ -131,4 +149,5 @@ def quantize_sr_lanes(x, out, ls, exact, key, fargs):
         sr_chunk(x, out, c * CHUNK, min(n, (c + 1) * CHUNK), ls, exact, key, fargs)
 
 
-__all__ = ["quantize_sr_lanes", "sr_chunk", "sr_constants", "sr_lane", "sr_lanes_support"]
+__all__ = ["BLOCK", "quantize_sr_lanes", "sr_chunk", "sr_constants", "sr_lane", "sr_lanes_support",
+           "sr_run"]
