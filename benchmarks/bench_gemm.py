@@ -5,8 +5,9 @@ numpy's float32 matmul measured in the same run, and conv2d beside a numpy float
 
 Accumulator rows (issue 15's targets, at 1024^3; ``--quick``: 128^3): 8-bit (float8_e5m2) and
 16-bit (bfloat16, float16) operands, exact products, into float accumulators with nearest
-rounding (sequential and chunked), an adder tree, Kulisch and fixed-point registers, exact
-stochastic rounding and a matrix engine.  Each row's "vs matmul" is fpsim's MAC/s over numpy's
+rounding (sequential and chunked), an adder tree, Kulisch (standard-normal data, where float64's
+FMA chain is exact, and data times 2**U(-14, 14), where the digits kernel runs) and fixed-point
+registers, exact stochastic rounding and a matrix engine.  Each row's "vs matmul" is fpsim's MAC/s over numpy's
 float32 matmul of the same shape, timed right before it; the target is 1/10 for float
 accumulators with nearest rounding, 1/30 for the adder tree, Kulisch and fixed point, 1/50 for
 stochastic rounding and engines.  "peak / (in + out)" is the peak of Python-side allocations
@@ -35,6 +36,7 @@ import common  # noqa: E402
 from common import machine, rate  # noqa: E402
 
 ACC = fpsim.Accumulator("fp16_169", chunk=64)
+WIDE = "wide range"      # data times 2**U(-14, 14) per element: Kulisch's digits kernel runs
 E5M2, BF16, F16 = ml_dtypes.float8_e5m2, ml_dtypes.bfloat16, np.float16
 # (case, operand dtype, accumulator, target share of numpy float32 matmul)
 CASES = [
@@ -47,6 +49,7 @@ CASES = [
     ("float16 -> float32 chunk 64", F16, fpsim.Accumulator("float32", chunk=64), 1 / 10),
     ("e5m2 -> float16 adder tree", E5M2, fpsim.Accumulator("float16", order="pairwise"), 1 / 30),
     ("e5m2 -> Kulisch -> float32", E5M2, fpsim.KulischAccumulator("float32"), 1 / 30),
+    (f"e5m2 {WIDE} -> Kulisch -> float32", E5M2, fpsim.KulischAccumulator("float32"), 1 / 30),
     ("e5m2 -> fixed <16, 16>", E5M2, fpsim.Accumulator(fpsim.FixedFormat(16, 16)), 1 / 30),
     ("e5m2 -> float16 sr", E5M2, fpsim.Accumulator("float16", rounding="sr"), 1 / 50),
     ("e4m3 -> hopper wgmma e4m3 chained", ml_dtypes.float8_e4m3fn,
@@ -96,8 +99,10 @@ def run(quick=False):
     threads = numba.get_num_threads()
     rows = []
     for case, dt, acc, target in CASES:
-        A = rng.standard_normal((n, n)).astype(dt)
-        B = rng.standard_normal((n, n)).astype(dt)
+        A, B = rng.standard_normal((2, n, n))
+        if WIDE in case:
+            A, B = (x * 2.0 ** rng.uniform(-14, 14, x.shape) for x in (A, B))
+        A, B = A.astype(dt), B.astype(dt)
         A32, B32 = A.astype(np.float32), B.astype(np.float32)
         macs = n ** 3
         fpsim.gemm(A[:8, :64], B[:64, :8], acc=acc)            # compile

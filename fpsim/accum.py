@@ -19,6 +19,7 @@ import numpy as np
 from ._args import check_arith_format, check_format, check_sr_bits, rounding_mode
 from .formats import FixedFormat, FloatFormat, PositFormat
 from .kernels import gemm as _gemm
+from .kernels import kulisch as _kulisch
 from .kernels import rounding as _k
 from .quantize import fixed_args, float_args, lane_constants, posit_tables, quantize
 
@@ -451,7 +452,7 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp, device="cpu"):
         from .kernels import cuda as _kcuda
         _kcuda.gemm_kulisch(a3, b3, c, flags, fp, lsb, dbits, ndigits, acc.width or 0, fa)
     else:
-        _gemm.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp,
+        _kulisch.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp,
                            lsb, dbits, ndigits, acc.width or 0, fa)
     if flags.any():
         count = int(flags.sum())

@@ -316,7 +316,7 @@ def test_kulisch_as_an_exact_float64_chain(monkeypatch):
     must not run.  Final roundings at a float16 tie and near ties, 2**8 cancelled leaving
     2**-17, every deterministic mode, against the Fraction dot product."""
     from fpsim import accum
-    monkeypatch.setattr(accum._gemm, "gemm_kulisch",
+    monkeypatch.setattr(accum._kulisch, "gemm_kulisch",
                         lambda *a: (_ for _ in ()).throw(AssertionError("digits path ran")))
     A = np.array([[1.0, 2.0**-11, 0.0, 0.0], [1.0, 2.0**-11, 2.0**-10, 2.0**-10],
                   [2.0**8, 2.0**-8, -2.0**8, 0.0], [-1.0, -2.0**-11, -2.0**-10, -2.0**-10]])
@@ -363,6 +363,63 @@ def test_kulisch_huge_cancellation():
                              a_format="e5m2", b_format="e5m2")
             want = exact_rounded_dot(A1, B1, fpsim.format("fp16_169"), mode)
             assert float(got[0, 0]) == float(want[0, 0]), (trial, mode)
+
+
+def kulisch_expected(A3, B3, fmt, product=None):
+    """Exact sums rounded once into fmt (rne), per batch: the IEEE sum of the non-finite
+    products where there are any (Inf + -Inf, Inf * 0 and NaN give NaN)."""
+    out = np.empty((A3.shape[0], A3.shape[1], B3.shape[2]))
+    for b in range(A3.shape[0]):
+        for i in range(A3.shape[1]):
+            for j in range(B3.shape[2]):
+                ps = product_values(A3[b, i], B3[b, :, j], product)
+                odd = [p for p in ps if not math.isfinite(p)]
+                if odd:
+                    out[b, i, j] = sum(odd)
+                else:
+                    S = sum((Fraction(p) for p in ps), Fraction(0))
+                    out[b, i, j] = round_exact(abs(S), S < 0, fmt, "rne")
+    return out
+
+
+@pytest.mark.parametrize("case", ["wide e5m2", "non-finite", "product e5m2", "lsb below -1000"])
+def test_kulisch_digits_over_row_blocks_and_tiles(case):
+    """The digits kernel (kernels.kulisch) runs blocks of 4 rows by 256 columns and reruns, row
+    by row, a block that met an Inf or NaN product, and every row where the digits' scales need
+    two factors (lsb < -1000): 9 rows (blocks of 4, 4, 1), 300 columns (two tiles), a batch of
+    2, data over e5m2's whole range (no exact float64 chain: 2 digits), against the Fraction
+    sums."""
+    rng = np.random.default_rng(11)
+    vals = pool("float8_e5m2")
+    vals = vals[np.isfinite(vals)]
+    A = rng.choice(vals, (2, 9, 23))
+    B = rng.choice(vals, (2, 23, 300))
+    product = {"product e5m2": "e5m2",
+               "lsb below -1000": fpsim.FloatFormat(10, 3, bias=1010)}.get(case)
+    a_format = "e5m2"
+    if case == "lsb below -1000":    # A in the product format too: its values near 2**-1012
+        a_format = product           # reach the lowest digit; products below 7680, its largest
+        small = pool(product)[np.isfinite(pool(product)) & (np.abs(pool(product)) <= 64)]
+        A = rng.choice(small, A.shape)
+        A[:, :5] = rng.choice(small[np.abs(small) < 2.0 ** -990], A[:, :5].shape)
+        B = np.clip(B, -64, 64)
+    acc_fmt = fpsim.format(a_format if case == "lsb below -1000" else "float32")  # sees 2**-1012
+    if case == "non-finite":
+        A[0, 5, 3] = np.inf          # row block 1 of batch 0: Inf, and NaN where B is 0
+        B[0, 3, 7] = 0.0
+        B[1, 10, 290] = np.nan       # tile 1 of batch 1, every row block
+        A[1, 0, 4], A[1, 0, 5] = np.inf, -np.inf     # row 0 of batch 1: Inf - Inf
+        B[1, 4, 17], B[1, 5, 17] = 1.0, 1.0
+    got = fpsim.gemm(A, B, fpsim.KulischAccumulator(acc_fmt), product=product,
+                     a_format=a_format, b_format="e5m2")
+    pf = None if product is None else fpsim.format(product)
+    want = kulisch_expected(A, B, acc_fmt, pf)
+    if case == "non-finite":
+        assert np.isnan(want[0, 5, 7]) and np.isinf(want[0, 5, 0]) and np.isnan(want[1, 0, 17])
+        assert np.isnan(want[1, :, 290]).all() and np.isfinite(want[1, 1:, :290]).all()
+    if case == "lsb below -1000":
+        assert (np.abs(want[:, :5]) < 2.0 ** -980).all() and (want[:, :5] != 0).mean() > 0.9
+    np.testing.assert_array_equal(got, want.astype(got.dtype))
 
 
 def kul(width, overflow="raise", fmt="float32"):

@@ -12,14 +12,14 @@ paths are proven equal to these scalar functions (kernels.gemm's ``lean_lanes``,
 ``sr_lanes`` ..., kernels.fused's ``round_pass``), so results are equal bit for bit on both
 devices and do not depend on the thread count.  Posit rounding shares its decision
 (``posit.posit_pick``) and searches the table with a loop of its own; Kulisch registers run
-``gemm.kulisch_task``'s digits per element and its ``kulisch_finish``; block formats take each
+``kulisch.kulisch_task``'s digits per element and its ``kulisch_finish``; block formats take each
 block's maximum in one thread per block, then round each element by the exact rounding the
 CPU's lanes are proven equal to (``block.round_scaled``, ``scaled.exact_element``).
 
 NVVM contracts ``a*b + c`` into fused multiply-adds by default.  Every product these kernels
 form is exact in float64 (the GEMM products: ``gemm.supports_products``, a product format's
 rounding being a separate call; the Kulisch digits' products by powers of two and by digit
-parts, ``gemm.digit_part``), so a contraction computes the same value; the remainders of
+parts, ``kulisch.digit_part``), so a contraction computes the same value; the remainders of
 quotients (value-scaled blocks) are explicit ``fma`` calls (``arith.exact_op``); the pairwise
 groups' float32 products are the exact float64 ones rounded to float32 by a conversion, which
 no contraction crosses.
@@ -96,9 +96,9 @@ def gemm_posit(a3, b3, c, stage, values, mids, n, es):
 
 
 def gemm_kulisch(a3, b3, c, flags, fp, lsb, dbits, ndigits, width, fa):
-    """kernels.gemm.gemm_kulisch on the GPU; returns flags (where a ``width``-bit register
+    """kernels.kulisch.gemm_kulisch on the GPU; returns flags (where a ``width``-bit register
     overflows) as the CPU kernel fills them."""
-    from ..gemm import kulisch_scales
+    from ..kulisch import kulisch_scales
     k = _kernels()
     if ndigits > k.MAX_DIGITS:
         raise ValueError(f"device='cuda' holds at most {k.MAX_DIGITS} Kulisch digits per output; "

@@ -10,7 +10,8 @@ from ..chain import TINY32, flush, fma_step
 from ..exponent import round_exponent
 from ..fixed import round_fixed
 from ..fused import NO_EXP, NO_TERM, c_exponent, cut, exponent, finish_sums, pow2n, promote_one
-from ..gemm import digit_part, fixed_step, kulisch_finish, scalar_add, staged_sum
+from ..gemm import fixed_step, scalar_add, staged_sum
+from ..kulisch import digit_part, kulisch_finish
 from ..posit import decode_posit, posit_pick
 from ..radix4 import round_radix4
 from ..scaled import block_scale, exact_element
@@ -109,7 +110,7 @@ def posit_kernel(A, B, C, values, mids, n, es, stage):
 
 @cuda.jit
 def kulisch_kernel(A, B, C, flags, scale, fp, lsb, dbits, width, fa):
-    """kernels.gemm.gemm_kulisch, element by element (kulisch_task's digits, kulisch_finish)."""
+    """kernels.kulisch.gemm_kulisch, element by element (kulisch_task's digits, kulisch_finish)."""
     t = cuda.grid(1)
     nb, m, n = C.shape
     if t >= nb * m * n:
