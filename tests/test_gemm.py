@@ -382,19 +382,21 @@ def kulisch_expected(A3, B3, fmt, product=None):
     return out
 
 
-@pytest.mark.parametrize("case", ["wide e5m2", "non-finite", "product e5m2", "lsb below -1000"])
+@pytest.mark.parametrize("case", ["wide e5m2", "non-finite", "product e5m2", "product e6m3",
+                                  "product bfloat16", "lsb below -1000"])
 def test_kulisch_digits_over_row_blocks_and_tiles(case):
-    """The digits kernel (kernels.kulisch) runs blocks of 4 rows by 256 columns and reruns, row
-    by row, a block that met an Inf or NaN product, and every row where the digits' scales need
-    two factors (lsb < -1000): 9 rows (blocks of 4, 4, 1), 300 columns (two tiles), a batch of
-    2, data over e5m2's whole range (no exact float64 chain: 2 digits), against the Fraction
-    sums."""
+    """The digits kernels (kernels.kulisch) run blocks of 4 rows by 256 columns (pair_task for
+    whole blocks in two digits, rows_task for the others) and rerun, row by row, a block that
+    met an Inf or NaN product, and every row where the digits' scales need two factors (lsb <
+    -1000): 9 rows (blocks of 4, 4, 1), 300 columns (two tiles), a batch of 2, data over e5m2's
+    whole range (no exact float64 chain), against the Fraction sums.  Digits: 2 for exact
+    products and e6m3 ones (rounded in pair_task), 1 for e5m2 products, 6 for bfloat16 ones."""
     rng = np.random.default_rng(11)
     vals = pool("float8_e5m2")
     vals = vals[np.isfinite(vals)]
     A = rng.choice(vals, (2, 9, 23))
     B = rng.choice(vals, (2, 23, 300))
-    product = {"product e5m2": "e5m2",
+    product = {"product e5m2": "e5m2", "product e6m3": "e6m3", "product bfloat16": "bfloat16",
                "lsb below -1000": fpsim.FloatFormat(10, 3, bias=1010)}.get(case)
     a_format = "e5m2"
     if case == "lsb below -1000":    # A in the product format too: its values near 2**-1012
@@ -405,7 +407,7 @@ def test_kulisch_digits_over_row_blocks_and_tiles(case):
         B = np.clip(B, -64, 64)
     acc_fmt = fpsim.format(a_format if case == "lsb below -1000" else "float32")  # sees 2**-1012
     if case == "non-finite":
-        A[0, 5, 3] = np.inf          # row block 1 of batch 0: Inf, and NaN where B is 0
+        A[0, 7, 3] = np.inf          # the last row of block 1, batch 0: Inf, NaN where B is 0
         B[0, 3, 7] = 0.0
         B[1, 10, 290] = np.nan       # tile 1 of batch 1, every row block
         A[1, 0, 4], A[1, 0, 5] = np.inf, -np.inf     # row 0 of batch 1: Inf - Inf
@@ -415,7 +417,8 @@ def test_kulisch_digits_over_row_blocks_and_tiles(case):
     pf = None if product is None else fpsim.format(product)
     want = kulisch_expected(A, B, acc_fmt, pf)
     if case == "non-finite":
-        assert np.isnan(want[0, 5, 7]) and np.isinf(want[0, 5, 0]) and np.isnan(want[1, 0, 17])
+        assert np.isnan(want[0, 7, 7]) and np.isinf(want[0, 7, 0]) and np.isnan(want[1, 0, 17])
+        assert np.isfinite(want[0, :7]).all() and np.isfinite(want[0, 8]).all()
         assert np.isnan(want[1, :, 290]).all() and np.isfinite(want[1, 1:, :290]).all()
     if case == "lsb below -1000":
         assert (np.abs(want[:, :5]) < 2.0 ** -980).all() and (want[:, :5] != 0).mean() > 0.9
