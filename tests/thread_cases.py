@@ -11,8 +11,8 @@ the same lines.  Not a test module itself (no ``test_`` prefix); run it by hand 
 Sizes are chosen so that every kernel has several parallel tasks: elementwise kernels work in
 chunks of 16384 elements (N below is 5 chunks and a tail), float GEMMs in tasks of 4 rows by 256
 columns (M = 18 rows: 4 full row blocks and a 2-row tail; N = 600 columns: 3 tiles), Kulisch
-GEMMs per (row, tile), fixed-point and posit accumulators per row, block formats per block group
-or tile.  Every stochastic call passes an explicit ``seed=`` (or ``random_words=``).
+GEMMs too (row by row where a block meets Inf or NaN), fixed-point and posit accumulators per
+row, block formats per block group or tile.  Every stochastic call passes an explicit ``seed=`` (or ``random_words=``).
 
 Output: a line ``threads <numba.get_num_threads()> <numba.config.NUMBA_NUM_THREADS> <layer>``
 (the threading layer the parallel kernels ran on), then one
@@ -163,6 +163,14 @@ def cases():
     yield "gemm batched sr", fpsim.gemm(A3, B, acc=Acc("float16", rounding="sr"), seed=36,
                                         **fmts)
     yield "gemm batched kulisch", fpsim.gemm(A3, B, acc=Kul("bfloat16"), **fmts)
+    # e5m2 values over its whole range: the digits kernels (two digits: pair_task for whole
+    # blocks, rows_task for the tail; bfloat16 products: six digits in rows_task)
+    e5 = fpsim.format("e5m2").values()
+    e5 = e5[np.isfinite(e5)]
+    Aw, Bw = rng.choice(e5, (M, K)), rng.choice(e5, (K, NC))
+    for name, kw in {"two digits": {}, "bfloat16 products": dict(product="bfloat16")}.items():
+        yield "gemm kulisch wide range " + name, fpsim.gemm(
+            Aw, Bw, acc=Kul("float32"), a_format="e5m2", b_format="e5m2", **kw)
     W = fpsim.quantize(rng.standard_normal((M, K)), "fp16_169")         # 20-bit products
     V = fpsim.quantize(rng.standard_normal((K, NC)), "fp16_169")
     yield "gemm round to odd fp16_169 x fp16_169", fpsim.gemm(
