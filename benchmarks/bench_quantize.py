@@ -6,7 +6,9 @@ ml_dtypes: ``x.astype(float8_*).astype(float32)`` (its only rounding is nearest-
 thread).  gfloat: ``round_ndarray`` (NumPy, single thread; stochastic with 8 random bits it is
 given).  fpsim runs on 1 and 2 Numba threads.  Each figure is the median of the repeats; the JSON
 also keeps min and max.  2**24 float32 standard-normal inputs (gfloat on 2**20, reported per
-element).
+element).  MX rows (blocks of 32 along the last axis, nearest-even) stand beside ml_dtypes' plain
+e4m3 conversion, issue 15's yardstick for them (ml_dtypes has no block formats; bench_blocks
+compares MX with gfloat's).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from common import machine, rate  # noqa: E402
 
 FORMATS = {"float8_e4m3fn": (ml_dtypes.float8_e4m3fn, format_info_ocp_e4m3),
            "float8_e5m2": (ml_dtypes.float8_e5m2, format_info_ocp_e5m2)}
+# MX blocks of 32 along the last axis beside ml_dtypes' plain e4m3 conversion (issue 15: 10x);
+# ml_dtypes has no block formats, and gfloat's MX runs in bench_blocks
+BLOCK_FORMATS = ("mxfp8_e4m3", "mxfp4_e2m1")
 
 
 def run(quick=False):
@@ -56,6 +61,14 @@ def run(quick=False):
                                  "gfloat": gf[rounding],
                                  "vs_ml_dtypes": fp["median"] / ml["median"],
                                  "vs_gfloat": fp["median"] / gf[rounding]["median"]})
+        ml = rate(lambda: x.astype(ml_dtypes.float8_e4m3fn).astype(np.float32), n, repeats)
+        for name in BLOCK_FORMATS:
+            for threads in range(1, max_threads + 1):
+                numba.set_num_threads(threads)
+                fp = rate(lambda: fpsim.quantize(x, name, axis=-1), n, repeats)
+                rows.append({"format": name, "rounding": "rne", "threads": threads, "fpsim": fp,
+                             "ml_dtypes_rne": ml, "gfloat": None,
+                             "vs_ml_dtypes": fp["median"] / ml["median"], "vs_gfloat": None})
     finally:
         numba.set_num_threads(before)
     return {"benchmark": "quantize", "n": n, "repeats": repeats, "machine": machine(), "rows": rows}
@@ -68,8 +81,9 @@ def table(result) -> str:
     for r in result["rows"]:
         out.append(f"| {r['format']} | {r['rounding']} | {r['threads']} | "
                    f"{r['fpsim']['median'] / 1e6:.0f} | {r['ml_dtypes_rne']['median'] / 1e6:.0f} | "
-                   f"{r['gfloat']['median'] / 1e6:.1f} | {r['vs_ml_dtypes']:.1f}x | "
-                   f"{r['vs_gfloat']:.0f}x |")
+                   + (f"{r['gfloat']['median'] / 1e6:.1f} | {r['vs_ml_dtypes']:.1f}x | "
+                      f"{r['vs_gfloat']:.0f}x |" if r["gfloat"] else
+                      f"- | {r['vs_ml_dtypes']:.1f}x (its e4m3) | - |"))
     return "\n".join(out)
 
 
@@ -78,10 +92,11 @@ def suite_rows(result):
     out = []
     for r in result["rows"]:
         case = f"quantize {r['format']} {r['rounding']}"
-        out.append((case, r["threads"], "elem/s", r["fpsim"], "ml_dtypes astype (rne)",
-                    r["ml_dtypes_rne"]))
-        out.append((case, r["threads"], "elem/s", r["fpsim"], "gfloat round_ndarray",
-                    r["gfloat"]))
+        out.append((case, r["threads"], "elem/s", r["fpsim"], "ml_dtypes astype (rne)" if
+                    r["gfloat"] else "ml_dtypes e4m3 astype (it has no MX)", r["ml_dtypes_rne"]))
+        if r["gfloat"]:
+            out.append((case, r["threads"], "elem/s", r["fpsim"], "gfloat round_ndarray",
+                        r["gfloat"]))
     return out
 
 

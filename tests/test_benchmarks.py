@@ -21,10 +21,15 @@ def _check_quantize(data):
     rows = {(r["format"], r["rounding"], r["threads"]) for r in data["rows"]}
     threads = {r["threads"] for r in data["rows"]}
     assert rows == {(f, m, t) for f in ("float8_e4m3fn", "float8_e5m2") for m in ("rne", "sr8")
-                    for t in threads}
+                    for t in threads} | {(f, "rne", t) for f in ("mxfp8_e4m3", "mxfp4_e2m1")
+                                         for t in threads}
     for r in data["rows"]:
         assert r["fpsim"]["min"] <= r["fpsim"]["median"] <= r["fpsim"]["max"]
-        assert r["vs_ml_dtypes"] > 0 and r["vs_gfloat"] > 0
+        assert r["vs_ml_dtypes"] > 0
+        if r["format"].startswith("float8"):
+            assert r["vs_gfloat"] > 0
+        else:
+            assert r["gfloat"] is None and r["vs_gfloat"] is None
 
 
 def _check_gemm(data):
@@ -75,7 +80,8 @@ def test_suite_quick_writes_every_row(tmp_path):
     _check_blocks(details["bench_blocks"])
     _check_train(details["bench_train"])
     # one suite row per (script row, reference), every figure with its spread
-    expected = (2 * len(details["bench_quantize"]["rows"]) + len(details["bench_blocks"]["rows"])
+    expected = (sum(2 if r["gfloat"] else 1 for r in details["bench_quantize"]["rows"])
+                + len(details["bench_blocks"]["rows"])
                 + len(details["bench_gemm"]["rows"]) + 1 + len(details["bench_gemm"]["conv_rows"])
                 + len(details["bench_train"]["rows"]) - 1)
     assert len(data["rows"]) == expected
