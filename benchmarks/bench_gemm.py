@@ -4,18 +4,18 @@ numpy's float32 matmul measured in the same run, and conv2d beside a numpy float
     python benchmarks/bench_gemm.py [--quick] [--json PATH]
 
 Accumulator rows (issue 15's targets, at 1024^3; ``--quick``: 128^3): 8-bit (float8_e5m2) and
-16-bit (bfloat16, float16) operands, exact products, into float accumulators with nearest
-rounding (sequential and chunked), an adder tree, Kulisch (standard-normal data, where float64's
-FMA chain is exact, and data times 2**U(-14, 12), where the digits kernel runs) and fixed-point
-registers, exact stochastic rounding and a matrix engine.  Each row's "vs matmul" is fpsim's MAC/s over numpy's
-float32 matmul of the same shape, timed right before it; the target is 1/10 for float
+16-bit (bfloat16, float16) operands, exact products, into float accumulators with nearest rounding
+(sequential and chunked), an adder tree, Kulisch (standard-normal data, where float64's FMA chain
+is exact, and data times 2**U(-14, 12), where the digits kernels run) and fixed-point registers,
+exact stochastic rounding and a matrix engine.  Each row's "vs matmul" is fpsim's MAC/s over
+numpy's float32 matmul of the same shape, timed right before it; the target is 1/10 for float
 accumulators with nearest rounding, 1/30 for the adder tree, Kulisch and fixed point, 1/50 for
-stochastic rounding and engines.  "peak / (in + out)" is the peak of Python-side allocations
-during one call (tracemalloc, which sees numpy arrays but not Numba's per-thread buffers) over
-the bytes of A, B and C.  The 1-6-9 chunk-64 row is also checked against the NumPy per-k loop a
-QPyTorch-style user writes (same bits) at 256^3.  conv2d rows: a 3x3 convolution and its two
-gradients beside a numpy float32 im2col + matmul convolution.  Each figure is the median of its
-repeats (one for calls over 5 s); JSON keeps min/max, the thread count and the machine.
+stochastic rounding and engines.  "peak / (in + out)" is the peak of Python-side allocations during
+one call (tracemalloc, which sees numpy arrays but not Numba's per-thread buffers) over the bytes
+of A, B and C. The 1-6-9 chunk-64 row is also checked against the NumPy per-k loop a QPyTorch-style
+user writes (same bits) at 256^3. conv2d rows: a 3x3 convolution and its two gradients beside a
+numpy float32 im2col + matmul convolution. Each figure is the median of its repeats (one
+for calls over 5 s); JSON keeps min/max, the thread count and the machine.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import common  # noqa: E402
 from common import machine, rate  # noqa: E402
 
 ACC = fpsim.Accumulator("fp16_169", chunk=64)
-WIDE = "wide range"   # data times 2**U(-14, 12) per element (no e5m2 overflow): the digits kernel
+WIDE = "wide range"   # data times 2**U(-14, 12) per element (no e5m2 overflow): digits kernels
 E5M2, BF16, F16 = ml_dtypes.float8_e5m2, ml_dtypes.bfloat16, np.float16
 # (case, operand dtype, accumulator, target share of numpy float32 matmul)
 CASES = [

@@ -453,7 +453,7 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp, device="cpu"):
         _kcuda.gemm_kulisch(a3, b3, c, flags, fp, lsb, dbits, ndigits, acc.width or 0, fa)
     else:
         _kulisch.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp,
-                           lsb, dbits, ndigits, acc.width or 0, fa)
+                              lsb, dbits, ndigits, acc.width or 0, fa)
     if flags.any():
         count = int(flags.sum())
         msg = (f"{count} output(s) overflow a {acc.width}-bit Kulisch accumulator (LSB 2**{lsb}); "

@@ -12,7 +12,8 @@ Sizes are chosen so that every kernel has several parallel tasks: elementwise ke
 chunks of 16384 elements (N below is 5 chunks and a tail), float GEMMs in tasks of 4 rows by 256
 columns (M = 18 rows: 4 full row blocks and a 2-row tail; N = 600 columns: 3 tiles), Kulisch
 GEMMs too (row by row where a block meets Inf or NaN), fixed-point and posit accumulators per
-row, block formats per block group or tile.  Every stochastic call passes an explicit ``seed=`` (or ``random_words=``).
+row, block formats per block group or tile.  Every stochastic call passes an explicit
+``seed=`` (or ``random_words=``).
 
 Output: a line ``threads <numba.get_num_threads()> <numba.config.NUMBA_NUM_THREADS> <layer>``
 (the threading layer the parallel kernels ran on), then one

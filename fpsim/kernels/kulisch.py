@@ -121,8 +121,9 @@ def one_factor(lsb):
 def gemm_kulisch(A, B, C, flags, fp, lsb, dbits, ndigits, width, fa):
     """C[b] = A[b] @ B[b] summed exactly, rounded once; flags[b,i,j] = 1 where a ``width``-bit
     register overflows (width 0: unbounded).  Blocks of ROWS rows by :func:`rows_task` (by
-    :func:`pair_task` for whole blocks in two digits) where :func:`one_factor` holds; a block with a non-finite product again, row by row, by
-    :func:`kulisch_task`, which also takes every row where one_factor does not hold."""
+    :func:`pair_task` for whole blocks in two digits) where :func:`one_factor` holds; a block
+    with a non-finite product again, row by row, by :func:`kulisch_task`, which also takes every
+    row where one_factor does not hold."""
     nb, m, n = C.shape
     tiles = (n + TILE - 1) // TILE
     scale = kulisch_scales(lsb, dbits, ndigits)
@@ -322,5 +323,5 @@ def kulisch_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width, fa, scale
 
 
 __all__ = ["MAGIC", "bit_length", "digit_part", "gemm_kulisch", "kulisch_finish", "kulisch_scales",
-           "kulisch_task", "one_factor", "pair_product", "pair_step", "pair_task", "part1", "product",
-           "rows_task", "top_digit"]
+           "kulisch_task", "one_factor", "pair_product", "pair_step", "pair_task", "part1",
+           "product", "rows_task", "top_digit"]
