@@ -131,7 +131,8 @@ def gemm_kulisch(A, B, C, flags, fp, lsb, dbits, ndigits, width, fa):
     done = np.zeros(tasks, np.bool_)
     if one_factor(lsb):
         for task in prange(tasks):
-            if ndigits == 2 and task_tile(task, m, n, ROWS, TILE)[2] % ROWS == 0:
+            _, i0, i1, _, _ = task_tile(task, m, n, ROWS, TILE)
+            if ndigits == 2 and i1 - i0 == ROWS:                  # a whole block
                 done[task] = pair_task(A, B, C, flags, task, fp, lsb, dbits, width, fa, scale)
             else:
                 done[task] = rows_task(A, B, C, flags, task, fp, lsb, dbits, ndigits, width,
