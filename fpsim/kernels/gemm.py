@@ -382,19 +382,27 @@ def _round_row(tag, vals, w, ebase, stride, t, key, fa):
     return exact
 
 
+@njit(cache=True, inline="always")
+def product(a, b, fp, rounded):
+    """a * b, rounded into the product format of ``fp`` (deterministic mode pmode) if
+    ``rounded`` (a constant at each call, so that loops over it vectorise)."""
+    p = np.float64(a * b)
+    if rounded:
+        has_product, pman, pemin, pmax, pminn, pspec, psat, psub, pmode = fp
+        p, _ = round_fast(p, np.uint64(0), pman, pemin, pmax, pminn, pspec, psat, psub, pmode, 0)
+    return p
+
+
 @njit(cache=True)
 def product_row(a, brow, pbuf, w, fp):
-    """pbuf[:w] = a * brow[:w], rounded into the product format (deterministic mode pmode) if fp
-    says so."""
-    has_product, pman, pemin, pmax, pminn, pspec, psat, psub, pmode = fp
-    if has_product:
+    """pbuf[:w] = a * brow[:w], rounded into the product format if fp says so
+    (:func:`product`)."""
+    if fp[0]:
         for j in range(w):
-            r, _ = round_fast(np.float64(a * brow[j]), np.uint64(0), pman, pemin, pmax, pminn,
-                              pspec, psat, psub, pmode, 0)
-            pbuf[j] = r
+            pbuf[j] = product(a, brow[j], fp, True)
     else:
         for j in range(w):
-            pbuf[j] = a * brow[j]
+            pbuf[j] = product(a, brow[j], fp, False)
 
 
 # --- data bound (accum.register_bound) ----------------------------------------------------------
