@@ -11,9 +11,11 @@ from .accum import Accumulator, KulischAccumulator, check_products, native_lanes
 from .arith import add, mul
 from .engines import FusedDotAdd, MatrixEngine
 from .kernels import chain as _chain
+from .kernels import gemm as _kgemm
 from .kernels import rounding as _k
 from .formats import FloatFormat, format as _format
-from .quantize import dtype_format, operand, positive_nans, quantize
+from .quantize import (dtype_format, operand, operand_values, own_values, positive_nans,
+                       quantize)
 
 PRODUCT_ROUNDINGS = ("rne", "rna", "rtz", "rup", "rdn", "rto")
 ONE = FloatFormat(1, 0, bias=1, specials="none")   # holds 0 and +-1: the other operand of sum()
@@ -40,17 +42,25 @@ def check_product_rounding(rounding):
     return rounding
 
 
+def check_out(out, shape, dtype):
+    """numpy's ``out=``: the buffer ``out`` where it has the result's shape and dtype (a new
+    array for None), else ValueError."""
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(f"out must be an ndarray of shape {tuple(shape)} and dtype "
+                         f"{np.dtype(dtype)}, got "
+                         + (f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray)
+                            else repr(type(out))))
+    return out
+
+
 def into(out, result):
     """numpy's ``out=``: write ``result`` into the buffer ``out`` (same shape and dtype) and
     return it; None returns ``result``."""
     if out is None:
         return result
-    if not isinstance(out, np.ndarray) or out.shape != result.shape or out.dtype != result.dtype:
-        raise ValueError(f"out must be an ndarray of shape {result.shape} and dtype "
-                         f"{result.dtype}, got "
-                         + (f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray)
-                            else repr(type(out))))
-    out[...] = result
+    check_out(out, result.shape, result.dtype)[...] = result
     return out
 
 
@@ -122,6 +132,13 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     ndarray (M, N) or (Bt, M, N): float32 when float32 holds every value of the result's format,
     else float64.
 
+    Notes
+    -----
+    Memory: a large GEMM of a float register with a deterministic rounding, on operands of their
+    own dtypes (ml_dtypes, float16, float32), runs by panels (:func:`gemm_panels`): beyond C it
+    holds float32 values of a panel of A's rows and B's columns at a time.  Every other GEMM
+    reads its operands as float64 arrays first.
+
     Examples
     --------
     >>> import numpy as np, fpsim
@@ -145,10 +162,64 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     fa_ = dtype_format("A", A_arr, a_format)
     fb_ = dtype_format("B", B_arr, b_format)
     check_products(holder(fa_), holder(fb_))
+    if by_panels(A_arr, B_arr, fa_, fb_, acc, device):
+        return gemm_panels(A_arr, B_arr, fa_, fb_, acc, product, out_format, product_rounding,
+                           out)
     a64 = operand("A", A_arr, fa_, quantize_operands)
     b64 = operand("B", B_arr, fb_, quantize_operands)
     return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
                                  product_rounding, device=device))
+
+
+# --- panels: large GEMMs without float64 copies of the whole operands -----------------------------
+PANEL_ROWS = 64      # rows of A per panel and thread
+PANEL_COLS = 256     # columns of B per panel (one column tile of kernels.gemm)
+PANEL_MIN = 1 << 20  # operand elements (A's and B's together) from which gemm goes by panels
+
+
+def by_panels(A, B, fa_, fb_, acc, device) -> bool:
+    """Whether :func:`gemm` runs by panels (:func:`gemm_panels`): on the CPU, for a float
+    register with a deterministic rounding and no inner accumulator, operands of their own dtypes
+    (read without a check: quantize.own_values), PANEL_MIN elements or more, and more than one
+    panel.  Stochastic rounding is left whole: its words are keyed by the output element's index
+    in the whole C; Kulisch, fixed-point and posit registers and matrix engines too (fpsim's
+    choice: their GEMMs hold float64 copies of the operands)."""
+    acc = check_acc(acc)
+    return (check_device(device) == "cpu" and type(acc) is Accumulator
+            and isinstance(acc.fmt, FloatFormat) and acc.rounding != "sr" and acc.inner is None
+            and own_values(A, fa_) and own_values(B, fb_) and A.size + B.size >= PANEL_MIN
+            and (A.shape[-2] > panel_rows() or B.shape[-1] > PANEL_COLS))
+
+
+def panel_rows():
+    """Rows of A per panel: PANEL_ROWS per thread, so that each panel holds 16 blocks of
+    kernels.gemm.ROWS rows per thread and column tile."""
+    return PANEL_ROWS * _kgemm.threads()
+
+
+def gemm_panels(A, B, fa_, fb_, acc, product, out_format, product_rounding, out):
+    """gemm of operands of their own dtypes by panels: for each panel of PANEL_COLS columns of
+    B, then each panel of PANEL_ROWS * threads rows of A (every batch at once), both decoded into
+    float32 buffers (every own dtype's values are float32 values), :func:`gemm_values` writes
+    that block of C.  Each element of C depends only on its row of A and its column of B, and
+    every kernel path gemm_values chooses (from the panel's data) is exact, so C is the same as
+    from the whole operands; peak memory is C plus K * (rows + columns) * batch values of a
+    panel (and the kernels' copies of them) instead of float64 copies of A and B.  A is decoded
+    once per column panel."""
+    batch, out_shape = gemm_shapes(A, B)
+    acc = check_acc(acc)
+    final = acc.out_format if out_format is None else check_format(out_format)
+    c = check_out(out, out_shape, natural_dtype(final))
+    c3 = c if c.ndim == 3 else c[None]          # a view, also of a strided out=
+    m, n, rows = A.shape[-2], B.shape[-1], panel_rows()
+    for j0 in range(0, n, PANEL_COLS):
+        b = operand_values(B[..., j0:j0 + PANEL_COLS], np.float32)
+        for i0 in range(0, m, rows):
+            a = operand_values(A[..., i0:i0 + rows, :], np.float32)
+            block = gemm_values(a, b, fa_, fb_, acc, product, out_format, None,
+                                product_rounding)
+            c3[:, i0:i0 + rows, j0:j0 + PANEL_COLS] = block.reshape((batch,) + block.shape[-2:])
+    return c
 
 
 def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, seed=None,

@@ -593,17 +593,31 @@ def dtype_format(name, x, declared):
                      "(e.g. 'e5m2'), or pass float16/float32/ml_dtypes arrays")
 
 
+def own_values(x, f) -> bool:
+    """Whether every value of array x's dtype (an ml_dtypes type, float16 or float32) is one of
+    format f's: x is then read as f's values without a check (:func:`operand_values`)."""
+    own = ML_FORMATS.get(x.dtype) or NUMPY_FORMATS.get(x.dtype)
+    return isinstance(own, FloatFormat) and isinstance(f, FloatFormat) and f.contains(own)
+
+
+def operand_values(x, dtype=np.float64):
+    """The values of x (an array of an own dtype, :func:`own_values`) as a new C-contiguous
+    array of ``dtype`` (float32 or float64, which hold every value of those dtypes): ml_dtypes
+    codes through their decode table, float16/float32 by numpy's exact conversion."""
+    if x.dtype not in ML_FORMATS:
+        return np.ascontiguousarray(x, dtype=dtype) if x.dtype != dtype else x.copy(order="C")
+    codes = np.ascontiguousarray(x).view(np.dtype(f"u{x.dtype.itemsize}")).ravel()
+    out = np.empty(codes.size, dtype)
+    by_size(_k.table_chunk, _k.table_decode, codes, out,
+            decode_table(ML_FORMATS[x.dtype]).astype(dtype, copy=False))
+    return out.reshape(x.shape)
+
+
 def operand(name, x, f, quantize_operands: bool):
     """x as float64 values of format f: rejected or rounded (rne) when it holds other values."""
     arr = np.asarray(x)
-    own = ML_FORMATS.get(arr.dtype) or NUMPY_FORMATS.get(arr.dtype)
-    if isinstance(own, FloatFormat) and isinstance(f, FloatFormat) and f.contains(own):      # every value of the dtype is one of f's
-        if arr.dtype in ML_FORMATS:
-            codes = np.ascontiguousarray(arr).view(np.dtype(f"u{arr.dtype.itemsize}")).ravel()
-            out = np.empty(codes.size)
-            by_size(_k.table_chunk, _k.table_decode, codes, out, decode_table(own))
-            return out.reshape(arr.shape)
-        return arr.astype(np.float64)
+    if own_values(arr, f):              # every value of the dtype is one of f's
+        return operand_values(arr)
     xa, _ = values_array(arr)
     xa = xa.astype(np.float64, copy=False)
     if isinstance(f, BlockFormat):

@@ -26,7 +26,7 @@ product.
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
 from numba.extending import overload
 
 from .arith import round_sum, two_sum, zero_sum_sign
@@ -524,6 +524,11 @@ def gemm_sr_blocks(A, B, C, chunk, man_bits, emin, key, m_true):
 
 
 # --- the driver ---------------------------------------------------------------------------------
+def threads():
+    """The number of threads the parallel kernels run on (numba.set_num_threads)."""
+    return get_num_threads()
+
+
 @njit(cache=True, inline="always")
 def n_tasks(nb, m, n, rows, tile):
     """Tasks of a batched GEMM output (nb, m, n) cut into blocks of ``rows`` rows by ``tile``
