@@ -134,10 +134,11 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
 
     Notes
     -----
-    Memory: a large GEMM of a float register with a deterministic rounding, on operands of their
-    own dtypes (ml_dtypes, float16, float32), runs by panels (:func:`gemm_panels`): beyond C it
-    holds float32 values of a panel of A's rows and B's columns at a time.  Every other GEMM
-    reads its operands as float64 arrays first.
+    Memory: a large GEMM with a deterministic rounding (no matrix engine, no promoted or
+    W-bit Kulisch accumulator), on operands of their own dtypes (ml_dtypes, float16, float32),
+    runs by panels (:func:`by_panels`, :func:`gemm_panels`): beyond C it holds the values of a
+    panel of A's rows and B's columns at a time.  Every other GEMM reads its operands as float64
+    arrays first.
 
     Examples
     --------
@@ -178,16 +179,20 @@ PANEL_MIN = 1 << 20  # operand elements (A's and B's together) from which gemm g
 
 
 def by_panels(A, B, fa_, fb_, acc, device) -> bool:
-    """Whether :func:`gemm` runs by panels (:func:`gemm_panels`): on the CPU, for a float
-    register with a deterministic rounding and no inner accumulator, operands of their own dtypes
-    (read without a check: quantize.own_values), PANEL_MIN elements or more, and more than one
-    panel.  Stochastic rounding is left whole: its words are keyed by the output element's index
-    in the whole C; Kulisch, fixed-point and posit registers and matrix engines too (fpsim's
-    choice: their GEMMs hold float64 copies of the operands)."""
+    """Whether :func:`gemm` runs by panels (:func:`gemm_panels`): on the CPU, for a register
+    (float, fixed-point, posit) with a deterministic rounding and no inner accumulator or a
+    Kulisch accumulator of unbounded width, operands of their own dtypes (read without a check:
+    quantize.own_values), PANEL_MIN elements or more, and more than one panel.  Left whole
+    (fpsim's choice; they read float64 copies of the operands): stochastic rounding, whose words
+    are keyed by the output element's index in the whole C; a Kulisch register of W bits, whose
+    overflow report counts the whole C's outputs; matrix engines."""
     acc = check_acc(acc)
-    return (check_device(device) == "cpu" and type(acc) is Accumulator
-            and isinstance(acc.fmt, FloatFormat) and acc.rounding != "sr" and acc.inner is None
-            and own_values(A, fa_) and own_values(B, fb_) and A.size + B.size >= PANEL_MIN
+    if isinstance(acc, KulischAccumulator):
+        fits = acc.width is None and acc.rounding != "sr"
+    else:
+        fits = type(acc) is Accumulator and acc.rounding != "sr" and acc.inner is None
+    return (fits and check_device(device) == "cpu" and own_values(A, fa_)
+            and own_values(B, fb_) and A.size + B.size >= PANEL_MIN
             and (A.shape[-2] > panel_rows() or B.shape[-1] > PANEL_COLS))
 
 
@@ -200,8 +205,9 @@ def panel_rows():
 def gemm_panels(A, B, fa_, fb_, acc, product, out_format, product_rounding, out):
     """gemm of operands of their own dtypes by panels: for each panel of PANEL_COLS columns of
     B, then each panel of PANEL_ROWS * threads rows of A (every batch at once), both decoded into
-    float32 buffers (every own dtype's values are float32 values), :func:`gemm_values` writes
-    that block of C.  Each element of C depends only on its row of A and its column of B, and
+    buffers, :func:`gemm_values` writes that block of C.  The buffers are float32 for a float
+    register (every own dtype's values are float32 values; its lanes read float32), float64 for
+    the others (whose kernels are compiled for float64 arrays only).  Each element of C depends only on its row of A and its column of B, and
     every kernel path gemm_values chooses (from the panel's data) is exact, so C is the same as
     from the whole operands; peak memory is C plus K * (rows + columns) * batch values of a
     panel (and the kernels' copies of them) instead of float64 copies of A and B.  A is decoded
@@ -212,10 +218,12 @@ def gemm_panels(A, B, fa_, fb_, acc, product, out_format, product_rounding, out)
     c = check_out(out, out_shape, natural_dtype(final))
     c3 = c if c.ndim == 3 else c[None]          # a view, also of a strided out=
     m, n, rows = A.shape[-2], B.shape[-1], panel_rows()
+    dt = np.float32 if isinstance(acc.fmt, FloatFormat) and type(acc) is Accumulator \
+        else np.float64
     for j0 in range(0, n, PANEL_COLS):
-        b = operand_values(B[..., j0:j0 + PANEL_COLS], np.float32)
+        b = operand_values(B[..., j0:j0 + PANEL_COLS], dt)
         for i0 in range(0, m, rows):
-            a = operand_values(A[..., i0:i0 + rows, :], np.float32)
+            a = operand_values(A[..., i0:i0 + rows, :], dt)
             block = gemm_values(a, b, fa_, fb_, acc, product, out_format, None,
                                 product_rounding)
             c3[:, i0:i0 + rows, j0:j0 + PANEL_COLS] = block.reshape((batch,) + block.shape[-2:])
