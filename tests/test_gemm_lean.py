@@ -136,7 +136,11 @@ def test_adder_tree_kernel_every_run_length(name, lanes, data):
             acc = fpsim.Accumulator(f, chunk=chunk, order="pairwise")
             assert accum.lean_lanes(acc, E5M2, E5M2, None) == lanes
             got = fpsim.gemm(A, B, acc=acc, a_format=E5M2, b_format=E5M2)
-            want, skip = gemm_ref(A, B, AccDesc(f, chunk, "rne", "pairwise"))
+            # past a tile: the reference for the columns at both ends of each tile only (its
+            # Fraction sums took most of this test's time); the kernel ran all 258
+            cols = np.r_[0:3, 253:258] if B.shape[1] > 256 else np.arange(B.shape[1])
+            got = got[:, cols]
+            want, skip = gemm_ref(A, B[:, cols], AccDesc(f, chunk, "rne", "pairwise"))
             ok = (got == want) | (np.isnan(got) & np.isnan(want)) | skip
             assert ok.all() and not skip.all(), (kk, chunk, got[~ok], want[~ok])
             assert np.array_equal(np.signbit(got[~skip]), np.signbit(want[~skip]))
