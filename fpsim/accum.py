@@ -287,11 +287,14 @@ def product_args(fp_, mode="rne"):
     return (True,) + float_args(fp_) + (_k.MODE[mode],)
 
 
-def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="cpu"):
+def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="cpu",
+        place=None):
     """C (batch, m, n) of a3 @ b3 through accumulator ``acc`` (operand formats fa_, fb_; product
     format fp_ or None): picks the kernel and its constants; ``device="cuda"``: the GPU kernel of
-    kernels/cuda (every accumulator)."""
+    kernels/cuda (every accumulator).  ``place``: where this C lies in a whole GEMM's C, which
+    keys a float register's stochastic words (kernels.gemm.element; None: C is the whole)."""
     m, n = a3.shape[1], b3.shape[2]
+    place = (0, n, m * n) if place is None else place
     fp = product_args(fp_, product_rounding)
     if isinstance(getattr(acc, "fmt", None), (FixedFormat, PositFormat)) and fp_ is not None:
         raise ValueError(f"a {type(acc.fmt).__name__} accumulator adds exact products; product= "
@@ -344,7 +347,8 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
         bound = register_bound(a3, b3, f, acc.chunk, stochastic=True)
         if _gemm.sr_lanes((f.man_bits, f.emin, f.emax), _product_lsb(fa_, fb_), fp_ is None,
                           f.subnormals and f.specials in ("ieee", "fn"), bound):
-            return _lean_blocks(a3, b3, batch, acc.chunk, np.float64, None, fmt=f, key=key)
+            return _lean_blocks(a3, b3, batch, acc.chunk, np.float64, None, fmt=f, key=key,
+                                place=place)
     if not pairwise and native_lanes(acc, fa_, fb_, fp_) is not None:
         return _lean_blocks(a3, b3, batch, acc.chunk, np.float32, ())
     # without the overflow test where the data cannot overflow (bound not None)
@@ -371,15 +375,16 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
     c = np.empty((batch, m, n))
     _gemm.gemm_float(np.ascontiguousarray(a3, dtype=np.float64),
                      np.ascontiguousarray(b3, dtype=np.float64), c, _gemm.KIND_TAG[kind],
-                     acc.chunk or 0, pairwise, fa, fp, key)
+                     acc.chunk or 0, pairwise, fa, fp, key, place)
     return c
 
 
-def _lean_blocks(a3, b3, batch, chunk, dtype, lc, order="sequential", fmt=None, key=None):
+def _lean_blocks(a3, b3, batch, chunk, dtype, lc, order="sequential", fmt=None, key=None,
+                 place=None):
     """The LEAN kernels in ``dtype`` lanes (``lc``: lean_constants, () for a native register,
-    None with ``fmt`` and ``key`` for exact stochastic rounding; ``order``: sequential sums or
-    adder trees), in whole blocks of 4 rows: A is padded with zero rows, whose results are
-    dropped (gemm_float, for every other case, is compiled for float64 arrays only)."""
+    None with ``fmt``, ``key`` and ``place`` for exact stochastic rounding; ``order``:
+    sequential sums or adder trees), in whole blocks of 4 rows: A is padded with zero rows, whose
+    results are dropped (gemm_float, for every other case, is compiled for float64 arrays only)."""
     m, n = a3.shape[1], b3.shape[2]
     m4 = -(-m // _gemm.ROWS) * _gemm.ROWS
     a = np.zeros((a3.shape[0], m4, a3.shape[2]), dtype=dtype)
@@ -387,7 +392,8 @@ def _lean_blocks(a3, b3, batch, chunk, dtype, lc, order="sequential", fmt=None, 
     c = np.empty((batch, m4, n), dtype=dtype)
     b = np.ascontiguousarray(b3, dtype=dtype)
     if lc is None:
-        _gemm.gemm_sr_blocks(a, b, c, chunk or 0, fmt.man_bits, fmt.emin, np.uint64(key), m)
+        _gemm.gemm_sr_blocks(a, b, c, chunk or 0, fmt.man_bits, fmt.emin, np.uint64(key),
+                             place)
     else:
         _gemm.gemm_lean_blocks(a, b, c, chunk or 0, lc, _gemm.ORDER_TAG[order])
     return c[:, :m]
@@ -401,11 +407,11 @@ def _quantum_span(x, f: FloatFormat):
     e = floor(log2 max|x|).  A value v of f is a multiple of 2**(floor(log2|v|) - man_bits) (or
     of f's subnormal quantum), so products of two such arrays are multiples of 2**(qa + qb) and
     below 2**(ea + eb + 2): the exact sum needs only those digits."""
-    a = np.abs(x[np.isfinite(x) & (x != 0)])
-    if a.size == 0:
+    lo, hi = _gemm.finite_span(x)
+    if hi == 0.0:
         return f.emin - f.man_bits, f.emin
-    _, lo = np.frexp(a.min())                 # frexp's exponent is floor(log2|v|) + 1
-    _, hi = np.frexp(a.max())
+    _, lo = np.frexp(lo)                      # frexp's exponent is floor(log2|v|) + 1
+    _, hi = np.frexp(hi)
     return max(int(lo) - 1 - f.man_bits, f.emin - f.man_bits), int(hi) - 1
 
 

@@ -134,11 +134,11 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
 
     Notes
     -----
-    Memory: a large GEMM with a deterministic rounding (no matrix engine, Kulisch or promoted
-    accumulator), on operands of their own dtypes (ml_dtypes, float16, float32),
-    runs by panels (:func:`by_panels`, :func:`gemm_panels`): beyond C it holds the values of a
-    panel of A's rows and B's columns at a time.  Every other GEMM reads its operands as float64
-    arrays first.
+    Memory: a large GEMM (no block-scaled engine, promoted accumulator, W-bit Kulisch
+    register or fixed-point register with stochastic rounding), on operands of their own
+    dtypes (ml_dtypes, float16, float32), runs by panels (:func:`by_panels`,
+    :func:`gemm_panels`): beyond C it holds the values of a panel of A's rows and B's columns
+    at a time.  Every other GEMM reads its operands as float64 arrays first.
 
     Examples
     --------
@@ -153,6 +153,11 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     gemm_shapes(A_arr, B_arr)
     eng = _engine_of(acc)
     if eng is not None:          # operands are values of the engine's input formats
+        fmts = panel_engine_formats(eng, A_arr, B_arr, a_format, b_format)
+        if fmts and eng is acc and scale_a is None and scale_b is None \
+                and by_panels(A_arr, B_arr, *fmts, acc, device):
+            return gemm_panels(A_arr, B_arr, *fmts, acc, product, out_format, seed,
+                               product_rounding, out)
         fa_, fb_, a64, b64 = engine_operands(eng, A_arr, B_arr, a_format, b_format)
         scales = eng.scales(scale_a, scale_b, A_arr.shape, B_arr.shape)
         return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
@@ -164,8 +169,8 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     fb_ = dtype_format("B", B_arr, b_format)
     check_products(holder(fa_), holder(fb_))
     if by_panels(A_arr, B_arr, fa_, fb_, acc, device):
-        return gemm_panels(A_arr, B_arr, fa_, fb_, acc, product, out_format, product_rounding,
-                           out)
+        return gemm_panels(A_arr, B_arr, fa_, fb_, acc, product, out_format, seed,
+                           product_rounding, out)
     a64 = operand("A", A_arr, fa_, quantize_operands)
     b64 = operand("B", B_arr, fb_, quantize_operands)
     return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
@@ -180,15 +185,21 @@ PANEL_MIN = 1 << 20  # operand elements (A's and B's together) from which gemm g
 
 def by_panels(A, B, fa_, fb_, acc, device) -> bool:
     """Whether :func:`gemm` runs by panels (:func:`gemm_panels`): on the CPU, for a register
-    (float, fixed-point, posit) with a deterministic rounding and no inner accumulator, operands
-    of their own dtypes (read without a check: quantize.own_values), PANEL_MIN elements or more,
-    and more than one panel.  Left whole (fpsim's choice; they read float64 copies of the
-    operands): stochastic rounding, whose words are keyed by the output element's index in the
-    whole C; Kulisch accumulators, whose plan scans the operands' exponent spans (measured 1.3x
-    to 1.5x slower by panels at 1024^3, the spans of B's panels scanned once per row panel) and
-    whose overflow report counts the whole C's outputs; matrix engines."""
+    without an inner accumulator (float, any rounding; fixed-point and posit, deterministic
+    rounding), a Kulisch accumulator of unbounded width or a matrix engine, operands of their
+    own dtypes (read without a check: quantize.own_values), PANEL_MIN elements or more, and
+    more than one panel.  Left whole (fpsim's choice; they read float64 copies of the
+    operands): a fixed-point register with stochastic rounding (its kernel keys words by the
+    index in the whole C); a Kulisch register of W bits, whose overflow report counts the
+    whole C's outputs; block-scaled matrix engines (their scales would need panels too)."""
     acc = check_acc(acc)
-    fits = type(acc) is Accumulator and acc.rounding != "sr" and acc.inner is None
+    if isinstance(acc, KulischAccumulator):
+        fits = acc.width is None and acc.rounding != "sr"
+    elif isinstance(acc, MatrixEngine):
+        fits = not acc.block
+    else:
+        fits = type(acc) is Accumulator and acc.inner is None and \
+            (acc.rounding != "sr" or isinstance(acc.fmt, FloatFormat))
     return (fits and check_device(device) == "cpu" and own_values(A, fa_)
             and own_values(B, fb_) and A.size + B.size >= PANEL_MIN
             and (A.shape[-2] > panel_rows() or B.shape[-1] > PANEL_COLS))
@@ -200,47 +211,55 @@ def panel_rows():
     return PANEL_ROWS * _kgemm.threads()
 
 
-def gemm_panels(A, B, fa_, fb_, acc, product, out_format, product_rounding, out):
+def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding, out):
     """gemm of operands of their own dtypes by panels: for each panel of PANEL_COLS columns of
     B, then each panel of PANEL_ROWS * threads rows of A (every batch at once), both decoded into
     buffers, :func:`gemm_values` writes that block of C.  The buffers are float32 for a float
     register (every own dtype's values are float32 values; its lanes read float32), float64 for
-    the others (whose kernels are compiled for float64 arrays only).  Each element of C depends only on its row of A and its column of B, and
-    every kernel path gemm_values chooses (from the panel's data) is exact, so C is the same as
-    from the whole operands; peak memory is C plus K * (rows + columns) * batch values of a
-    panel (and the kernels' copies of them) instead of float64 copies of A and B.  A is decoded
-    once per column panel."""
+    the others (whose kernels are compiled for float64 arrays only).  Each element of C
+    depends only on its row of A and its column of B, and every kernel path gemm_values chooses
+    (from the panel's data) is exact, so C is the same as from the whole operands; stochastic
+    rounding draws one key for the call, and each block's words are keyed by its elements'
+    indices in the whole C (kernels.gemm.element), so they are the whole GEMM's words.  Peak
+    memory is C plus K * (rows + columns) * batch values of a panel (and the kernels' copies of
+    them) instead of float64 copies of A and B.  A is decoded once per column panel."""
     batch, out_shape = gemm_shapes(A, B)
     acc = check_acc(acc)
+    key = check_seed(seed, getattr(acc, "rounding", None) == "sr")
     final = acc.out_format if out_format is None else check_format(out_format)
     c = check_out(out, out_shape, natural_dtype(final))
     c3 = c if c.ndim == 3 else c[None]          # a view, also of a strided out=
     m, n, rows = A.shape[-2], B.shape[-1], panel_rows()
-    dt = np.float32 if isinstance(acc.fmt, FloatFormat) else np.float64
+    dt = np.float32 if type(acc) is Accumulator and isinstance(acc.fmt, FloatFormat) \
+        else np.float64
     for j0 in range(0, n, PANEL_COLS):
         b = operand_values(B[..., j0:j0 + PANEL_COLS], dt)
         for i0 in range(0, m, rows):
             a = operand_values(A[..., i0:i0 + rows, :], dt)
             block = gemm_values(a, b, fa_, fb_, acc, product, out_format, None,
-                                product_rounding)
+                                product_rounding, key=key, place=(i0 * n + j0, n, m * n))
             c3[:, i0:i0 + rows, j0:j0 + PANEL_COLS] = block.reshape((batch,) + block.shape[-2:])
     return c
 
 
 def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, seed=None,
-                product_rounding="rne", scales=None, dequant=None, device="cpu"):
-    """gemm of float64 arrays already known to hold values of the formats fa_ and fb_
-    (``scales``: a block-scaled engine's, from :meth:`MatrixEngine.scales`).
+                product_rounding="rne", scales=None, dequant=None, device="cpu", key=None,
+                place=None):
+    """gemm of float64 arrays (float32 ones from :func:`gemm_panels`) already known to hold
+    values of the formats fa_ and fb_ (``scales``: a block-scaled engine's, from
+    :meth:`MatrixEngine.scales`).
 
     ``dequant``: (scale_a (..., M, nb), scale_b (..., nb, N)), one scale per chunk of K of a
     promoted accumulator (``Accumulator(fmt, chunk=c, inner=...)``, nb = ceil(K / c)): each
     chunk's sum times ``float32(scale_a * scale_b)`` (rounded to float32) is added into the
     outer register - DeepSeek-V3's dequantization of tile-scaled FP8 on the CUDA cores.
-    ``device``: as in :func:`gemm`."""
+    ``device``: as in :func:`gemm`.  ``key`` (instead of ``seed``) and ``place``: a block of a
+    whole GEMM's C (:func:`gemm_panels`, accum.run)."""
     fa_, fb_ = holder(fa_), holder(fb_)   # the kernels see fixed-point operands as floats
     acc = check_acc(acc)
     device = check_device(device)
-    key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
+    if key is None:
+        key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
     batch, out_shape = gemm_shapes(a64, b64)
     fp_ = None if product is None else check_arith_format(product, "product")
     p_mode = check_product_rounding(product_rounding)
@@ -270,7 +289,7 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
                                        None if eng is None else fmts,
                                        check_dequant(dequant, acc, a3, b3), device))
     else:
-        c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode, device))
+        c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode, device, place))
     final = acc.out_format if fo_ is None else fo_
     if fo_ is not None:   # widened first (exact): a float32 register array would round into
         c = quantize(np.asarray(c, np.float64), fo_)    # float32 twice for a wider out format
@@ -314,6 +333,17 @@ def engine_operands(eng, A, B, a_format=None, b_format=None):
         except ValueError:
             pass
         raise
+
+
+def panel_engine_formats(eng, A, B, a_format, b_format):
+    """The formats engine ``eng`` reads A and B in (:func:`engine_formats`) from their declared
+    formats or dtypes, where both have one and the engine takes them; else None (the whole
+    path's :func:`engine_operands` then reads them, or says why it cannot)."""
+    try:
+        return engine_formats(eng, dtype_format("A", A, a_format),
+                              dtype_format("B", B, b_format))
+    except ValueError:
+        return None
 
 
 def engine_formats(eng, fa_, fb_):

@@ -31,7 +31,7 @@ def run(kind, A, B, chunk=0, acc=ACC, order="sequential"):
         c = np.empty((1, rows, B.shape[1]))
         kg.gemm_float(A[None, :rows].astype(np.float64), B[None].astype(np.float64), c,
                       kg.KIND_TAG[kind], chunk, order == "pairwise", fa,
-                      accum.product_args(None), np.uint64(0))
+                      accum.product_args(None), np.uint64(0), (0, B.shape[1], rows * B.shape[1]))
     return c[0].astype(np.float64)
 
 

@@ -1,9 +1,9 @@
 """gemm by panels (fpsim.gemm.gemm_panels): large GEMMs on operands of their own dtypes decode
-panels of A and B into float32 buffers instead of float64 copies of the whole operands.  Checked
-against the exact-rational reference (reference_arith.gemm_ref) with the panel sizes shrunk so
-that small shapes cross many panels, the kernel paths chosen per panel differing (an Inf in one
-panel, a register that may overflow in another), and against a tracemalloc bound on the
-default sizes."""
+panels of A and B into buffers instead of float64 copies of the whole operands.  Checked against
+the exact-rational references (reference_arith.gemm_ref, stochastic words keyed by the index in
+the whole C; Kulisch sums; reference_fused for engines) with the panel sizes shrunk so that small
+shapes cross many panels, the kernel paths chosen per panel differing (an Inf in one panel, a
+register that may overflow in another), and against a tracemalloc bound on the default sizes."""
 
 import sys
 import tracemalloc
@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 import fpsim
+from fpsim.kernels.rounding import seed_key
 from reference_arith import AccDesc, gemm_ref
-from test_gemm import assert_gemm_equal, expected_dtype
+from reference_fused import fused_gemm_ref
+from test_engines import assert_same, padded
+from test_gemm import assert_gemm_equal, expected_dtype, kulisch_expected
 
 G = sys.modules["fpsim.gemm"]          # the module (fpsim.gemm is also the function)
 
@@ -39,6 +42,11 @@ CASES = [  # (accumulator, product, out_format, A dtype, B dtype, layout)
     (fpsim.Accumulator("float32"), "e5m2", None, "bf16", "e5m2", "2d"),
     (fpsim.Accumulator("float32", chunk=4), None, "e4m3fn", "f16", "f16", "2d"),
     (fpsim.Accumulator("e5m2", rounding="rup"), None, None, "e5m2", "e5m2", "2d"),
+    (fpsim.Accumulator("float16", rounding="sr"), None, None, "e5m2", "e5m2", "3d2d"),
+    (fpsim.Accumulator("fp16_169", chunk=5, rounding="sr"), None, None, "e5m2", "e4m3", "3d3d"),
+    (fpsim.Accumulator("bfloat16", rounding="sr", sr_bits=8), None, None, "bf16", "e5m2", "2d3d"),
+    (fpsim.Accumulator("float16", rounding="sr", order="pairwise"), "e5m2", None, "e5m2",
+     "e5m2", "2d"),
 ]
 DTYPES = {"e5m2": ml_dtypes.float8_e5m2, "e4m3": ml_dtypes.float8_e4m3fn,
           "bf16": ml_dtypes.bfloat16, "f16": np.float16}
@@ -59,13 +67,14 @@ def test_panels_equal_the_exact_reference(case, monkeypatch):
     calls = []
     real = G.gemm_values
     monkeypatch.setattr(G, "gemm_values", lambda *a, **k: calls.append(1) or real(*a, **k))
-    got = fpsim.gemm(A, B, acc=acc, product=product, out_format=out)
+    got = fpsim.gemm(A, B, acc=acc, product=product, out_format=out, seed=case)
     rows = G.panel_rows()
     assert len(calls) == -(-M // rows) * -(-N // 4)             # it went by panels
-    desc = AccDesc(acc.fmt, acc.chunk, acc.rounding, acc.order)
+    desc = AccDesc(acc.fmt, acc.chunk, acc.rounding, acc.order, acc.sr_bits)
     want, skip = gemm_ref(A.astype(np.float64), B.astype(np.float64), desc,
                           None if product is None else fpsim.format(product),
-                          None if out is None else fpsim.format(out))
+                          None if out is None else fpsim.format(out),
+                          key=seed_key(np.uint64(case)))     # the words of the whole C
     assert got.dtype == expected_dtype(fpsim.format(out) if out else acc.fmt)
     assert_gemm_equal(got, want, skip, (case, acc))
 
@@ -74,6 +83,57 @@ def shrink_panels(monkeypatch, rows=2, cols=4):
     monkeypatch.setattr(G, "PANEL_ROWS", rows)
     monkeypatch.setattr(G, "PANEL_COLS", cols)
     monkeypatch.setattr(G, "PANEL_MIN", 0)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_kulisch_panels_equal_exact_sums(wide, monkeypatch):
+    """Kulisch of unbounded width by panels: the float64 chain (narrow data) or the digits
+    kernels (wide data: values 2**-16 .. 57344 and Inf/NaN in one panel each), the digits each
+    panel needs from its own data; against Fraction sums rounded once."""
+    rng = np.random.default_rng(3 + wide)
+    A = e5m2_data(rng, (2, 9, 23), 8.0)
+    B = e5m2_data(rng, (23, 11), 64.0)
+    if wide:
+        A[1, 7, 4], B[2, 9] = np.inf, np.nan
+    else:                                                        # the chain: no extremes
+        A = (rng.standard_normal(A.shape) * 4).astype(ml_dtypes.float8_e5m2)
+        B = (rng.standard_normal(B.shape) * 4).astype(ml_dtypes.float8_e5m2)
+    shrink_panels(monkeypatch)
+    calls = []
+    real = G.gemm_values
+    monkeypatch.setattr(G, "gemm_values", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got = fpsim.gemm(A, B, acc=fpsim.KulischAccumulator("float32"))
+    assert len(calls) == -(-9 // G.panel_rows()) * 3                  # it went by panels
+    A3, B3 = A.astype(np.float64), np.broadcast_to(B.astype(np.float64), (2, 23, 11))
+    want = kulisch_expected(A3, B3, fpsim.format("float32"))
+    assert_gemm_equal(got, want, np.zeros(want.shape, bool), wide)
+
+
+ENGINES = [("hopper", "wgmma.m64n8k32.f32.e4m3.e5m2", "e4m3", "e5m2"),
+           ("hopper", "wgmma.m64n8k32.f32.e4m3.e5m2", "e5m2", "e4m3"),      # read swapped
+           ("hopper", "wgmma.m64n8k16.f32.bf16.bf16", "bf16", "bf16"),
+           ("volta", "mma.m8n8k4.f32.f16.f16.f32", "f16", "f16")]
+
+
+@pytest.mark.parametrize("arch, ins, an, bn", ENGINES)
+def test_engine_panels_equal_the_fraction_reference(arch, ins, an, bn, monkeypatch):
+    """A matrix engine by panels (K zero-padded in each): against the chain of fused steps of
+    the Fraction reference (reference_fused), a NaN in one column panel."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(len(ins) + len(an))
+    K = 2 * eng.k + 3                                   # not a multiple of k: zero padding
+    A = (rng.standard_normal((9, K)) * 4).astype(DTYPES[an])
+    B = (rng.standard_normal((K, 11)) * 4).astype(DTYPES[bn])
+    B[2, 9] = np.nan
+    shrink_panels(monkeypatch)
+    calls = []
+    real = G.gemm_values
+    monkeypatch.setattr(G, "gemm_values", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got = fpsim.gemm(A, B, acc=eng)
+    assert len(calls) == -(-9 // G.panel_rows()) * 3                  # it went by panels
+    Ap, Bp = padded(A.astype(np.float64), B.astype(np.float64), eng.k)
+    fa, fb = (fpsim.format(str(x.dtype).replace("float8_", "")) for x in (A, B))
+    assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((9, 11)), eng.model, fa, fb))
 
 
 @pytest.mark.parametrize("acc", [fpsim.Accumulator(fpsim.FixedFormat(16, 8)),
@@ -119,9 +179,19 @@ def test_panels_choice():
     e5m2 = fpsim.format("e5m2")
     assert G.by_panels(A, B, e5m2, e5m2, "float16", "cpu")
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.Accumulator("fp16_169", chunk=64), "cpu")
-    assert not G.by_panels(A, B, e5m2, e5m2, fpsim.Accumulator("float16", rounding="sr"), "cpu")
-    assert not G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32"), "cpu")
-    assert not G.by_panels(A, B, e5m2, e5m2, fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e5m2"), "cpu")
+    assert G.by_panels(A, B, e5m2, e5m2, fpsim.Accumulator("float16", rounding="sr"), "cpu")
+    fixed_sr = fpsim.Accumulator(fpsim.FixedFormat(16, 8), rounding="sr")
+    assert not G.by_panels(A, B, e5m2, e5m2, fixed_sr, "cpu")
+    assert G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32"), "cpu")
+    assert not G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32", width=80),
+                           "cpu")
+    assert G.by_panels(A, B, e5m2, e5m2, fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e5m2"),
+                       "cpu")
+    mx = fpsim.engine("blackwell", "tcgen05.mma.m128n16k64.block32.f32.e2m1.e2m1.ue8m0")
+    A4, B4 = A.astype(ml_dtypes.float4_e2m1fn), B.astype(ml_dtypes.float4_e2m1fn)
+    e2m1 = G.dtype_format("A", A4, None)
+    assert G.by_panels(A4, B4, e2m1, e2m1, "float16", "cpu")
+    assert not G.by_panels(A4, B4, e2m1, e2m1, mx, "cpu")               # block-scaled
     assert not G.by_panels(A[:, :100], B[:100], e5m2, e5m2, "float16", "cpu")   # small
     A64 = A.astype(np.float64)                                   # values need a check
     assert not G.by_panels(A64, B, fpsim.format("e5m2"), e5m2, "float16", "cpu")

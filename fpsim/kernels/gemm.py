@@ -423,6 +423,19 @@ def column_magnitudes(B, bmax):
     return top < np.int64(0x7FF0000000000000)
 
 
+@njit(cache=True)
+def finite_span(x):
+    """(min, max) of |v| over the finite nonzero elements v of x, any shape ((inf, 0.0) where
+    there is none): one pass, no temporaries."""
+    lo, hi = np.inf, 0.0
+    for v in x.flat:
+        a = abs(np.float64(v))
+        if a != 0.0 and a < np.inf:
+            lo = min(lo, a)
+            hi = max(hi, a)
+    return lo, hi
+
+
 @njit(cache=True, fastmath={"reassoc"})
 def row_magnitudes(A, B):
     """max over batches and rows i of sum_k |A[b,i,k]| max_{b,j} |B[b,k,j]|, summed in float64
@@ -479,9 +492,9 @@ def sr_rows(regs, a_mat, b_mat, i0, k, j0, w, zb, kg, man_bits, emin):
 
 
 @njit(cache=True)
-def gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, m_true):
+def gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, place):
     """Rows i0..i0+3 of a sequential (chunked) register with exact stochastic rounding in float64
-    lanes; words as :func:`gemm_row` numbers them, for an output of m_true rows."""
+    lanes; words as :func:`gemm_row` numbers them (``place``: :func:`element`)."""
     nb, m, n = C.shape
     kk = A.shape[2]
     step = np.uint64(kk * kk + 2 * kk)
@@ -491,7 +504,7 @@ def gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, m_true):
     zb = np.empty((ROWS, w), np.uint64)      # key + (e * step + 1) * GOLDEN, e the element
     for r in range(ROWS):
         for j in range(w):
-            e = np.uint64((bi * m_true + i0 + r) * n + j0 + j)
+            e = element(place, bi, i0 + r, j0 + j)
             zb[r, j] = np.uint64(key) + (e * step + np.uint64(1)) * GOLDEN
     total = np.zeros((ROWS, w))
     regs = np.zeros((ROWS, w))
@@ -515,15 +528,24 @@ def gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, m_true):
 
 
 @njit(cache=True, parallel=True)
-def gemm_sr_blocks(A, B, C, chunk, man_bits, emin, key, m_true):
+def gemm_sr_blocks(A, B, C, chunk, man_bits, emin, key, place):
     """The whole blocks of ROWS rows of a register with exact stochastic rounding (sr_lanes)."""
     nb, m, n = C.shape
     for task in prange(n_tasks(nb, m, n, ROWS, TILE)):
         bi, i0, _, j0, w = task_tile(task, m, n, ROWS, TILE)
-        gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, m_true)
+        gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, place)
 
 
 # --- the driver ---------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def element(place, bi, i, j):
+    """The index e of output element (bi, i, j) of a kernel's C in the whole GEMM's C, which
+    keys its random words: ``place`` = (origin, row stride, batch stride) of C in the whole C,
+    (0, N, M * N) for the whole of a (batch, M, N) output, (i0 * N + j0, N, M * N) for its block
+    from row i0 and column j0 (fpsim.gemm.gemm_panels)."""
+    return np.uint64(place[0] + bi * place[2] + i * place[1] + j)
+
+
 def threads():
     """The number of threads the parallel kernels run on (numba.set_num_threads)."""
     return get_num_threads()
@@ -550,14 +572,14 @@ def task_tile(task, m, n, rows, tile):
 
 
 @njit(cache=True, parallel=True)
-def gemm_float(A, B, C, tag, chunk, pairwise, fa, fp, key):
+def gemm_float(A, B, C, tag, chunk, pairwise, fa, fp, key, place):
     """C[b] = A[b] @ B[b] with a float accumulator (A: (BA, M, K), B: (BB, K, N), BA/BB 1 or Bt);
     ``tag``: KIND_TAG of the kind of addition.  Tasks: (batch, block of ROWS rows, column tile)."""
     nb, m, n = C.shape
     for task in prange(n_tasks(nb, m, n, ROWS, TILE)):
         bi, i0, i1, j0, w = task_tile(task, m, n, ROWS, TILE)
         for i in range(i0, i1):
-            gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key)
+            gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key, place)
 
 
 # The order of a LEAN block kernel, a compile-time choice as KIND_TAG's: a GEMM compiles only
@@ -736,8 +758,9 @@ def gemm_rows_tree(A, B, C, bi, i0, j0, w, chunk, lc):
 
 
 @njit(cache=True)
-def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key):
-    """Row i, columns j0..j0+w-1 of :func:`gemm_float`, any kind and order."""
+def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key, place):
+    """Row i, columns j0..j0+w-1 of :func:`gemm_float`, any kind and order (``place``:
+    :func:`element`)."""
     nb, m, n = C.shape
     kk = A.shape[2]
     step = np.uint64(kk * kk + 2 * kk)
@@ -747,7 +770,7 @@ def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key):
         levels += 1
     a_mat = A[bi if A.shape[0] > 1 else 0]
     b_mat = B[bi if B.shape[0] > 1 else 0]
-    ebase = np.uint64((bi * m + i) * n + j0) * step
+    ebase = element(place, bi, i, j0) * step
     total = np.zeros(w, C.dtype)
     regs = np.zeros(w, C.dtype)
     pbuf = np.empty(w, C.dtype)
