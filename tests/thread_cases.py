@@ -24,6 +24,7 @@ import hashlib
 import sys
 import time
 
+import ml_dtypes
 import numpy as np
 
 N = 5 * 16384 + 123          # elementwise: 6 chunks of the 16384-element parallel tasks
@@ -184,6 +185,20 @@ def cases():
     F = fpsim.quantize(rng.standard_normal((70, 600)), "float8_e4m3fn")
     yield "gemm hopper fp8 engine", fpsim.gemm(E, F, acc=hopper)
     yield "gemm hopper fp8 promoted", fpsim.gemm(E, F, acc=Acc("float32", chunk=32, inner=hopper))
+    # by panels (fpsim.gemm.gemm_panels, PANEL_MIN lowered): 200 rows are 4 row panels on one
+    # thread and 2 on two (64 rows per thread), 600 columns 3 column panels
+    G = sys.modules["fpsim.gemm"]
+    G.PANEL_MIN, keep = 0, G.PANEL_MIN
+    P = fpsim.quantize(rng.standard_normal((2, 200, K)), "e5m2").astype(ml_dtypes.float8_e5m2)
+    Q = fpsim.quantize(rng.standard_normal((K, NC)), "e5m2").astype(ml_dtypes.float8_e5m2)
+    panels = {"sr float16": dict(acc=Acc("float16", rounding="sr"), seed=38),
+              "sr_bits pairwise": dict(acc=Acc("bfloat16", rounding="sr", sr_bits=6,
+                                               order="pairwise"), seed=39),
+              "kulisch": dict(acc=Kul("float32")),
+              "hopper": dict(acc=fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e5m2"))}
+    for name, kw in panels.items():
+        yield "gemm by panels " + name, fpsim.gemm(P, Q, **kw)
+    G.PANEL_MIN = keep
 
     # --- convolutions (im2col + batched GEMM) ---------------------------------------------------
     cx = fpsim.quantize(rng.standard_normal((2, 8, 18, 18)), "e4m3fn")
