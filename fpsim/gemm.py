@@ -3,11 +3,14 @@ in their formats (the kernel plan of each accumulator is in :mod:`fpsim.accum`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._args import (check_arith_format, check_axis, check_device, check_format, check_seed,
                     holder, natural_dtype)
-from .accum import Accumulator, KulischAccumulator, check_products, native_lanes, run
+from .accum import (Accumulator, AccumulatorOverflow, KulischAccumulator, check_products,
+                    native_lanes, run)
 from .arith import add, mul
 from .engines import FusedDotAdd, MatrixEngine
 from .kernels import chain as _chain
@@ -134,8 +137,8 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
 
     Notes
     -----
-    Memory: a large GEMM (no block-scaled engine, promoted accumulator, W-bit Kulisch
-    register or fixed-point register with stochastic rounding), on operands of their own
+    Memory: a large GEMM (no promoted accumulator or fixed-point register with stochastic
+    rounding), on operands of their own
     dtypes (ml_dtypes, float16, float32), runs by panels (:func:`by_panels`,
     :func:`gemm_panels`): beyond C it holds the values of a panel of A's rows and B's columns
     at a time.  Every other GEMM reads its operands as float64 arrays first.
@@ -154,10 +157,10 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     eng = _engine_of(acc)
     if eng is not None:          # operands are values of the engine's input formats
         fmts = panel_engine_formats(eng, A_arr, B_arr, a_format, b_format)
-        if fmts and eng is acc and scale_a is None and scale_b is None \
-                and by_panels(A_arr, B_arr, *fmts, acc, device):
+        if fmts and eng is acc and by_panels(A_arr, B_arr, *fmts, acc, device):
+            scales = eng.scales(scale_a, scale_b, A_arr.shape, B_arr.shape)
             return gemm_panels(A_arr, B_arr, *fmts, acc, product, out_format, seed,
-                               product_rounding, out)
+                               product_rounding, out, scales)
         fa_, fb_, a64, b64 = engine_operands(eng, A_arr, B_arr, a_format, b_format)
         scales = eng.scales(scale_a, scale_b, A_arr.shape, B_arr.shape)
         return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
@@ -169,8 +172,10 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     fb_ = dtype_format("B", B_arr, b_format)
     check_products(holder(fa_), holder(fb_))
     if by_panels(A_arr, B_arr, fa_, fb_, acc, device):
-        return gemm_panels(A_arr, B_arr, fa_, fb_, acc, product, out_format, seed,
-                           product_rounding, out)
+        c = gemm_panels(A_arr, B_arr, fa_, fb_, acc, product, out_format, seed,
+                        product_rounding, out)
+        if c is not None:
+            return c
     a64 = operand("A", A_arr, fa_, quantize_operands)
     b64 = operand("B", B_arr, fb_, quantize_operands)
     return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
@@ -186,17 +191,16 @@ PANEL_MIN = 1 << 20  # operand elements (A's and B's together) from which gemm g
 def by_panels(A, B, fa_, fb_, acc, device) -> bool:
     """Whether :func:`gemm` runs by panels (:func:`gemm_panels`): on the CPU, for a register
     without an inner accumulator (float, any rounding; fixed-point and posit, deterministic
-    rounding), a Kulisch accumulator of unbounded width or a matrix engine, operands of their
-    own dtypes (read without a check: quantize.own_values), PANEL_MIN elements or more, and
-    more than one panel.  Left whole (fpsim's choice; they read float64 copies of the
-    operands): a fixed-point register with stochastic rounding (its kernel keys words by the
-    index in the whole C); a Kulisch register of W bits, whose overflow report counts the
-    whole C's outputs; block-scaled matrix engines (their scales would need panels too)."""
+    rounding), a Kulisch accumulator or a matrix engine, operands of their own dtypes (read
+    without a check: quantize.own_values), PANEL_MIN elements or more, and more than one
+    panel.  Left whole (fpsim's choice; they read float64 copies of the operands): a
+    fixed-point register with stochastic rounding (its kernel keys words by the index in the
+    whole C) and promoted accumulators."""
     acc = check_acc(acc)
     if isinstance(acc, KulischAccumulator):
-        fits = acc.width is None and acc.rounding != "sr"
+        fits = acc.rounding != "sr"
     elif isinstance(acc, MatrixEngine):
-        fits = not acc.block
+        fits = True
     else:
         fits = type(acc) is Accumulator and acc.inner is None and \
             (acc.rounding != "sr" or isinstance(acc.fmt, FloatFormat))
@@ -211,7 +215,8 @@ def panel_rows():
     return PANEL_ROWS * _kgemm.threads()
 
 
-def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding, out):
+def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding, out,
+                scales=None):
     """gemm of operands of their own dtypes by panels: for each panel of PANEL_COLS columns of
     B, then each panel of PANEL_ROWS * threads rows of A (every batch at once), both decoded into
     buffers, :func:`gemm_values` writes that block of C.  The buffers are float32 for a float
@@ -222,7 +227,12 @@ def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding
     rounding draws one key for the call, and each block's words are keyed by its elements'
     indices in the whole C (kernels.gemm.element), so they are the whole GEMM's words.  Peak
     memory is C plus K * (rows + columns) * batch values of a panel (and the kernels' copies of
-    them) instead of float64 copies of A and B.  A is decoded once per column panel."""
+    them) instead of float64 copies of A and B.  A is decoded once per column panel.
+    ``scales``: a block-scaled engine's (MatrixEngine.scales), cut into the same panels.
+
+    A W-bit Kulisch register that overflows in a panel (AccumulatorOverflow, or its warning)
+    returns None: :func:`gemm` then reruns the GEMM whole, so that the report counts the
+    whole C's outputs (an overflow is the exception; its result is the same)."""
     batch, out_shape = gemm_shapes(A, B)
     acc = check_acc(acc)
     key = check_seed(seed, getattr(acc, "rounding", None) == "sr")
@@ -232,13 +242,27 @@ def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding
     m, n, rows = A.shape[-2], B.shape[-1], panel_rows()
     dt = np.float32 if type(acc) is Accumulator and isinstance(acc.fmt, FloatFormat) \
         else np.float64
-    for j0 in range(0, n, PANEL_COLS):
-        b = operand_values(B[..., j0:j0 + PANEL_COLS], dt)
-        for i0 in range(0, m, rows):
-            a = operand_values(A[..., i0:i0 + rows, :], dt)
-            block = gemm_values(a, b, fa_, fb_, acc, product, out_format, None,
-                                product_rounding, key=key, place=(i0 * n + j0, n, m * n))
-            c3[:, i0:i0 + rows, j0:j0 + PANEL_COLS] = block.reshape((batch,) + block.shape[-2:])
+    watch = isinstance(acc, KulischAccumulator) and acc.width is not None
+    with warnings.catch_warnings():
+        if watch:                                   # the overflow warning, as an exception
+            warnings.simplefilter("error", RuntimeWarning)
+        try:
+            for j0 in range(0, n, PANEL_COLS):
+                b = operand_values(B[..., j0:j0 + PANEL_COLS], dt)
+                for i0 in range(0, m, rows):
+                    a = operand_values(A[..., i0:i0 + rows, :], dt)
+                    sc = None if scales is None else \
+                        (scales[0][..., i0:i0 + rows, :],
+                         scales[1][..., j0:j0 + PANEL_COLS]) + tuple(scales[2:])
+                    block = gemm_values(a, b, fa_, fb_, acc, product, out_format, None,
+                                        product_rounding, sc, key=key,
+                                        place=(i0 * n + j0, n, m * n))
+                    c3[:, i0:i0 + rows, j0:j0 + PANEL_COLS] = \
+                        block.reshape((batch,) + block.shape[-2:])
+        except (AccumulatorOverflow, RuntimeWarning):
+            if not watch:
+                raise
+            return None
     return c
 
 

@@ -16,7 +16,7 @@ import fpsim
 from fpsim.kernels.rounding import seed_key
 from reference_arith import AccDesc, gemm_ref
 from reference_fused import fused_gemm_ref
-from test_engines import assert_same, padded
+from test_engines import adversarial, assert_same, block_scales, padded
 from test_gemm import assert_gemm_equal, expected_dtype, kulisch_expected
 
 G = sys.modules["fpsim.gemm"]          # the module (fpsim.gemm is also the function)
@@ -136,6 +136,69 @@ def test_engine_panels_equal_the_fraction_reference(arch, ins, an, bn, monkeypat
     assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((9, 11)), eng.model, fa, fb))
 
 
+def count_panels(monkeypatch):
+    """A list that gets one entry per gemm_values call (one per panel)."""
+    calls = []
+    real = G.gemm_values
+    monkeypatch.setattr(G, "gemm_values", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_w_bit_kulisch_panels_and_their_overflow_report(monkeypatch):
+    """A 64-bit Kulisch register by panels: without overflow against Fraction sums; with
+    overflows in two panels, the GEMM reruns whole, so that the error (overflow="raise") or
+    the one warning (overflow="flag", those outputs NaN) counts every overflowing output."""
+    rng = np.random.default_rng(11)
+    A = (rng.standard_normal((9, 23)) * 4).astype(ml_dtypes.float8_e5m2)
+    B = (rng.standard_normal((23, 11)) * 4).astype(ml_dtypes.float8_e5m2)
+    shrink_panels(monkeypatch)
+    calls = count_panels(monkeypatch)
+    kul = fpsim.KulischAccumulator("float32", width=64)
+    got = fpsim.gemm(A, B, acc=kul)
+    assert len(calls) == -(-9 // G.panel_rows()) * 3
+    want = kulisch_expected(A.astype(np.float64)[None], B.astype(np.float64)[None],
+                            fpsim.format("float32"))[0]
+    assert_gemm_equal(got, want, np.zeros(want.shape, bool), "64 bits")
+    # the products' LSB is 2**-32: 57344**2 * 23 (about 2**36.1) needs 70 bits, so rows 0 and 8
+    # overflow in columns 0 and 10 (panels 0 and 2); 57344 * 23 * 16 (2**24.3) needs 58
+    A[0], A[8], B[:, 0], B[:, 10] = 57344.0, -57344.0, 57344.0, 57344.0
+    with pytest.raises(fpsim.AccumulatorOverflow, match=r"^4 output\(s\) overflow"):
+        fpsim.gemm(A, B, acc=kul)
+    with pytest.warns(RuntimeWarning, match=r"^4 output\(s\) overflow") as rec:
+        got = fpsim.gemm(A, B, acc=fpsim.KulischAccumulator("float32", width=64,
+                                                            overflow="flag"))
+    assert len([w for w in rec if "overflow" in str(w.message)]) == 1
+    assert np.array_equal(np.argwhere(np.isnan(got)), [[0, 0], [0, 10], [8, 0], [8, 10]])
+
+
+@pytest.mark.parametrize("arch, ins", [
+    ("blackwell", "tcgen05.mma.m128n8k32.block32.f32.e5m2.e4m3.ue8m0"),
+    ("rtx_blackwell", "mma.m16n8k64.block32.f32.e2m1.e2m1.f32.ue4m3")])
+def test_block_scaled_engine_panels(arch, ins, monkeypatch):
+    """Block scales cut into the panels of A's rows and B's columns: against reference_fused
+    (K not a multiple of k: the padded blocks take the smallest scale)."""
+    eng = fpsim.engine(arch, ins)
+    rng = np.random.default_rng(len(ins))
+    K = 2 * eng.k + eng.block + 3
+    nb = -(-K // eng.block)
+    dt = {"e5m2": ml_dtypes.float8_e5m2, "e4m3fn": ml_dtypes.float8_e4m3fn,
+          "e2m1fn": ml_dtypes.float4_e2m1fn}
+    A = adversarial(rng, (9, K), eng.a_format).astype(dt[eng.a_format.name.split("_")[-1]])
+    B = adversarial(rng, (K, 11), eng.b_format).astype(dt[eng.b_format.name.split("_")[-1]])
+    SA, SB = block_scales(rng, eng, 9, nb), block_scales(rng, eng, nb, 11)
+    shrink_panels(monkeypatch)
+    calls = count_panels(monkeypatch)
+    got = fpsim.gemm(A, B, acc=eng, scale_a=SA, scale_b=SB)
+    assert len(calls) == -(-9 // G.panel_rows()) * 3
+    Ap, Bp = padded(A.astype(np.float64), B.astype(np.float64), eng.k)
+    more = Ap.shape[1] // eng.block - nb
+    tiny = eng.scale_format.min_subnormal
+    SAp = np.concatenate([SA, np.full((9, more), tiny)], axis=1)
+    SBp = np.concatenate([SB, np.full((more, 11), tiny)], axis=0)
+    assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((9, 11)), eng.model, eng.a_format,
+                                    eng.b_format, SAp, SBp, eng.scale_format, eng.block))
+
+
 @pytest.mark.parametrize("acc", [fpsim.Accumulator(fpsim.FixedFormat(16, 8)),
                                  fpsim.Accumulator(fpsim.FixedFormat(12, 4), rounding="rtz"),
                                  fpsim.Accumulator(fpsim.PositFormat(16, 1))],
@@ -183,15 +246,16 @@ def test_panels_choice():
     fixed_sr = fpsim.Accumulator(fpsim.FixedFormat(16, 8), rounding="sr")
     assert not G.by_panels(A, B, e5m2, e5m2, fixed_sr, "cpu")
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32"), "cpu")
-    assert not G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32", width=80),
-                           "cpu")
+    assert G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32", width=80), "cpu")
+    promoted = fpsim.Accumulator("float32", chunk=32, inner=fpsim.Accumulator("float16"))
+    assert not G.by_panels(A, B, e5m2, e5m2, promoted, "cpu")
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e5m2"),
                        "cpu")
     mx = fpsim.engine("blackwell", "tcgen05.mma.m128n16k64.block32.f32.e2m1.e2m1.ue8m0")
     A4, B4 = A.astype(ml_dtypes.float4_e2m1fn), B.astype(ml_dtypes.float4_e2m1fn)
     e2m1 = G.dtype_format("A", A4, None)
     assert G.by_panels(A4, B4, e2m1, e2m1, "float16", "cpu")
-    assert not G.by_panels(A4, B4, e2m1, e2m1, mx, "cpu")               # block-scaled
+    assert G.by_panels(A4, B4, e2m1, e2m1, mx, "cpu")                   # block-scaled
     assert not G.by_panels(A[:, :100], B[:100], e5m2, e5m2, "float16", "cpu")   # small
     A64 = A.astype(np.float64)                                   # values need a check
     assert not G.by_panels(A64, B, fpsim.format("e5m2"), e5m2, "float16", "cpu")
