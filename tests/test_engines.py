@@ -239,6 +239,18 @@ def block_scales(rng, eng, rows, cols):
     return 2.0 ** rng.integers(-60, 60, (rows, cols))
 
 
+def block_scaled_ref(eng, A, B, SA, SB):
+    """reference_fused's D of a block-scaled GEMM from +0: K zero-padded to a multiple of k,
+    the padded blocks scaled by the scale format's smallest value (as fpsim.gemm pads)."""
+    Ap, Bp = padded(A, B, eng.k)
+    more = Ap.shape[1] // eng.block - SA.shape[1]
+    tiny = eng.scale_format.min_subnormal
+    SAp = np.concatenate([SA, np.full((len(SA), more), tiny)], axis=1)
+    SBp = np.concatenate([SB, np.full((more, SB.shape[1]), tiny)], axis=0)
+    return fused_gemm_ref(Ap, Bp, np.zeros((len(A), B.shape[1])), eng.model, eng.a_format,
+                          eng.b_format, SAp, SBp, eng.scale_format, eng.block)
+
+
 @pytest.mark.parametrize("arch, ins", BLOCK_SCALED)
 def test_block_scaled_engines_match_the_fraction_reference(arch, ins):
     """NV-5 (scale exponents added to the product exponents, F = 25) and NV-6 (exact sums of 16
@@ -252,13 +264,7 @@ def test_block_scaled_engines_match_the_fraction_reference(arch, ins):
     B = adversarial(rng, (K, 4), eng.b_format)
     SA, SB = block_scales(rng, eng, 3, nb), block_scales(rng, eng, nb, 4)
     got = fpsim.gemm(A, B, acc=eng, scale_a=SA, scale_b=SB)
-    Ap, Bp = padded(A, B, eng.k)
-    more = Ap.shape[1] // eng.block - nb
-    tiny = eng.scale_format.min_subnormal
-    SAp = np.concatenate([SA, np.full((3, more), tiny)], axis=1)
-    SBp = np.concatenate([SB, np.full((more, 4), tiny)], axis=0)
-    assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((3, 4)), eng.model, eng.a_format,
-                                    eng.b_format, SAp, SBp, eng.scale_format, eng.block))
+    assert_same(got, block_scaled_ref(eng, A, B, SA, SB))
     # one instruction with C, a NaN scale in row 1 (the whole row's D is NaN)
     Ai, Bi = adversarial(rng, (eng.m, eng.k), eng.a_format), adversarial(
         rng, (eng.k, eng.n), eng.b_format)

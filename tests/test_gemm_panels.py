@@ -16,7 +16,7 @@ import fpsim
 from fpsim.kernels.rounding import seed_key
 from reference_arith import AccDesc, gemm_ref
 from reference_fused import fused_gemm_ref
-from test_engines import adversarial, assert_same, block_scales, padded
+from test_engines import adversarial, assert_same, block_scaled_ref, block_scales, padded
 from test_gemm import assert_gemm_equal, expected_dtype, kulisch_expected
 
 G = sys.modules["fpsim.gemm"]          # the module (fpsim.gemm is also the function)
@@ -190,13 +190,7 @@ def test_block_scaled_engine_panels(arch, ins, monkeypatch):
     calls = count_panels(monkeypatch)
     got = fpsim.gemm(A, B, acc=eng, scale_a=SA, scale_b=SB)
     assert len(calls) == -(-9 // G.panel_rows()) * 3
-    Ap, Bp = padded(A.astype(np.float64), B.astype(np.float64), eng.k)
-    more = Ap.shape[1] // eng.block - nb
-    tiny = eng.scale_format.min_subnormal
-    SAp = np.concatenate([SA, np.full((9, more), tiny)], axis=1)
-    SBp = np.concatenate([SB, np.full((more, 11), tiny)], axis=0)
-    assert_same(got, fused_gemm_ref(Ap, Bp, np.zeros((9, 11)), eng.model, eng.a_format,
-                                    eng.b_format, SAp, SBp, eng.scale_format, eng.block))
+    assert_same(got, block_scaled_ref(eng, A.astype(np.float64), B.astype(np.float64), SA, SB))
 
 
 @pytest.mark.parametrize("acc", [fpsim.Accumulator(fpsim.FixedFormat(16, 8)),
