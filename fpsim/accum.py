@@ -292,7 +292,8 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
     """C (batch, m, n) of a3 @ b3 through accumulator ``acc`` (operand formats fa_, fb_; product
     format fp_ or None): picks the kernel and its constants; ``device="cuda"``: the GPU kernel of
     kernels/cuda (every accumulator).  ``place``: where this C lies in a whole GEMM's C, which
-    keys a float register's stochastic words (kernels.gemm.element; None: C is the whole)."""
+    keys a float or fixed-point register's stochastic words (kernels.gemm.element; None: C is
+    the whole)."""
     m, n = a3.shape[1], b3.shape[2]
     place = (0, n, m * n) if place is None else place
     fp = product_args(fp_, product_rounding)
@@ -338,7 +339,7 @@ def run(a3, b3, batch, acc, fa_, fb_, fp_, key, product_rounding="rne", device="
             return _lean_blocks(a3, b3, batch, None, np.float64, lanes)
         c = np.empty((batch, m, n))
         _gemm.gemm_fixed(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, frac, k_lo, k_hi,
-                         mode, r_bits, key)
+                         mode, r_bits, key, place)
         return c
     fa = float_args(acc.fmt) + (mode, r_bits)
     pairwise = acc.order == "pairwise"

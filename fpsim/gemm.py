@@ -137,11 +137,10 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
 
     Notes
     -----
-    Memory: a large GEMM (no promoted accumulator or fixed-point register with stochastic
-    rounding), on operands of their own
-    dtypes (ml_dtypes, float16, float32), runs by panels (:func:`by_panels`,
-    :func:`gemm_panels`): beyond C it holds the values of a panel of A's rows and B's columns
-    at a time.  Every other GEMM reads its operands as float64 arrays first.
+    Memory: a large GEMM (no promoted accumulator), on operands of their own dtypes
+    (ml_dtypes, float16, float32), runs by panels (:func:`by_panels`, :func:`gemm_panels`):
+    beyond C it holds the values of a panel of A's rows and B's columns at a time.  Every
+    other GEMM reads its operands as float64 arrays first.
 
     Examples
     --------
@@ -190,20 +189,18 @@ PANEL_MIN = 1 << 20  # operand elements (A's and B's together) from which gemm g
 
 def by_panels(A, B, fa_, fb_, acc, device) -> bool:
     """Whether :func:`gemm` runs by panels (:func:`gemm_panels`): on the CPU, for a register
-    without an inner accumulator (float, any rounding; fixed-point and posit, deterministic
-    rounding), a Kulisch accumulator or a matrix engine, operands of their own dtypes (read
-    without a check: quantize.own_values), PANEL_MIN elements or more, and more than one
-    panel.  Left whole (fpsim's choice; they read float64 copies of the operands): a
-    fixed-point register with stochastic rounding (its kernel keys words by the index in the
-    whole C) and promoted accumulators."""
+    without an inner accumulator (float, fixed-point, posit), a Kulisch accumulator or a matrix
+    engine, operands of their own dtypes (read without a check: quantize.own_values),
+    PANEL_MIN elements or more, and more than one panel.  Left whole (fpsim's choice; they
+    read float64 copies of the operands): promoted accumulators (an inner accumulator or
+    engine, per-chunk dequantization scales)."""
     acc = check_acc(acc)
     if isinstance(acc, KulischAccumulator):
         fits = acc.rounding != "sr"
     elif isinstance(acc, MatrixEngine):
         fits = True
     else:
-        fits = type(acc) is Accumulator and acc.inner is None and \
-            (acc.rounding != "sr" or isinstance(acc.fmt, FloatFormat))
+        fits = type(acc) is Accumulator and acc.inner is None
     return (fits and check_device(device) == "cpu" and own_values(A, fa_)
             and own_values(B, fb_) and A.size + B.size >= PANEL_MIN
             and (A.shape[-2] > panel_rows() or B.shape[-1] > PANEL_COLS))

@@ -17,6 +17,7 @@ from fpsim.kernels.rounding import seed_key
 from reference_arith import AccDesc, gemm_ref
 from reference_fused import fused_gemm_ref
 from test_engines import adversarial, assert_same, block_scaled_ref, block_scales, padded
+from test_fixed import fixed_register_ref
 from test_gemm import assert_gemm_equal, expected_dtype, kulisch_expected
 
 G = sys.modules["fpsim.gemm"]          # the module (fpsim.gemm is also the function)
@@ -193,6 +194,24 @@ def test_block_scaled_engine_panels(arch, ins, monkeypatch):
     assert_same(got, block_scaled_ref(eng, A.astype(np.float64), B.astype(np.float64), SA, SB))
 
 
+@pytest.mark.parametrize("mode", ["sr", "rne"])
+def test_fixed_point_register_panels_equal_the_fraction_loop(mode, monkeypatch):
+    """A saturating fixed-point register by panels (stochastic words keyed by the index in the
+    whole C) against test_fixed's Fraction loop, saturation reached."""
+    rng = np.random.default_rng(13)
+    A = (rng.standard_normal((9, 23)) * 1.5).astype(ml_dtypes.float8_e5m2)
+    B = (rng.standard_normal((23, 11)) * 1.5).astype(ml_dtypes.float8_e5m2)
+    shrink_panels(monkeypatch)
+    calls = count_panels(monkeypatch)
+    acc_fmt = fpsim.FixedFormat(5, 5)
+    got = fpsim.gemm(A, B, acc=fpsim.Accumulator(acc_fmt, rounding=mode), seed=7)
+    assert len(calls) == -(-9 // G.panel_rows()) * 3
+    want, saturated = fixed_register_ref(A.astype(np.float64), B.astype(np.float64), acc_fmt,
+                                         mode, 7)
+    assert saturated > 0
+    assert np.array_equal(got, want) and not (np.signbit(got) & (got == 0)).any()
+
+
 @pytest.mark.parametrize("acc", [fpsim.Accumulator(fpsim.FixedFormat(16, 8)),
                                  fpsim.Accumulator(fpsim.FixedFormat(12, 4), rounding="rtz"),
                                  fpsim.Accumulator(fpsim.PositFormat(16, 1))],
@@ -238,7 +257,7 @@ def test_panels_choice():
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.Accumulator("fp16_169", chunk=64), "cpu")
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.Accumulator("float16", rounding="sr"), "cpu")
     fixed_sr = fpsim.Accumulator(fpsim.FixedFormat(16, 8), rounding="sr")
-    assert not G.by_panels(A, B, e5m2, e5m2, fixed_sr, "cpu")
+    assert G.by_panels(A, B, e5m2, e5m2, fixed_sr, "cpu")
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32"), "cpu")
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32", width=80), "cpu")
     promoted = fpsim.Accumulator("float32", chunk=32, inner=fpsim.Accumulator("float16"))

@@ -844,8 +844,9 @@ def fixed_step(acc, p, u, frac_bits, lo_v, hi_v, mode, r_bits):
 
 
 @njit(cache=True, parallel=True)
-def gemm_fixed(a3, b3, c, frac_bits, k_lo, k_hi, mode, r_bits, key):
-    """C = A @ B through a saturating fixed-point register (see fixed_task); words e*(K*K+2K)+k."""
+def gemm_fixed(a3, b3, c, frac_bits, k_lo, k_hi, mode, r_bits, key, place):
+    """C = A @ B through a saturating fixed-point register (see fixed_task); words e*(K*K+2K)+k,
+    e the element's index in the whole C (``place``: :func:`element`)."""
     batch, m, n = c.shape
     kk = a3.shape[2]
     stride = kk * kk + 2 * kk
@@ -853,8 +854,8 @@ def gemm_fixed(a3, b3, c, frac_bits, k_lo, k_hi, mode, r_bits, key):
         bt, i = t // m, t % m
         a = a3[bt if a3.shape[0] > 1 else 0]
         b = b3[bt if b3.shape[0] > 1 else 0]
-        fixed_task(a, b, c, bt, i, (bt * m + i) * n, frac_bits, k_lo, k_hi, mode, r_bits, key,
-                   stride)
+        fixed_task(a, b, c, bt, i, element(place, bt, i, 0), frac_bits, k_lo, k_hi, mode, r_bits,
+                   key, stride)
 
 
 # --- posit accumulator register (no quire) --------------------------------------------------------
