@@ -137,10 +137,10 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
 
     Notes
     -----
-    Memory: a large GEMM (no promoted accumulator), on operands of their own dtypes
-    (ml_dtypes, float16, float32), runs by panels (:func:`by_panels`, :func:`gemm_panels`):
-    beyond C it holds the values of a panel of A's rows and B's columns at a time.  Every
-    other GEMM reads its operands as float64 arrays first.
+    Memory: a large GEMM on operands of their own dtypes (ml_dtypes, float16, float32) runs by
+    panels (:func:`by_panels`, :func:`gemm_panels`): beyond C it holds the values of a panel of
+    A's rows and B's columns at a time.  Every other GEMM reads its operands as float64 arrays
+    first.
 
     Examples
     --------
@@ -156,7 +156,7 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     eng = _engine_of(acc)
     if eng is not None:          # operands are values of the engine's input formats
         fmts = panel_engine_formats(eng, A_arr, B_arr, a_format, b_format)
-        if fmts and eng is acc and by_panels(A_arr, B_arr, *fmts, acc, device):
+        if fmts and by_panels(A_arr, B_arr, *fmts, acc, device):
             scales = eng.scales(scale_a, scale_b, A_arr.shape, B_arr.shape)
             return gemm_panels(A_arr, B_arr, *fmts, acc, product, out_format, seed,
                                product_rounding, out, scales)
@@ -189,18 +189,20 @@ PANEL_MIN = 1 << 20  # operand elements (A's and B's together) from which gemm g
 
 def by_panels(A, B, fa_, fb_, acc, device) -> bool:
     """Whether :func:`gemm` runs by panels (:func:`gemm_panels`): on the CPU, for a register
-    without an inner accumulator (float, fixed-point, posit), a Kulisch accumulator or a matrix
-    engine, operands of their own dtypes (read without a check: quantize.own_values),
-    PANEL_MIN elements or more, and more than one panel.  Left whole (fpsim's choice; they
-    read float64 copies of the operands): promoted accumulators (an inner accumulator or
-    engine, per-chunk dequantization scales)."""
+    (float, fixed-point, posit), a Kulisch accumulator or a matrix engine, operands of their
+    own dtypes (read without a check: quantize.own_values), PANEL_MIN elements or more, and
+    more than one panel.  Left whole (fpsim's choice; they read float64 copies of the
+    operands): a promoted accumulator (``inner=``) whose inner register is a W-bit Kulisch
+    one (its overflow report counts one chunk's outputs)."""
     acc = check_acc(acc)
     if isinstance(acc, KulischAccumulator):
         fits = acc.rounding != "sr"
     elif isinstance(acc, MatrixEngine):
         fits = True
     else:
-        fits = type(acc) is Accumulator and acc.inner is None
+        inner = acc.inner
+        fits = type(acc) is Accumulator and not (
+            isinstance(inner, KulischAccumulator) and inner.width is not None)
     return (fits and check_device(device) == "cpu" and own_values(A, fa_)
             and own_values(B, fb_) and A.size + B.size >= PANEL_MIN
             and (A.shape[-2] > panel_rows() or B.shape[-1] > PANEL_COLS))
@@ -217,8 +219,9 @@ def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding
     """gemm of operands of their own dtypes by panels: for each panel of PANEL_COLS columns of
     B, then each panel of PANEL_ROWS * threads rows of A (every batch at once), both decoded into
     buffers, :func:`gemm_values` writes that block of C.  The buffers are float32 for a float
-    register (every own dtype's values are float32 values; its lanes read float32), float64 for
-    the others (whose kernels are compiled for float64 arrays only).  Each element of C
+    register without an inner accumulator (every own dtype's values are float32 values; its
+    lanes read float32), float64 for the others (whose kernels are compiled for float64 arrays
+    only).  Each element of C
     depends only on its row of A and its column of B, and every kernel path gemm_values chooses
     (from the panel's data) is exact, so C is the same as from the whole operands; stochastic
     rounding draws one key for the call, and each block's words are keyed by its elements'
@@ -238,7 +241,7 @@ def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding
     c3 = c if c.ndim == 3 else c[None]          # a view, also of a strided out=
     m, n, rows = A.shape[-2], B.shape[-1], panel_rows()
     dt = np.float32 if type(acc) is Accumulator and isinstance(acc.fmt, FloatFormat) \
-        else np.float64
+        and acc.inner is None else np.float64
     watch = isinstance(acc, KulischAccumulator) and acc.width is not None
     with warnings.catch_warnings():
         if watch:                                   # the overflow warning, as an exception
@@ -308,7 +311,7 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     elif isinstance(acc, Accumulator) and acc.inner is not None:
         c = positive_nans(promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales,
                                        None if eng is None else fmts,
-                                       check_dequant(dequant, acc, a3, b3), device))
+                                       check_dequant(dequant, acc, a3, b3), device, place))
     else:
         c = positive_nans(run(a3, b3, batch, acc, fa_, fb_, fp_, key, p_mode, device, place))
     final = acc.out_format if fo_ is None else fo_
@@ -424,12 +427,13 @@ def check_dequant(dequant, acc, a3, b3):
 
 
 def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fmts=None,
-                 dequant=None, device="cpu"):
+                 dequant=None, device="cpu", place=None):
     """Chunks of ``acc.chunk`` K-elements each summed by ``acc.inner`` from zero, each chunk sum
     added in order into the outer register (acc's format and rounding): DeepSeek-V3's promotion
     of tensor-core partial sums to FP32 on the CUDA cores, Wang et al.'s chunk-based
     accumulation with any inner accumulator.  ``device="cuda"``: the inner sums on the GPU
-    (the outer additions, one per chunk and output element, on the CPU)."""
+    (the outer additions, one per chunk and output element, on the CPU).  ``place``: as in
+    accum.run, for the inner register's stochastic words."""
     kk, n_chunk = a3.shape[2], acc.chunk
     if scales is not None and n_chunk % scales[3]:
         raise ValueError(f"chunk ({n_chunk}) must be a multiple of the block-scaled engine's "
@@ -460,7 +464,7 @@ def promoted_run(acc, a3, b3, batch, fa_, fb_, fp_, key, p_mode, scales=None, fm
                  scales[1][:, lo // scales[3]:(lo + n_chunk) // scales[3], :]) + scales[2:]
             part = engine_run(acc.inner, a_c, b_c, batch, s_c, fmts, device=device)
         else:
-            part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode, device)
+            part = run(a_c, b_c, batch, acc.inner, fa_, fb_, fp_, key, p_mode, device, place)
         part = np.asarray(part, np.float64)
         if native and (parts_f32 or float32_values(part)):   # kernels.gemm.native_lanes
             c = lo // n_chunk

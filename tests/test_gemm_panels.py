@@ -14,7 +14,7 @@ import pytest
 
 import fpsim
 from fpsim.kernels.rounding import seed_key
-from reference_arith import AccDesc, gemm_ref
+from reference_arith import AccDesc, add_ref, gemm_ref
 from reference_fused import fused_gemm_ref
 from test_engines import adversarial, assert_same, block_scaled_ref, block_scales, padded
 from test_fixed import fixed_register_ref
@@ -194,6 +194,46 @@ def test_block_scaled_engine_panels(arch, ins, monkeypatch):
     assert_same(got, block_scaled_ref(eng, A.astype(np.float64), B.astype(np.float64), SA, SB))
 
 
+def outer_sum(parts, fmt):
+    """The outer register of a promoted accumulator: the chunk sums added in order from +0,
+    each addition rounded to nearest-even into fmt (reference_arith.add_ref)."""
+    total = np.zeros(parts[0].shape)
+    for part in parts:
+        total = np.vectorize(lambda x, y: add_ref(x, y, fmt, "rne"))(total, part)
+    return total
+
+
+@pytest.mark.parametrize("inner", ["float16 sr", "hopper"])
+def test_promoted_panels_equal_chunked_references(inner, monkeypatch):
+    """Promoted accumulators by panels: chunks of 16 (float16 register with stochastic
+    rounding, its words those of the whole chunk GEMM, gemm_ref) or 64 (Hopper's engine, the
+    fused kernel path, reference_fused) summed from zero, each chunk sum added into a float32
+    register (add_ref)."""
+    rng = np.random.default_rng(17)
+    K = 150
+    A = (rng.standard_normal((9, K)) * 4).astype(ml_dtypes.float8_e4m3fn)
+    B = (rng.standard_normal((K, 11)) * 4).astype(ml_dtypes.float8_e4m3fn)
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    f32 = fpsim.format("float32")
+    if inner == "hopper":
+        eng, chunk = fpsim.engine("hopper", "wgmma.m64n8k32.f32.e4m3.e4m3"), 64
+        parts = [fused_gemm_ref(*padded(A64[:, k:k + chunk], B64[k:k + chunk], eng.k),
+                                np.zeros((9, 11)), eng.model, eng.a_format, eng.b_format)
+                 for k in range(0, K, chunk)]
+        acc = fpsim.Accumulator("float32", chunk=chunk, inner=eng)
+    else:
+        chunk, f16 = 16, fpsim.format("float16")
+        parts = [gemm_ref(A64[:, k:k + chunk], B64[k:k + chunk], AccDesc(f16, None, "sr"),
+                          key=seed_key(np.uint64(5)))[0] for k in range(0, K, chunk)]
+        acc = fpsim.Accumulator("float32", chunk=chunk,
+                                inner=fpsim.Accumulator(f16, rounding="sr"))
+    shrink_panels(monkeypatch)
+    calls = count_panels(monkeypatch)
+    got = fpsim.gemm(A, B, acc=acc, seed=5)
+    assert len(calls) == -(-9 // G.panel_rows()) * 3
+    assert_same(got, outer_sum([np.asarray(p, np.float64) for p in parts], f32))
+
+
 @pytest.mark.parametrize("mode", ["sr", "rne"])
 def test_fixed_point_register_panels_equal_the_fraction_loop(mode, monkeypatch):
     """A saturating fixed-point register by panels (stochastic words keyed by the index in the
@@ -261,7 +301,10 @@ def test_panels_choice():
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32"), "cpu")
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.KulischAccumulator("float32", width=80), "cpu")
     promoted = fpsim.Accumulator("float32", chunk=32, inner=fpsim.Accumulator("float16"))
-    assert not G.by_panels(A, B, e5m2, e5m2, promoted, "cpu")
+    assert G.by_panels(A, B, e5m2, e5m2, promoted, "cpu")
+    inner_w = fpsim.Accumulator("float32", chunk=32,
+                                inner=fpsim.KulischAccumulator("float32", width=60))
+    assert not G.by_panels(A, B, e5m2, e5m2, inner_w, "cpu")
     assert G.by_panels(A, B, e5m2, e5m2, fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e5m2"),
                        "cpu")
     mx = fpsim.engine("blackwell", "tcgen05.mma.m128n16k64.block32.f32.e2m1.e2m1.ue8m0")
