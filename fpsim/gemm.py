@@ -190,10 +190,11 @@ PANEL_MIN = 1 << 20  # operand elements (A's and B's together) from which gemm g
 def by_panels(A, B, fa_, fb_, acc, device) -> bool:
     """Whether :func:`gemm` runs by panels (:func:`gemm_panels`): on the CPU, for a register
     (float, fixed-point, posit), a Kulisch accumulator or a matrix engine, operands of their
-    own dtypes (read without a check: quantize.own_values), PANEL_MIN elements or more, and
-    more than one panel.  Left whole (fpsim's choice; they read float64 copies of the
-    operands): a promoted accumulator (``inner=``) whose inner register is a W-bit Kulisch
-    one (its overflow report counts one chunk's outputs)."""
+    own dtypes (read without a check: quantize.own_values), PANEL_MIN elements or more, none
+    empty (every argument then meets gemm_values' checks), and more than one panel.  Left
+    whole (fpsim's choice; it reads float64 copies of the operands): a promoted accumulator
+    (``inner=``) whose inner register is a W-bit Kulisch one (its overflow report counts one
+    chunk's outputs)."""
     acc = check_acc(acc)
     if isinstance(acc, KulischAccumulator):
         fits = acc.rounding != "sr"
@@ -204,7 +205,7 @@ def by_panels(A, B, fa_, fb_, acc, device) -> bool:
         fits = type(acc) is Accumulator and not (
             isinstance(inner, KulischAccumulator) and inner.width is not None)
     return (fits and check_device(device) == "cpu" and own_values(A, fa_)
-            and own_values(B, fb_) and A.size + B.size >= PANEL_MIN
+            and own_values(B, fb_) and A.size + B.size >= PANEL_MIN and A.size > 0 and B.size > 0
             and (A.shape[-2] > panel_rows() or B.shape[-1] > PANEL_COLS))
 
 

@@ -313,6 +313,8 @@ def test_panels_choice():
     assert G.by_panels(A4, B4, e2m1, e2m1, "float16", "cpu")
     assert G.by_panels(A4, B4, e2m1, e2m1, mx, "cpu")                   # block-scaled
     assert not G.by_panels(A[:, :100], B[:100], e5m2, e5m2, "float16", "cpu")   # small
+    assert not G.by_panels(A[:0], np.zeros((512, 4096), A.dtype), e5m2, e5m2, "float16",
+                           "cpu")                                               # empty
     A64 = A.astype(np.float64)                                   # values need a check
     assert not G.by_panels(A64, B, fpsim.format("e5m2"), e5m2, "float16", "cpu")
 
