@@ -8,6 +8,8 @@ convolutions take one as ``acc=``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 import numbers
@@ -416,6 +418,37 @@ def _quantum_span(x, f: FloatFormat):
     return max(int(lo) - 1 - f.man_bits, f.emin - f.man_bits), int(hi) - 1
 
 
+# The overflow counts of W-bit Kulisch GEMMs run in parts (fpsim.gemm.gemm_panels): where a list
+# is set, _kulisch_run appends (count, lsb, emax, K) of each part there instead of reporting, and
+# marks the outputs NaN; the caller reports the whole GEMM's count once.  A context variable: each
+# thread has its own.
+_OVERFLOWS = contextvars.ContextVar("kulisch_overflows", default=None)
+
+
+@contextlib.contextmanager
+def kulisch_overflows():
+    """Collect, in the list it yields, the overflow counts of the Kulisch GEMMs run inside
+    (each marks its overflowing outputs NaN and neither raises nor warns)."""
+    pending = []
+    token = _OVERFLOWS.set(pending)
+    try:
+        yield pending
+    finally:
+        _OVERFLOWS.reset(token)
+
+
+def report_kulisch_overflow(acc, count, lsb, emax, kk, stacklevel):
+    """AccumulatorOverflow (``acc.overflow == "raise"``) or a RuntimeWarning (``"flag"``) for
+    ``count`` outputs over ``acc.width`` bits; ``stacklevel`` as warnings.warn's, counted from
+    the caller."""
+    msg = (f"{count} output(s) overflow a {acc.width}-bit Kulisch accumulator (LSB 2**{lsb}); "
+           f"a width of {emax - lsb + 1 + int(np.ceil(np.log2(kk + 1)))} bits holds any sum "
+           f"of {kk} products")
+    if acc.overflow == "raise":
+        raise AccumulatorOverflow(msg)
+    warnings.warn(msg + "; those outputs are NaN", RuntimeWarning, stacklevel=stacklevel + 1)
+
+
 def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp, device="cpu"):
     m, kk, n = a3.shape[1], a3.shape[2], b3.shape[2]
     if fp_ is None and a3.size and b3.size and device == "cpu":
@@ -462,12 +495,10 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp, device="cpu"):
         _kulisch.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp,
                               lsb, dbits, ndigits, acc.width or 0, fa)
     if flags.any():
-        count = int(flags.sum())
-        msg = (f"{count} output(s) overflow a {acc.width}-bit Kulisch accumulator (LSB 2**{lsb}); "
-               f"a width of {emax - lsb + 1 + int(np.ceil(np.log2(kk + 1)))} bits holds any sum "
-               f"of {kk} products")
-        if acc.overflow == "raise":
-            raise AccumulatorOverflow(msg)
-        warnings.warn(msg + "; those outputs are NaN", RuntimeWarning, stacklevel=3)
+        pending = _OVERFLOWS.get()
+        if pending is None:
+            report_kulisch_overflow(acc, int(flags.sum()), lsb, emax, kk, stacklevel=3)
+        else:
+            pending.append((int(flags.sum()), lsb, emax, kk))
         c[flags] = np.nan
     return quantize(c, acc.fmt, rounding=acc.rounding, device=device) if staged else c

@@ -3,14 +3,12 @@ in their formats (the kernel plan of each accumulator is in :mod:`fpsim.accum`).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ._args import (check_arith_format, check_axis, check_device, check_format, check_seed,
                     holder, natural_dtype)
-from .accum import (Accumulator, AccumulatorOverflow, KulischAccumulator, check_products,
-                    native_lanes, run)
+from .accum import (Accumulator, KulischAccumulator, check_products, kulisch_overflows,
+                    native_lanes, report_kulisch_overflow, run)
 from .arith import add, mul
 from .engines import FusedDotAdd, MatrixEngine
 from .kernels import chain as _chain
@@ -171,10 +169,8 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     fb_ = dtype_format("B", B_arr, b_format)
     check_products(holder(fa_), holder(fb_))
     if by_panels(A_arr, B_arr, fa_, fb_, acc, device):
-        c = gemm_panels(A_arr, B_arr, fa_, fb_, acc, product, out_format, seed,
-                        product_rounding, out)
-        if c is not None:
-            return c
+        return gemm_panels(A_arr, B_arr, fa_, fb_, acc, product, out_format, seed,
+                           product_rounding, out)
     a64 = operand("A", A_arr, fa_, quantize_operands)
     b64 = operand("B", B_arr, fb_, quantize_operands)
     return into(out, gemm_values(a64, b64, fa_, fb_, acc, product, out_format, seed,
@@ -195,17 +191,17 @@ def by_panels(A, B, fa_, fb_, acc, device) -> bool:
     whole (fpsim's choice; it reads float64 copies of the operands): a promoted accumulator
     (``inner=``) whose inner register is a W-bit Kulisch one (its overflow report counts one
     chunk's outputs)."""
+    if not (own_values(A, fa_) and own_values(B, fb_)):    # first: operand() checks them first
+        return False
     acc = check_acc(acc)
-    if isinstance(acc, KulischAccumulator):
-        fits = acc.rounding != "sr"
-    elif isinstance(acc, MatrixEngine):
+    if isinstance(acc, (KulischAccumulator, MatrixEngine)):
         fits = True
     else:
         inner = acc.inner
         fits = type(acc) is Accumulator and not (
             isinstance(inner, KulischAccumulator) and inner.width is not None)
-    return (fits and check_device(device) == "cpu" and own_values(A, fa_)
-            and own_values(B, fb_) and A.size + B.size >= PANEL_MIN and A.size > 0 and B.size > 0
+    return (fits and check_device(device) == "cpu"
+            and A.size + B.size >= PANEL_MIN and A.size > 0 and B.size > 0
             and (A.shape[-2] > panel_rows() or B.shape[-1] > PANEL_COLS))
 
 
@@ -222,49 +218,53 @@ def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding
     buffers, :func:`gemm_values` writes that block of C.  The buffers are float32 for a float
     register without an inner accumulator (every own dtype's values are float32 values; its
     lanes read float32), float64 for the others (whose kernels are compiled for float64 arrays
-    only).  Each element of C
-    depends only on its row of A and its column of B, and every kernel path gemm_values chooses
-    (from the panel's data) is exact, so C is the same as from the whole operands; stochastic
-    rounding draws one key for the call, and each block's words are keyed by its elements'
-    indices in the whole C (kernels.gemm.element), so they are the whole GEMM's words.  Peak
-    memory is C plus K * (rows + columns) * batch values of a panel (and the kernels' copies of
-    them) instead of float64 copies of A and B.  A is decoded once per column panel.
+    only).  Each element of C depends only on its row of A and its column of B, and every
+    kernel path gemm_values chooses (from the panel's data) is exact, so C is the same as from
+    the whole operands; stochastic rounding draws one key for the call, and each block's words
+    are keyed by its elements' indices in the whole C (kernels.gemm.element), so they are the
+    whole GEMM's words.  Peak memory is C plus K * (rows + columns) * batch values of a panel
+    (and the kernels' copies of them) instead of float64 copies of A and B.  A is decoded once
+    per column panel.
     ``scales``: a block-scaled engine's (MatrixEngine.scales), cut into the same panels.
 
-    A W-bit Kulisch register that overflows in a panel (AccumulatorOverflow, or its warning)
-    returns None: :func:`gemm` then reruns the GEMM whole, so that the report counts the
-    whole C's outputs (an overflow is the exception; its result is the same)."""
+    A W-bit Kulisch register's overflows are counted over the panels (accum.kulisch_overflows)
+    and reported once, for the whole C.  C goes into ``out`` at the end where ``out`` shares
+    memory with A or B (later panels read them again) or where an overflow may raise (``out``
+    is then left as it was), else the panels write into ``out`` directly."""
     batch, out_shape = gemm_shapes(A, B)
     acc = check_acc(acc)
     key = check_seed(seed, getattr(acc, "rounding", None) == "sr")
+    if product is not None:                      # gemm_values' checks, in its order, before out
+        check_arith_format(product, "product")
+    check_product_rounding(product_rounding)
     final = acc.out_format if out_format is None else check_format(out_format)
-    c = check_out(out, out_shape, natural_dtype(final))
+    target = check_out(out, out_shape, natural_dtype(final))
+    watch = isinstance(acc, KulischAccumulator) and acc.width is not None
+    shares = out is not None and (np.may_share_memory(out, A) or np.may_share_memory(out, B))
+    c = np.empty(out_shape, target.dtype) if shares or (watch and out is not None) else target
     c3 = c if c.ndim == 3 else c[None]          # a view, also of a strided out=
     m, n, rows = A.shape[-2], B.shape[-1], panel_rows()
     dt = np.float32 if type(acc) is Accumulator and isinstance(acc.fmt, FloatFormat) \
         and acc.inner is None else np.float64
-    watch = isinstance(acc, KulischAccumulator) and acc.width is not None
-    with warnings.catch_warnings():
-        if watch:                                   # the overflow warning, as an exception
-            warnings.simplefilter("error", RuntimeWarning)
-        try:
-            for j0 in range(0, n, PANEL_COLS):
-                b = operand_values(B[..., j0:j0 + PANEL_COLS], dt)
-                for i0 in range(0, m, rows):
-                    a = operand_values(A[..., i0:i0 + rows, :], dt)
-                    sc = None if scales is None else \
-                        (scales[0][..., i0:i0 + rows, :],
-                         scales[1][..., j0:j0 + PANEL_COLS]) + tuple(scales[2:])
-                    block = gemm_values(a, b, fa_, fb_, acc, product, out_format, None,
-                                        product_rounding, sc, key=key,
-                                        place=(i0 * n + j0, n, m * n))
-                    c3[:, i0:i0 + rows, j0:j0 + PANEL_COLS] = \
-                        block.reshape((batch,) + block.shape[-2:])
-        except (AccumulatorOverflow, RuntimeWarning):
-            if not watch:
-                raise
-            return None
-    return c
+    with kulisch_overflows() as overflows:
+        for j0 in range(0, n, PANEL_COLS):
+            b = operand_values(B[..., j0:j0 + PANEL_COLS], dt)
+            for i0 in range(0, m, rows):
+                a = operand_values(A[..., i0:i0 + rows, :], dt)
+                sc = None if scales is None else \
+                    (scales[0][..., i0:i0 + rows, :],
+                     scales[1][..., j0:j0 + PANEL_COLS]) + tuple(scales[2:])
+                block = gemm_values(a, b, fa_, fb_, acc, product, out_format, None,
+                                    product_rounding, sc, key=key,
+                                    place=(i0 * n + j0, n, m * n))
+                c3[:, i0:i0 + rows, j0:j0 + PANEL_COLS] = \
+                    block.reshape((batch,) + block.shape[-2:])
+    if overflows:                                # (count, lsb, emax, K): only count varies
+        count = int(np.sum([o[0] for o in overflows]))      # (this module's sum is fpsim.sum)
+        report_kulisch_overflow(acc, count, *overflows[0][1:], stacklevel=3)
+    if c is not target:
+        target[...] = c
+    return target
 
 
 def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, seed=None,

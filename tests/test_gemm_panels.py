@@ -147,8 +147,8 @@ def count_panels(monkeypatch):
 
 def test_w_bit_kulisch_panels_and_their_overflow_report(monkeypatch):
     """A 64-bit Kulisch register by panels: without overflow against Fraction sums; with
-    overflows in two panels, the GEMM reruns whole, so that the error (overflow="raise") or
-    the one warning (overflow="flag", those outputs NaN) counts every overflowing output."""
+    overflows in four panels, the error (overflow="raise", out= left untouched) or the one
+    warning (overflow="flag", those outputs NaN) counts every overflowing output."""
     rng = np.random.default_rng(11)
     A = (rng.standard_normal((9, 23)) * 4).astype(ml_dtypes.float8_e5m2)
     B = (rng.standard_normal((23, 11)) * 4).astype(ml_dtypes.float8_e5m2)
@@ -163,8 +163,10 @@ def test_w_bit_kulisch_panels_and_their_overflow_report(monkeypatch):
     # the products' LSB is 2**-32: 57344**2 * 23 (about 2**36.1) needs 70 bits, so rows 0 and 8
     # overflow in columns 0 and 10 (panels 0 and 2); 57344 * 23 * 16 (2**24.3) needs 58
     A[0], A[8], B[:, 0], B[:, 10] = 57344.0, -57344.0, 57344.0, 57344.0
+    out = np.full((9, 11), -1.0, np.float32)
     with pytest.raises(fpsim.AccumulatorOverflow, match=r"^4 output\(s\) overflow"):
-        fpsim.gemm(A, B, acc=kul)
+        fpsim.gemm(A, B, acc=kul, out=out)
+    assert np.all(out == -1.0)                          # left as it was, as the whole path does
     with pytest.warns(RuntimeWarning, match=r"^4 output\(s\) overflow") as rec:
         got = fpsim.gemm(A, B, acc=fpsim.KulischAccumulator("float32", width=64,
                                                             overflow="flag"))
@@ -266,7 +268,9 @@ def test_fixed_and_posit_panels_equal_the_whole_path(acc, monkeypatch):
     whole = fpsim.gemm(A.astype(np.float64), B.astype(np.float64), acc=acc, a_format="e5m2",
                        b_format="e5m2")
     shrink_panels(monkeypatch)
+    calls = count_panels(monkeypatch)
     got = fpsim.gemm(A, B, acc=acc)
+    assert len(calls) == -(-9 // G.panel_rows()) * 3
     assert got.dtype == whole.dtype
     assert np.array_equal(got, whole, equal_nan=True)
 
@@ -280,12 +284,48 @@ def test_panels_write_into_out(monkeypatch):
                       a_format="e5m2", b_format="e5m2")          # the whole-operand path
     big = np.full((2, 7, 20), -1.0, np.float32)
     out = big[:, :, ::2]                                         # a strided buffer
+    calls = count_panels(monkeypatch)
     res = fpsim.gemm(A, B, acc="float16", out=out)
+    assert len(calls) == -(-7 // G.panel_rows()) * 4              # it went by panels
     assert res is out
     assert np.array_equal(out, want, equal_nan=True)
     assert np.all(big[:, :, 1::2] == -1.0)                       # nothing else written
     with pytest.raises(ValueError, match="out must be an ndarray of shape"):
         fpsim.gemm(A, B, acc="float16", out=np.empty((2, 7, 10), np.float64))
+
+
+def test_panels_out_may_be_an_operand(monkeypatch):
+    """out=A: the later panels read A again, so C goes into out at the end (as the whole path
+    did, which copied A first)."""
+    shrink_panels(monkeypatch)
+    rng = np.random.default_rng(8)
+    A = e5m2_data(rng, (9, 9), 4.0).astype(np.float32)
+    B = e5m2_data(rng, (9, 9), 4.0).astype(np.float32)
+    want = fpsim.gemm(A.astype(np.float64), B.astype(np.float64), acc="float16",
+                      a_format="float32", b_format="float32")       # float64: never by panels
+    calls = count_panels(monkeypatch)
+    res = fpsim.gemm(A, B, acc="float16", out=A)
+    assert res is A and len(calls) > 1
+    assert np.array_equal(A, want, equal_nan=True)
+
+
+def test_panels_draw_the_process_stream_as_the_whole_path(monkeypatch):
+    """seed=None: a GEMM by panels takes the next key of the process stream, as the whole path
+    does, so two calls after fpsim.seed(3) give the same words either way."""
+    shrink_panels(monkeypatch)
+    rng = np.random.default_rng(9)
+    A = e5m2_data(rng, (9, 23), 8.0)
+    B = e5m2_data(rng, (23, 11), 8.0)
+    acc = fpsim.Accumulator("float16", rounding="sr")
+    fpsim.seed(3)
+    panels = [fpsim.gemm(A, B, acc=acc) for _ in range(2)]
+    fpsim.seed(3)
+    whole = [fpsim.gemm(A.astype(np.float64), B.astype(np.float64), acc=acc,
+                        a_format="e5m2", b_format="e5m2") for _ in range(2)]
+    assert not np.array_equal(panels[0], panels[1], equal_nan=True)     # two different keys
+    for p, w in zip(panels, whole):
+        assert np.array_equal(p, w, equal_nan=True)
+    fpsim.seed(0)
 
 
 def test_panels_choice():
@@ -317,6 +357,10 @@ def test_panels_choice():
                            "cpu")                                               # empty
     A64 = A.astype(np.float64)                                   # values need a check
     assert not G.by_panels(A64, B, fpsim.format("e5m2"), e5m2, "float16", "cpu")
+    A32 = A.astype(np.float32)                                   # float32 read as e5m2
+    assert not G.by_panels(A32, B, e5m2, e5m2, "float16", "cpu")
+    tf32 = fpsim.engine("hopper", "wgmma.m64n8k8.f32.tf32.tf32")  # float32 arrays truncated
+    assert G.panel_engine_formats(tf32, A32, B.astype(np.float32), None, None) is None
 
 
 def test_panels_peak_memory():

@@ -188,7 +188,6 @@ def cases():
     # by panels (fpsim.gemm.gemm_panels, PANEL_MIN lowered): 200 rows are 4 row panels on one
     # thread and 2 on two (64 rows per thread), 600 columns 3 column panels
     G = sys.modules["fpsim.gemm"]
-    G.PANEL_MIN, keep = 0, G.PANEL_MIN
     P = fpsim.quantize(rng.standard_normal((2, 200, K)), "e5m2").astype(ml_dtypes.float8_e5m2)
     Q = fpsim.quantize(rng.standard_normal((K, NC)), "e5m2").astype(ml_dtypes.float8_e5m2)
     panels = {"sr float16": dict(acc=Acc("float16", rounding="sr"), seed=38),
@@ -197,8 +196,12 @@ def cases():
               "kulisch": dict(acc=Kul("float32")),
               "hopper": dict(acc=fpsim.engine("hopper", "wgmma.m64n8k32.f32.e5m2.e5m2"))}
     for name, kw in panels.items():
-        yield "gemm by panels " + name, fpsim.gemm(P, Q, **kw)
-    G.PANEL_MIN = keep
+        G.PANEL_MIN, keep = 0, G.PANEL_MIN
+        try:
+            C = fpsim.gemm(P, Q, **kw)
+        finally:
+            G.PANEL_MIN = keep
+        yield "gemm by panels " + name, C
 
     # --- convolutions (im2col + batched GEMM) ---------------------------------------------------
     cx = fpsim.quantize(rng.standard_normal((2, 8, 18, 18)), "e4m3fn")
