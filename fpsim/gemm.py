@@ -37,6 +37,14 @@ def check_acc(acc):
                          f"'fp16_169'); {acc!r}: {e}") from None
 
 
+def stochastic(acc) -> bool:
+    """Whether accumulator ``acc`` (or its inner one) rounds stochastically, so that a call
+    without seed= takes the next key of the process stream."""
+    if acc is None or not isinstance(acc, Accumulator):
+        return False
+    return acc.rounding == "sr" or stochastic(acc.inner)
+
+
 def check_product_rounding(rounding):
     if not isinstance(rounding, str) or rounding not in PRODUCT_ROUNDINGS:
         raise ValueError(f"product_rounding must be one of {PRODUCT_ROUNDINGS}, got {rounding!r}")
@@ -233,7 +241,7 @@ def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding
     is then left as it was), else the panels write into ``out`` directly."""
     batch, out_shape = gemm_shapes(A, B)
     acc = check_acc(acc)
-    key = check_seed(seed, getattr(acc, "rounding", None) == "sr")
+    key = check_seed(seed, stochastic(acc))
     if product is not None:                      # gemm_values' checks, in its order, before out
         check_arith_format(product, "product")
     check_product_rounding(product_rounding)
@@ -284,7 +292,7 @@ def gemm_values(a64, b64, fa_, fb_, acc=None, product=None, out_format=None, see
     acc = check_acc(acc)
     device = check_device(device)
     if key is None:
-        key = check_seed(seed, isinstance(acc, Accumulator) and acc.rounding == "sr")
+        key = check_seed(seed, stochastic(acc))
     batch, out_shape = gemm_shapes(a64, b64)
     fp_ = None if product is None else check_arith_format(product, "product")
     p_mode = check_product_rounding(product_rounding)
