@@ -437,6 +437,15 @@ def kulisch_overflows():
         _OVERFLOWS.reset(token)
 
 
+def report_collected_overflows(acc, pending, stacklevel):
+    """:func:`report_kulisch_overflow` once for the (count, lsb, emax, K) entries that
+    :func:`kulisch_overflows` collected for the parts of one GEMM (the same register: only the
+    count varies); nothing where there are none."""
+    if pending:
+        count = int(np.sum([p[0] for p in pending]))
+        report_kulisch_overflow(acc, count, *pending[0][1:], stacklevel=stacklevel + 1)
+
+
 def report_kulisch_overflow(acc, count, lsb, emax, kk, stacklevel):
     """AccumulatorOverflow (``acc.overflow == "raise"``) or a RuntimeWarning (``"flag"``) for
     ``count`` outputs over ``acc.width`` bits; ``stacklevel`` as warnings.warn's, counted from

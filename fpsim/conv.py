@@ -7,10 +7,13 @@ import numbers
 
 import numpy as np
 
-from .accum import Accumulator
-from .gemm import check_acc, gemm_values, into
+from ._args import check_seed
+from .accum import Accumulator, kulisch_overflows, report_collected_overflows
+from .gemm import check_acc, gemm_values, into, stochastic
 from .quantize import dtype_format, operand
 from .kernels import conv as _conv
+
+CONV_COLS = 1 << 20   # im2col values (float64) per group of images on the CPU: fpsim's choice
 
 
 def _pair(name, v, low):
@@ -68,6 +71,42 @@ def _one_gemm(acc, n):
     return n > 1
 
 
+def _conv_gemm(w2, v, cols_of, fw, fv, acc, product, out_format, seed, product_rounding,
+               device, hw):
+    """(N, F, *hw): the GEMM of w2 (F, R) with the im2col matrices ``cols_of(images, wide)``
+    (R rows) of the N images of v, in groups of images whose matrices hold at most CONV_COLS
+    values together on the CPU (peak memory: one group's matrix, not the whole batch's).
+    Each output element depends only on its image's columns, so the groups give the whole
+    GEMM's results; stochastic words are keyed by the index in the whole output (``place``,
+    kernels.gemm.element) under one key, and a W-bit Kulisch register's overflows are counted
+    over the groups and reported once."""
+    n, nf = v.shape[0], w2.shape[0]
+    wide = _one_gemm(acc, n)
+    hwn = hw[0] * hw[1]
+    group = n if device != "cpu" else max(1, CONV_COLS // max(1, w2.shape[1] * hwn))
+    group = -(-n // -(-n // group))                # groups of even size: 8 in 4 + 4, not 7 + 1
+    if group >= n:
+        y = gemm_values(w2, cols_of(v, wide), fw, fv, acc, product, out_format, seed,
+                        product_rounding, device=device)
+        return _batch_major(y, n, hw) if wide else y.reshape((n, nf) + hw)
+    key = check_seed(seed, stochastic(check_acc(acc)))
+    out = None
+    with kulisch_overflows() as overflows:
+        for n0 in range(0, n, group):
+            part = v[n0:n0 + group]
+            g = part.shape[0]
+            # where this group's C lies in the whole C: (F, N*hwn) wide, else (N, F, hwn)
+            place = (n0 * hwn, n * hwn, nf * n * hwn) if wide else (n0 * nf * hwn, hwn, nf * hwn)
+            y = gemm_values(w2, cols_of(part, wide), fw, fv, acc, product, out_format, None,
+                            product_rounding, key=key, place=place)
+            y = _batch_major(y, g, hw) if wide else y.reshape((g, nf) + hw)
+            if out is None:
+                out = np.empty((n,) + y.shape[1:], y.dtype)
+            out[n0:n0 + g] = y
+    report_collected_overflows(check_acc(acc), overflows, stacklevel=4)
+    return out
+
+
 def _batch_major(y, n, hw):
     """(F, N*Ho*Wo) from one GEMM as (N, F, Ho, Wo), contiguous."""
     return np.ascontiguousarray(y.reshape((y.shape[0], n) + hw).transpose(1, 0, 2, 3))
@@ -110,12 +149,10 @@ def conv2d_values(xv, wv, fx, fw, stride=1, padding=0, acc=None, product=None, o
     rounded."""
     stride, padding, (ho, wo) = _check_conv(xv.shape, wv.shape, stride, padding)
     nf, _, kh, kw = wv.shape
-    wide = _one_gemm(acc, xv.shape[0])
-    cols = _im2col(xv, kh, kw, stride, padding, (ho, wo), wide)
-    y = gemm_values(wv.reshape(nf, -1), cols, fw, fx, acc, product, out_format, seed,
-                    product_rounding, device=device)
-    return _batch_major(y, xv.shape[0], (ho, wo)) if wide else \
-        y.reshape(xv.shape[0], nf, ho, wo)
+    return _conv_gemm(wv.reshape(nf, -1), xv,
+                      lambda v, wide: _im2col(v, kh, kw, stride, padding, (ho, wo), wide),
+                      fw, fx, acc, product, out_format, seed, product_rounding, device,
+                      (ho, wo))
 
 
 def conv2d_backward_data(dy, w, x_shape, stride=1, padding=0, acc=None, product=None,
@@ -157,14 +194,14 @@ def conv2d_backward_data_values(dyv, wv, fd, fw, x_shape, stride=1, padding=0, a
     (sh, sw), (ph, pw), (ho, wo) = _check_conv(x_shape, wv.shape, stride, padding)
     _check_dy_shape(dyv, (x_shape[0], wv.shape[0], ho, wo))
     kh, kw = wv.shape[2], wv.shape[3]
-    dil = np.zeros(dyv.shape[:2] + ((ho - 1) * sh + 1, (wo - 1) * sw + 1))
-    dil[:, :, ::sh, ::sw] = dyv
     wt = np.ascontiguousarray(wv[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    wide = _one_gemm(acc, x_shape[0])
-    cols = _im2col(dil, kh, kw, (1, 1), (kh - 1 - ph, kw - 1 - pw), x_shape[2:], wide)
-    dx = gemm_values(wt.reshape(wt.shape[0], -1), cols, fw, fd, acc, product, out_format, seed,
-                     product_rounding, device=device)
-    return _batch_major(dx, x_shape[0], x_shape[2:]) if wide else dx.reshape(x_shape)
+
+    def cols_of(v, wide):                        # dy of some images, dilated by the stride
+        dil = np.zeros(v.shape[:2] + ((ho - 1) * sh + 1, (wo - 1) * sw + 1))
+        dil[:, :, ::sh, ::sw] = v
+        return _im2col(dil, kh, kw, (1, 1), (kh - 1 - ph, kw - 1 - pw), x_shape[2:], wide)
+    return _conv_gemm(wt.reshape(wt.shape[0], -1), dyv, cols_of, fw, fd, acc, product,
+                      out_format, seed, product_rounding, device, x_shape[2:])
 
 
 def _conv_operands(named, quantize_operands):

@@ -8,7 +8,7 @@ import numpy as np
 from ._args import (check_arith_format, check_axis, check_device, check_format, check_seed,
                     holder, natural_dtype)
 from .accum import (Accumulator, KulischAccumulator, check_products, kulisch_overflows,
-                    native_lanes, report_kulisch_overflow, run)
+                    native_lanes, report_collected_overflows, run)
 from .arith import add, mul
 from .engines import FusedDotAdd, MatrixEngine
 from .kernels import chain as _chain
@@ -267,9 +267,7 @@ def gemm_panels(A, B, fa_, fb_, acc, product, out_format, seed, product_rounding
                                     place=(i0 * n + j0, n, m * n))
                 c3[:, i0:i0 + rows, j0:j0 + PANEL_COLS] = \
                     block.reshape((batch,) + block.shape[-2:])
-    if overflows:                                # (count, lsb, emax, K): only count varies
-        count = int(np.sum([o[0] for o in overflows]))      # (this module's sum is fpsim.sum)
-        report_kulisch_overflow(acc, count, *overflows[0][1:], stacklevel=3)
+    report_collected_overflows(acc, overflows, stacklevel=3)
     if c is not target:
         target[...] = c
     return target

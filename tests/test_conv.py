@@ -2,6 +2,8 @@
 reference and with fpsim.gemm), and the two backward passes against float64 numpy loops on
 data whose sums are exact."""
 
+import sys
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fpsim
+from fpsim.kernels.rounding import seed_key
 from reference_arith import AccDesc, gemm_ref
 from test_gemm import assert_gemm_equal, pool
 
@@ -284,3 +287,61 @@ def test_stochastic_batches_keep_the_batched_numbering():
     cols, Ho, Wo = im2col(x, 3, 3, 1, 1)
     g = fpsim.gemm(w.reshape(3, -1), cols, acc, seed=11, a_format="e4m3fn", b_format="e5m2")
     np.testing.assert_array_equal(y, np.asarray(g).reshape(2, 3, Ho, Wo))
+
+
+def _groups_of_one(monkeypatch):
+    """conv.py's groups of images: one image per group (CONV_COLS below one image's matrix)."""
+    monkeypatch.setattr(sys.modules["fpsim.conv"], "CONV_COLS", 1)
+
+
+@pytest.mark.parametrize("mode", ["sr", "rne"])
+def test_groups_of_images_equal_the_reference(mode, monkeypatch):
+    """The batch in groups of one image (conv.py's _conv_gemm): against gemm_ref on the test's
+    own im2col, the stochastic words those of the whole batched GEMM (the wide layout for rne,
+    the batched one for sr)."""
+    _groups_of_one(monkeypatch)
+    rng = np.random.default_rng(12)
+    x = values("float8_e5m2", (3, 2, 5, 5), rng)
+    w = values("float8_e4m3fn", (3, 2, 3, 3), rng)
+    x[1, 0, 2, 2] = np.inf
+    acc = fpsim.Accumulator("e5m2", rounding=mode)
+    y = fpsim.conv2d(x.astype(ml_dtypes.float8_e5m2), w.astype(ml_dtypes.float8_e4m3fn),
+                     padding=1, acc=acc, seed=11)
+    cols, Ho, Wo = im2col(x, 3, 3, 1, 1)
+    want, skip = gemm_ref(w.reshape(3, -1), cols, AccDesc(fpsim.format("e5m2"), None, mode),
+                          key=seed_key(np.uint64(11)))
+    assert_gemm_equal(y.reshape(3, 3, -1), want, skip, mode)
+
+
+@pytest.mark.parametrize("acc", [fpsim.Accumulator("float16", rounding="sr"),
+                                 fpsim.Accumulator("fp16_169", chunk=4),
+                                 fpsim.Accumulator("float32", chunk=8,
+                                                   inner=fpsim.Accumulator("e5m2",
+                                                                           rounding="sr"))],
+                         ids=["sr", "chunked", "promoted sr"])
+def test_groups_of_images_equal_the_whole_batch_backward_data(acc, monkeypatch):
+    """Consistency (the whole batch is checked against references above): the backward-data
+    pass in groups of one image, each group's dy dilated apart, equals the whole batch's,
+    stochastic words included."""
+    rng = np.random.default_rng(13)
+    w = values("float16", (4, 2, 3, 2), rng, -4, 8).astype(np.float16)
+    dy = values("float16", (3, 4, 3, 6), rng, -4, 8).astype(np.float16)
+    kw = dict(stride=(2, 1), padding=(1, 1), acc=acc, seed=5)
+    whole = fpsim.conv2d_backward_data(dy, w, (3, 2, 6, 5), **kw)
+    _groups_of_one(monkeypatch)
+    groups = fpsim.conv2d_backward_data(dy, w, (3, 2, 6, 5), **kw)
+    np.testing.assert_array_equal(groups, whole)
+
+
+def test_groups_of_images_report_a_kulisch_overflow_once(monkeypatch):
+    """A W-bit Kulisch register overflowing in two groups: one error counting both."""
+    x = np.zeros((3, 1, 2, 2), ml_dtypes.float8_e5m2)
+    x[0], x[2] = 57344.0, 57344.0
+    w = np.full((1, 1, 2, 2), 57344.0, ml_dtypes.float8_e5m2)
+    acc = fpsim.KulischAccumulator("float32", width=40)
+    with pytest.raises(fpsim.AccumulatorOverflow) as whole:
+        fpsim.conv2d(x, w, acc=acc)
+    _groups_of_one(monkeypatch)
+    with pytest.raises(fpsim.AccumulatorOverflow) as groups:
+        fpsim.conv2d(x, w, acc=acc)
+    assert str(groups.value) == str(whole.value) and str(whole.value).startswith("2 output")
