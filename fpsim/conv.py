@@ -254,10 +254,28 @@ def conv2d_backward_weight_values(dyv, xv, fd, fx, w_shape, stride=1, padding=0,
     w_shape = tuple(int(s) for s in w_shape)
     stride, padding, (ho, wo) = _check_conv(xv.shape, w_shape, stride, padding)
     _check_dy_shape(dyv, (xv.shape[0], w_shape[0], ho, wo))
-    cols = _im2col(xv, w_shape[2], w_shape[3], stride, padding, (ho, wo))
-    nf = w_shape[0]
+    nf, nc, kk = w_shape[0], w_shape[1], w_shape[2] * w_shape[3]
     dy2 = dyv.transpose(1, 0, 2, 3).reshape(nf, -1)
-    cols_t = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
-    dw = gemm_values(dy2, np.ascontiguousarray(cols_t), fd, fx, acc, product, out_format, seed,
-                     product_rounding, device=device)
+
+    def cols_t(c0, c1):          # the transposed im2col columns of channels c0..c1-1
+        cols = _im2col(xv[:, c0:c1], w_shape[2], w_shape[3], stride, padding, (ho, wo))
+        return np.ascontiguousarray(cols.transpose(0, 2, 1).reshape(-1, cols.shape[1]))
+    # groups of channels on the CPU (their columns of dw), as _conv_gemm's groups of images
+    group = nc if device != "cpu" else max(1, CONV_COLS // max(1, kk * dy2.shape[1]))
+    group = -(-nc // -(-nc // group))
+    if group >= nc:
+        dw = gemm_values(dy2, cols_t(0, nc), fd, fx, acc, product, out_format, seed,
+                         product_rounding, device=device)
+        return dw.reshape(w_shape)
+    key = check_seed(seed, stochastic(check_acc(acc)))
+    dw = None
+    with kulisch_overflows() as overflows:
+        for c0 in range(0, nc, group):
+            c1 = min(nc, c0 + group)
+            part = gemm_values(dy2, cols_t(c0, c1), fd, fx, acc, product, out_format, None,
+                               product_rounding, key=key, place=(c0 * kk, nc * kk, nf * nc * kk))
+            if dw is None:
+                dw = np.empty((nf, nc * kk), part.dtype)
+            dw[:, c0 * kk:c1 * kk] = part
+    report_collected_overflows(check_acc(acc), overflows, stacklevel=3)
     return dw.reshape(w_shape)

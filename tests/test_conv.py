@@ -313,24 +313,29 @@ def test_groups_of_images_equal_the_reference(mode, monkeypatch):
     assert_gemm_equal(y.reshape(3, 3, -1), want, skip, mode)
 
 
-@pytest.mark.parametrize("acc", [fpsim.Accumulator("float16", rounding="sr"),
-                                 fpsim.Accumulator("fp16_169", chunk=4),
-                                 fpsim.Accumulator("float32", chunk=8,
-                                                   inner=fpsim.Accumulator("e5m2",
-                                                                           rounding="sr"))],
-                         ids=["sr", "chunked", "promoted sr"])
-def test_groups_of_images_equal_the_whole_batch_backward_data(acc, monkeypatch):
-    """Consistency (the whole batch is checked against references above): the backward-data
-    pass in groups of one image, each group's dy dilated apart, equals the whole batch's,
-    stochastic words included."""
+GROUP_ACCS = [fpsim.Accumulator("float16", rounding="sr"), fpsim.Accumulator("fp16_169", chunk=4),
+              fpsim.Accumulator("float32", chunk=8,
+                                inner=fpsim.Accumulator("e5m2", rounding="sr")),
+              fpsim.KulischAccumulator("float32")]
+
+
+@pytest.mark.parametrize("which", ["data", "weight"])
+@pytest.mark.parametrize("acc", GROUP_ACCS, ids=["sr", "chunked", "promoted sr", "kulisch"])
+def test_groups_equal_the_whole_backward_pass(which, acc, monkeypatch):
+    """Consistency (the whole passes are checked against references above): the data gradient
+    in groups of one image (each group's dy dilated apart) and the weight gradient in groups
+    of one channel (its columns of dw; the reduction over the images whole) equal the whole
+    passes, stochastic words included."""
     rng = np.random.default_rng(13)
-    w = values("float16", (4, 2, 3, 2), rng, -4, 8).astype(np.float16)
+    w = values("float16", (4, 3, 3, 2), rng, -4, 8).astype(np.float16)
+    x = values("float16", (3, 3, 6, 5), rng, -4, 8).astype(np.float16)
     dy = values("float16", (3, 4, 3, 6), rng, -4, 8).astype(np.float16)
     kw = dict(stride=(2, 1), padding=(1, 1), acc=acc, seed=5)
-    whole = fpsim.conv2d_backward_data(dy, w, (3, 2, 6, 5), **kw)
+    run = (lambda: fpsim.conv2d_backward_data(dy, w, x.shape, **kw)) if which == "data" else \
+        (lambda: fpsim.conv2d_backward_weight(dy, x, w.shape, **kw))
+    whole = run()
     _groups_of_one(monkeypatch)
-    groups = fpsim.conv2d_backward_data(dy, w, (3, 2, 6, 5), **kw)
-    np.testing.assert_array_equal(groups, whole)
+    np.testing.assert_array_equal(run(), whole)
 
 
 def test_groups_of_images_report_a_kulisch_overflow_once(monkeypatch):
