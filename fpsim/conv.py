@@ -123,7 +123,9 @@ def conv2d(x, w, stride=1, padding=0, acc=None, product=None, out_format=None, s
     accumulated like any operand (+0 products), as im2col hardware does.  ``acc``, ``product``,
     ``out_format``, ``seed``, ``quantize_operands``, ``product_rounding``, ``out`` and ``device``
     as in :func:`gemm`; ``x_format``/``w_format`` are
-    the operand formats (default: from the dtype).
+    the operand formats (default: from the dtype).  Memory: on the CPU the im2col matrix is
+    built for groups of images at a time (at most ``fpsim.conv.CONV_COLS`` values; the
+    gradients likewise, the weight gradient by groups of channels), the results unchanged.
 
     >>> import numpy as np, fpsim
     >>> x = np.ones((1, 1, 3, 3), np.float32); w = np.ones((2, 1, 2, 2), np.float32)
