@@ -201,6 +201,8 @@ def by_panels(A, B, fa_, fb_, acc, device) -> bool:
     chunk's outputs)."""
     if not (own_values(A, fa_) and own_values(B, fb_)):    # first: operand() checks them first
         return False
+    if A.dtype == np.float64 or B.dtype == np.float64:   # float32 buffers: own dtypes up to 32
+        return False                                     # bits (check_products bars them now)
     acc = check_acc(acc)
     if isinstance(acc, (KulischAccumulator, MatrixEngine)):
         fits = True
