@@ -84,11 +84,11 @@ def _conv_gemm(w2, v, cols_of, fw, fv, acc, product, out_format, seed, product_r
     wide = _one_gemm(acc, n)
     hwn = hw[0] * hw[1]
     group = n if device != "cpu" else max(1, CONV_COLS // max(1, w2.shape[1] * hwn))
-    group = -(-n // -(-n // group))                # groups of even size: 8 in 4 + 4, not 7 + 1
-    if group >= n:
+    if group >= n:                                 # one group (also for an empty batch)
         y = gemm_values(w2, cols_of(v, wide), fw, fv, acc, product, out_format, seed,
                         product_rounding, device=device)
         return _batch_major(y, n, hw) if wide else y.reshape((n, nf) + hw)
+    group = -(-n // -(-n // group))                # groups of even size: 8 in 4 + 4, not 7 + 1
     key = check_seed(seed, stochastic(check_acc(acc)))
     out = None
     with kulisch_overflows() as overflows:
@@ -264,11 +264,11 @@ def conv2d_backward_weight_values(dyv, xv, fd, fx, w_shape, stride=1, padding=0,
         return np.ascontiguousarray(cols.transpose(0, 2, 1).reshape(-1, cols.shape[1]))
     # groups of channels on the CPU (their columns of dw), as _conv_gemm's groups of images
     group = nc if device != "cpu" else max(1, CONV_COLS // max(1, kk * dy2.shape[1]))
-    group = -(-nc // -(-nc // group))
     if group >= nc:
         dw = gemm_values(dy2, cols_t(0, nc), fd, fx, acc, product, out_format, seed,
                          product_rounding, device=device)
         return dw.reshape(w_shape)
+    group = -(-nc // -(-nc // group))                # groups of even size
     key = check_seed(seed, stochastic(check_acc(acc)))
     dw = None
     with kulisch_overflows() as overflows:
