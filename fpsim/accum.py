@@ -504,10 +504,10 @@ def _kulisch_run(a3, b3, batch, acc, fa_, fb_, fp_, fp, device="cpu"):
         _kulisch.gemm_kulisch(np.ascontiguousarray(a3), np.ascontiguousarray(b3), c, flags, fp,
                               lsb, dbits, ndigits, acc.width or 0, fa)
     if flags.any():
-        pending = _OVERFLOWS.get()
+        count, pending = int(flags.sum()), _OVERFLOWS.get()
         if pending is None:
-            report_kulisch_overflow(acc, int(flags.sum()), lsb, emax, kk, stacklevel=3)
+            report_kulisch_overflow(acc, count, lsb, emax, kk, stacklevel=3)
         else:
-            pending.append((int(flags.sum()), lsb, emax, kk))
+            pending.append((count, lsb, emax, kk))
         c[flags] = np.nan
     return quantize(c, acc.fmt, rounding=acc.rounding, device=device) if staged else c

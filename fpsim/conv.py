@@ -71,6 +71,14 @@ def _one_gemm(acc, n):
     return n > 1
 
 
+def _group(count, values_each, device):
+    """How many of ``count`` images (or channels) share one im2col matrix: all of them on a
+    GPU, else as many as fit in CONV_COLS values at ``values_each`` each, evened out over the
+    groups (8 as 4 + 4, not 7 + 1); ``count`` itself means one group."""
+    group = count if device != "cpu" else max(1, CONV_COLS // max(1, values_each))
+    return count if group >= count else -(-count // -(-count // group))
+
+
 def _conv_gemm(w2, v, cols_of, fw, fv, acc, product, out_format, seed, product_rounding,
                device, hw):
     """(N, F, *hw): the GEMM of w2 (F, R) with the im2col matrices ``cols_of(images, wide)``
@@ -83,13 +91,13 @@ def _conv_gemm(w2, v, cols_of, fw, fv, acc, product, out_format, seed, product_r
     n, nf = v.shape[0], w2.shape[0]
     wide = _one_gemm(acc, n)
     hwn = hw[0] * hw[1]
-    group = n if device != "cpu" else max(1, CONV_COLS // max(1, w2.shape[1] * hwn))
+    group = _group(n, w2.shape[1] * hwn, device)
     if group >= n:                                 # one group (also for an empty batch)
         y = gemm_values(w2, cols_of(v, wide), fw, fv, acc, product, out_format, seed,
                         product_rounding, device=device)
         return _batch_major(y, n, hw) if wide else y.reshape((n, nf) + hw)
-    group = -(-n // -(-n // group))                # groups of even size: 8 in 4 + 4, not 7 + 1
-    key = check_seed(seed, stochastic(check_acc(acc)))
+    acc = check_acc(acc)
+    key = check_seed(seed, stochastic(acc))
     out = None
     with kulisch_overflows() as overflows:
         for n0 in range(0, n, group):
@@ -103,7 +111,7 @@ def _conv_gemm(w2, v, cols_of, fw, fv, acc, product, out_format, seed, product_r
             if out is None:
                 out = np.empty((n,) + y.shape[1:], y.dtype)
             out[n0:n0 + g] = y
-    report_collected_overflows(check_acc(acc), overflows, stacklevel=4)
+    report_collected_overflows(acc, overflows, stacklevel=4)
     return out
 
 
@@ -263,13 +271,13 @@ def conv2d_backward_weight_values(dyv, xv, fd, fx, w_shape, stride=1, padding=0,
         cols = _im2col(xv[:, c0:c1], w_shape[2], w_shape[3], stride, padding, (ho, wo))
         return np.ascontiguousarray(cols.transpose(0, 2, 1).reshape(-1, cols.shape[1]))
     # groups of channels on the CPU (their columns of dw), as _conv_gemm's groups of images
-    group = nc if device != "cpu" else max(1, CONV_COLS // max(1, kk * dy2.shape[1]))
+    group = _group(nc, kk * dy2.shape[1], device)
     if group >= nc:
         dw = gemm_values(dy2, cols_t(0, nc), fd, fx, acc, product, out_format, seed,
                          product_rounding, device=device)
         return dw.reshape(w_shape)
-    group = -(-nc // -(-nc // group))                # groups of even size
-    key = check_seed(seed, stochastic(check_acc(acc)))
+    acc = check_acc(acc)
+    key = check_seed(seed, stochastic(acc))
     dw = None
     with kulisch_overflows() as overflows:
         for c0 in range(0, nc, group):
@@ -279,5 +287,5 @@ def conv2d_backward_weight_values(dyv, xv, fd, fx, w_shape, stride=1, padding=0,
             if dw is None:
                 dw = np.empty((nf, nc * kk), part.dtype)
             dw[:, c0 * kk:c1 * kk] = part
-    report_collected_overflows(check_acc(acc), overflows, stacklevel=3)
+    report_collected_overflows(acc, overflows, stacklevel=3)
     return dw.reshape(w_shape)

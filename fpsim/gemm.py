@@ -161,7 +161,7 @@ def gemm(A, B, acc=None, product=None, out_format=None, seed=None, a_format=None
     gemm_shapes(A_arr, B_arr)
     eng = _engine_of(acc)
     if eng is not None:          # operands are values of the engine's input formats
-        fmts = panel_engine_formats(eng, A_arr, B_arr, a_format, b_format)
+        fmts = declared_engine_formats(eng, A_arr, B_arr, a_format, b_format)
         if fmts and by_panels(A_arr, B_arr, *fmts, acc, device):
             scales = eng.scales(scale_a, scale_b, A_arr.shape, B_arr.shape)
             return gemm_panels(A_arr, B_arr, *fmts, acc, product, out_format, seed,
@@ -342,19 +342,10 @@ def engine_operands(eng, A, B, a_format=None, b_format=None):
     engine's input formats, or swapped (:func:`engine_formats`) when the declared formats
     (a_format/b_format, or the arrays' ml_dtypes types) say so or when only the swapped
     reading holds the values."""
-    declared = []
-    for name, x, f in (("A", A, a_format), ("B", B, b_format)):
-        try:
-            declared.append(dtype_format(name, x, f))
-        except ValueError:
-            declared.append(None)
-    if None not in declared:
-        try:
-            fa_, fb_ = engine_formats(eng, *declared)
-        except ValueError:            # e.g. float32 arrays for tf32 inputs (truncated below)
-            fa_, fb_ = eng.a_format, eng.b_format
-        if (fa_, fb_) != (eng.a_format, eng.b_format):
-            return fa_, fb_, operand("A", A, fa_, False), operand("B", B, fb_, False)
+    fmts = declared_engine_formats(eng, A, B, a_format, b_format)
+    if fmts is not None and fmts != (eng.a_format, eng.b_format):      # read swapped
+        fa_, fb_ = fmts
+        return fa_, fb_, operand("A", A, fa_, False), operand("B", B, fb_, False)
     try:
         return (eng.a_format, eng.b_format) + eng.inputs(A, B)
     except ValueError:
@@ -368,10 +359,11 @@ def engine_operands(eng, A, B, a_format=None, b_format=None):
         raise
 
 
-def panel_engine_formats(eng, A, B, a_format, b_format):
+def declared_engine_formats(eng, A, B, a_format, b_format):
     """The formats engine ``eng`` reads A and B in (:func:`engine_formats`) from their declared
-    formats or dtypes, where both have one and the engine takes them; else None (the whole
-    path's :func:`engine_operands` then reads them, or says why it cannot)."""
+    formats or dtypes, where both have one and the engine takes them; else None (e.g. float32
+    arrays for tf32 inputs, which :meth:`MatrixEngine.inputs` truncates; :func:`engine_operands`
+    then reads them, or says why it cannot)."""
     try:
         return engine_formats(eng, dtype_format("A", A, a_format),
                               dtype_format("B", B, b_format))

@@ -371,7 +371,7 @@ def test_panels_choice():
     A32 = A.astype(np.float32)                                   # float32 read as e5m2
     assert not G.by_panels(A32, B, e5m2, e5m2, "float16", "cpu")
     tf32 = fpsim.engine("hopper", "wgmma.m64n8k8.f32.tf32.tf32")  # float32 arrays truncated
-    assert G.panel_engine_formats(tf32, A32, B.astype(np.float32), None, None) is None
+    assert G.declared_engine_formats(tf32, A32, B.astype(np.float32), None, None) is None
 
 
 def test_panels_peak_memory():

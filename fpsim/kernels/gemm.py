@@ -495,7 +495,6 @@ def sr_rows(regs, a_mat, b_mat, i0, k, j0, w, zb, kg, man_bits, emin):
 def gemm_rows_sr(A, B, C, bi, i0, j0, w, chunk, man_bits, emin, key, place):
     """Rows i0..i0+3 of a sequential (chunked) register with exact stochastic rounding in float64
     lanes; words as :func:`gemm_row` numbers them (``place``: :func:`element`)."""
-    nb, m, n = C.shape
     kk = A.shape[2]
     step = np.uint64(kk * kk + 2 * kk)
     a_mat = A[bi if A.shape[0] > 1 else 0]
@@ -761,7 +760,6 @@ def gemm_rows_tree(A, B, C, bi, i0, j0, w, chunk, lc):
 def gemm_row(A, B, C, bi, i, j0, w, tag, chunk, pairwise, fa, fp, key, place):
     """Row i, columns j0..j0+w-1 of :func:`gemm_float`, any kind and order (``place``:
     :func:`element`)."""
-    nb, m, n = C.shape
     kk = A.shape[2]
     step = np.uint64(kk * kk + 2 * kk)
     run = chunk if chunk > 0 else max(kk, 1)
