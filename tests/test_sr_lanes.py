@@ -63,6 +63,13 @@ def test_the_support_conditions_are_the_proofs():
     assert not lane_format(fpsim.FloatFormat(8, 7, bias=128))         # emin -127
     assert not lane_format(fpsim.FloatFormat(8, 7, bias=126))         # max 2**129 > float32's
     assert lane_format(fpsim.FloatFormat(8, 22, bias=127))            # emin -126, man 22
+    # emin <= 103 + man: the scale of the smallest normal binade, 2**(emin - man + 24), finite
+    assert lane_format(fpsim.FloatFormat(1, 0, bias=-102, subnormals=False, specials="fnuz"))
+    assert not lane_format(fpsim.FloatFormat(1, 0, bias=-103, subnormals=False,
+                                             specials="fnuz"))           # emin 104 (hypothesis)
+    for bias in (-102, -103):                                    # 0 gave NaN in the lanes
+        f = fpsim.FloatFormat(1, 0, bias=bias, subnormals=False, specials="fnuz")
+        check([0.0, -0.0, 1e30, -1e31, 3e31, 1e-30], f, None, 0)
 
 
 def exact_d_cases(f):

@@ -27,7 +27,10 @@ The result is k = kept + up quanta: |y| = k * 2**(E - 127 - man), formed as floa
 integer, so each product is exact wherever y is a float32 value (the first factor is normal for
 emin - man >= -149, the format's quantum being a float32 value); a carry into the next binade
 (k = 2**(man + 1)) is still the right value.  The first factor overflows only where
-E - 127 > 103 + man (its biased exponent is clamped at 255, Inf); k >= 1 there, so |y| is Inf.
+E - 127 > 103 + man (its biased exponent is clamped at 255, Inf); k >= 1 there, so |y| is Inf,
+provided emin <= 103 + man: then such an E exceeds emin + 127, so E = e and x's own significand
+keeps k >= 2**man.  (Where emin > 103 + man, x below the smallest normal binade has k = 0 and
+0 * Inf would be NaN: such formats, with no values below 2**104, are left to the scalar path.)
 
 What the lanes do not decide, they flag for the scalar path (round_fast, and round_f64 where
 that needs more bits): |y| above the format's largest value (every overflow policy; also the
@@ -53,10 +56,11 @@ def sr_lanes_support(man_bits, emin, max_value, r_bits):
     fraction bits, smallest normal exponent ``emin`` and largest value ``max_value`` for float32
     input (``r_bits``: 0 for exact "sr", else the random bits): the conditions of the module's
     proof - man_bits <= 22, emin >= -126 (the format's normal range starts in float32's),
-    emin - man_bits >= -149 (its quantum is a float32 value), r_bits <= 24 - and a largest
-    value within float32 (the overflow test compares float32 values)."""
-    return man_bits <= 22 and emin >= -126 and emin - man_bits >= -149 and r_bits <= 24 \
-        and max_value <= float(np.finfo(np.float32).max)
+    emin - man_bits >= -149 (its quantum is a float32 value), emin <= 103 + man_bits (the
+    scale of the smallest normal binade is finite), r_bits <= 24 - and a largest value within
+    float32 (the overflow test compares float32 values)."""
+    return man_bits <= 22 and -126 <= emin <= 103 + man_bits and emin - man_bits >= -149 \
+        and r_bits <= 24 and max_value <= float(np.finfo(np.float32).max)
 
 
 def sr_constants(man_bits, emin, max_value, min_normal, subnormals, fnuz, r_bits):
